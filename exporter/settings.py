@@ -1,0 +1,498 @@
+"""lagwatch's configuration: the pydantic-settings model and the loader that merges its sources.
+
+Precedence, lowest first: defaults < TOML file < environment (`LAGWATCH_`, `__` between levels) < CLI flags.
+Every kind of invalid input ends as one `ConfigError` whose message is a single line naming the field, so the
+CLI can print it without a traceback. docs/configuration.md is the reference for every option.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+ENV_PREFIX = "LAGWATCH_"
+ENV_DELIMITER = "__"
+DEFAULT_CLUSTER = "local"
+DEFAULT_BOOTSTRAP_SERVER = "127.0.0.1:9092"
+DEFAULT_PORT = 7980
+SECRET_MASK = "********"
+
+_HOST_PORT = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]\s]*)):(?P<port>\d{1,5})")
+_CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+_SSL_PROTOCOLS = ("SSL", "SASL_SSL")
+_MAX_SHOWN_INPUT = 60
+
+
+class ConfigError(Exception):
+    """Invalid configuration; `str(error)` is one line that starts with the field path."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.splitlines()))
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _split_servers(value: object) -> object:
+    # Environment variables and flags carry one string; a JSON list is accepted too, since that is what
+    # pydantic-settings users are used to writing for list fields.
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not a JSON list: {error.msg}") from None
+    return [server.strip() for server in value.split(",") if server.strip()]
+
+
+def split_host_port(address: str, *, allow_empty_host: bool = False) -> tuple[str, int]:
+    """Split `host:port` (or `[v6]:port`) into its parts; ValueError when it is not one."""
+    match = _HOST_PORT.fullmatch(address)
+    if match is None or int(match["port"]) > 65535:
+        raise ValueError(f"{address!r} is not host:port")
+    host = match["v6"] if match["v6"] is not None else match["host"]
+    if not host and not allow_empty_host:
+        raise ValueError(f"{address!r} has no host")
+    return host, int(match["port"])
+
+
+def _readable(path: str) -> None:
+    if path:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as error:
+            raise ValueError(f"cannot read file {path!r}: {error.strerror}") from None
+
+
+LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)]
+SecurityProtocol = Annotated[
+    Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], BeforeValidator(_upper)
+]
+SaslMechanism = Annotated[Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], BeforeValidator(_upper)]
+OffsetsSource = Annotated[Literal["offsets-topic", "admin-api"], BeforeValidator(_lower)]
+Granularity = Annotated[Literal["partition", "group"], BeforeValidator(_lower)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+"""A duration in seconds, strictly positive."""
+NonNegativeSeconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecuritySettings(_Section):
+    """How lagwatch authenticates to one Kafka cluster."""
+
+    protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", description="Security protocol of the Kafka listener."
+    )
+    sasl_mechanism: SaslMechanism = Field(
+        default="PLAIN", description="SASL mechanism, used with SASL_* protocols."
+    )
+    sasl_username: str = Field(
+        default="", validate_default=True, description="SASL user name, required with SASL_* protocols."
+    )
+    sasl_password: SecretStr = Field(default=SecretStr(""), description="SASL password.")
+    ca_file: str = Field(default="", description="PEM file of the CA that signed the brokers' certificates.")
+    cert_file: str = Field(
+        default="", description="PEM client certificate, for brokers that require TLS client auth."
+    )
+    key_file: str = Field(default="", description="PEM private key of the client certificate.")
+    key_password: SecretStr = Field(default=SecretStr(""), description="Password of the private key.")
+    check_hostname: bool = Field(
+        default=True, description="Check that the broker certificate matches its host name."
+    )
+
+    @field_validator("sasl_username")
+    @classmethod
+    def _username_with_sasl(cls, value: str, info: ValidationInfo) -> str:
+        protocol = info.data.get("protocol")
+        if protocol in _SASL_PROTOCOLS and not value:
+            raise ValueError(f"required when protocol is {protocol}")
+        return value
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _tls_file(cls, value: str, info: ValidationInfo) -> str:
+        protocol = info.data.get("protocol")
+        if value and protocol is not None and protocol not in _SSL_PROTOCOLS:
+            raise ValueError(f"is set but protocol is {protocol}; use SSL or SASL_SSL")
+        if info.field_name == "key_file" and value and info.data.get("cert_file") == "":
+            raise ValueError("is set without cert_file")
+        _readable(value)
+        return value
+
+
+class ClusterSettings(_Section):
+    """One Kafka cluster; its name in `[clusters.<name>]` is the `kafka_cluster` label."""
+
+    bootstrap_servers: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_servers)] = Field(
+        description="Kafka bootstrap servers as host:port, a list or one comma-separated string."
+    )
+    client_id: str = Field(
+        default="lagwatch", min_length=1, description="Client id lagwatch sends to the brokers."
+    )
+    offsets_source: OffsetsSource = Field(
+        default="offsets-topic",
+        description="Where committed offsets come from: 'offsets-topic' (read __consumer_offsets, like "
+        "Burrow) or 'admin-api' (poll OffsetFetch every offset_refresh).",
+    )
+    offsets_topic: str = Field(
+        default="__consumer_offsets", min_length=1, description="Name of the offsets topic."
+    )
+    start_latest: bool = Field(
+        default=False, description="Start reading the offsets topic at its end instead of replaying it."
+    )
+    offset_refresh: Seconds = Field(
+        default=10.0, description="Seconds between fetches of the partitions' HEAD (log-end) offsets."
+    )
+    topic_refresh: Seconds = Field(default=60.0, description="Seconds between refreshes of the topic list.")
+    admin_concurrency: int = Field(
+        default=16, ge=1, description="admin-api source: maximum concurrent OffsetFetch requests."
+    )
+    request_timeout: Seconds = Field(default=30.0, description="Seconds before a Kafka request times out.")
+    security: SecuritySettings = SecuritySettings()
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one host:port is required")
+        for server in value:
+            split_host_port(server)
+        return value
+
+
+class StorageSettings(_Section):
+    """How many commits are kept per group-partition and for how long (Burrow's storage module)."""
+
+    intervals: int = Field(
+        default=10,
+        ge=1,
+        description="Commits kept per group-partition; also the length of the HEAD offset history.",
+    )
+    min_distance: NonNegativeSeconds = Field(
+        default=0.0, description="Commits closer than this many seconds to the previous one replace it."
+    )
+    expire_group: Seconds = Field(
+        default=604800.0, description="Seconds without a commit after which a group is dropped."
+    )
+
+
+class EvaluatorSettings(_Section):
+    """Thresholds of Burrow's evaluation rules."""
+
+    allowed_lag: int = Field(
+        default=0, ge=0, description="Lag at or below which a partition counts as caught up."
+    )
+    minimum_complete: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Windows filled to less than this fraction are reported OK without evaluation.",
+    )
+
+
+class FilterSettings(_Section):
+    """Regular expressions selecting groups and topics (unanchored, as in Burrow); empty means no filter."""
+
+    group_allow: str = Field(default="", description="Only groups matching this regex are watched.")
+    group_deny: str = Field(default="", description="Groups matching this regex are ignored.")
+    topic_allow: str = Field(default="", description="Only topics matching this regex are watched.")
+    topic_deny: str = Field(default="", description="Topics matching this regex are ignored.")
+
+    @field_validator("group_allow", "group_deny", "topic_allow", "topic_deny")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"invalid regular expression {value!r}: {error}") from None
+        return value
+
+
+class HttpSettings(_Section):
+    """The HTTP server: /metrics, the Burrow-compatible API and health endpoints."""
+
+    listen: str = Field(
+        default=f"0.0.0.0:{DEFAULT_PORT}",
+        description="Address to listen on, host:port ([::]:port for IPv6, :port for every interface).",
+    )
+    web_config_file: str = Field(
+        default="", description="Prometheus exporter-toolkit web config file (TLS, basic auth)."
+    )
+    admin_token: SecretStr = Field(
+        default=SecretStr(""), description="Bearer token enabling the DELETE endpoints; empty disables them."
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_host_port(value, allow_empty_host=True)
+        return value
+
+    @field_validator("web_config_file")
+    @classmethod
+    def _web_config(cls, value: str) -> str:
+        _readable(value)
+        return value
+
+    @property
+    def host(self) -> str:
+        """Host part of `listen`; empty means every interface."""
+        return split_host_port(self.listen, allow_empty_host=True)[0]
+
+    @property
+    def port(self) -> int:
+        return split_host_port(self.listen, allow_empty_host=True)[1]
+
+
+class MetricsSettings(_Section):
+    """What /metrics exposes."""
+
+    granularity: Granularity = Field(
+        default="partition",
+        description="'partition' exports per-partition series, 'group' only per-group series.",
+    )
+    burrow_compatible: bool = Field(
+        default=False, description="Also export the metric names of Burrow's own /metrics endpoint."
+    )
+    max_series: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Upper bound on the number of exported lag series, a guard against cardinality blow-ups.",
+    )
+
+
+def _default_clusters() -> dict[str, ClusterSettings]:
+    return {DEFAULT_CLUSTER: ClusterSettings(bootstrap_servers=(DEFAULT_BOOTSTRAP_SERVER,))}
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with `load_settings`; `Settings()` alone skips the TOML file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    log_level: LogLevel = Field(default="info", description="Log level.")
+    clusters: dict[str, ClusterSettings] = Field(default_factory=_default_clusters)
+    storage: StorageSettings = StorageSettings()
+    evaluator: EvaluatorSettings = EvaluatorSettings()
+    filters: FilterSettings = FilterSettings()
+    http: HttpSettings = HttpSettings()
+    metrics: MetricsSettings = MetricsSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings
+
+    @field_validator("clusters")
+    @classmethod
+    def _clusters(cls, value: dict[str, ClusterSettings]) -> dict[str, ClusterSettings]:
+        if not value:
+            raise ValueError("at least one cluster is required")
+        owner: dict[tuple[str, int], str] = {}
+        for name, cluster in value.items():
+            if _CLUSTER_NAME.fullmatch(name) is None:
+                raise ValueError(f"cluster name {name!r} may only hold letters, digits, '.', '_' and '-'")
+            for server in cluster.bootstrap_servers:
+                host, port = split_host_port(server)
+                key = (host.lower(), port)
+                if owner.setdefault(key, name) != name:
+                    raise ValueError(
+                        f"clusters {owner[key]!r} and {name!r} share bootstrap server {server}: "
+                        "the same Kafka cluster is configured twice"
+                    )
+        return value
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as plain JSON-compatible data, non-empty secrets replaced by `SECRET_MASK`."""
+        return {key: _redact(value) for key, value in self.model_dump().items()}
+
+
+def _redact(value: object) -> object:
+    if isinstance(value, SecretStr):
+        return SECRET_MASK if value.get_secret_value() else ""
+    if isinstance(value, dict):
+        return {key: _redact(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_redact(item) for item in value]
+    return value
+
+
+def load_settings(config_path: Path | None, cli_overrides: Mapping[str, Any]) -> Settings:
+    """Merge defaults < TOML file < environment < `cli_overrides` and validate.
+
+    `cli_overrides` maps dotted paths (`"storage.intervals"`) or section names to values; strings are parsed
+    like environment variables. Raises ConfigError with one line naming the field for any invalid input.
+    """
+    merged = _read_toml(config_path) if config_path is not None else {}
+    merged = _merge(merged, _environment())
+    merged = _merge(merged, _nest(cli_overrides))
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+def _environment() -> dict[str, Any]:
+    try:
+        values: dict[str, Any] = EnvSettingsSource(Settings)()
+    except SettingsError as error:
+        field = re.search(r'field "([^"]+)"', str(error))
+        name = field[1] if field else "environment"
+        cause = f": {error.__cause__}" if error.__cause__ else ""
+        raise ConfigError(
+            f"{name}: cannot parse environment variable {ENV_PREFIX}{name.upper()}{cause}"
+        ) from None
+    return values
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise ConfigError(f"config file: cannot read {str(path)!r}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file: {str(path)!r} is not UTF-8 text: {error.reason}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(_toml_problem(path, text, str(error))) from None
+
+
+def _toml_problem(path: Path, text: str, message: str) -> str:
+    position = re.search(r"\(at line (\d+), column \d+\)$", message)
+    line = int(position[1]) if position else 0
+    where = f"{path}, line {line}" if line else str(path)
+    twice = re.match(r"Cannot declare (\(.*\)) twice", message)
+    if twice:
+        table = ".".join(ast.literal_eval(twice[1]))
+        if table.startswith("clusters.") and table.count(".") == 1:
+            return f"{table}: cluster {table.split('.', 1)[1]!r} is declared twice ({where})"
+        return f"{table}: table [{table}] is declared twice ({where})"
+    if message.startswith("Cannot overwrite a value") and line:
+        return f"{_key_at(text, line)}: set twice ({where})"
+    detail = message[: position.start()].strip() if position else message
+    return f"config file: invalid TOML: {detail} ({where})"
+
+
+def _key_at(text: str, line: int) -> str:
+    """Best-effort dotted path of the key assigned on `line`, for the duplicate-key message."""
+    lines = text.splitlines()
+    key = lines[line - 1].split("=", 1)[0].strip()
+    for previous in reversed(lines[: line - 1]):
+        header = re.fullmatch(r"\s*\[([^\[\]]+)\]\s*(?:#.*)?", previous)
+        if header:
+            return f"{header[1].strip()}.{key}"
+    return key
+
+
+def _nest(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for path, value in overrides.items():
+        *parents, leaf = path.split(".")
+        node: dict[str, Any] = {leaf: value}
+        for parent in reversed(parents):
+            node = {parent: node}
+        nested = _merge(nested, node)
+    return nested
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        if field.annotation is SecretStr:
+            names.add(name)
+        for inner in (field.annotation, *get_args(field.annotation)):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                names |= _secret_fields(inner)
+    return frozenset(names)
+
+
+def _describe(error: ValidationError) -> str:
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    path = ".".join(str(part) for part in first["loc"]) or "configuration"
+    more = len(problems) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{path}: {_reason(first, _is_secret(first['loc']))}{suffix}"
+
+
+def _is_secret(loc: tuple[int | str, ...]) -> bool:
+    return bool(loc) and loc[-1] in _SECRETS
+
+
+def _reason(problem: ErrorDetails, secret: bool) -> str:
+    kind = problem["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required but not set"
+    if kind == "value_error" and "ctx" in problem:
+        return str(problem["ctx"]["error"])
+    message = str(problem["msg"])
+    reason = message[:1].lower() + message[1:]
+    if secret:
+        return reason
+    shown = repr(problem["input"])
+    if len(shown) > _MAX_SHOWN_INPUT:
+        shown = shown[: _MAX_SHOWN_INPUT - 3] + "..."
+    return f"{reason} (got {shown})"
+
+
+_SECRETS = _secret_fields(Settings)

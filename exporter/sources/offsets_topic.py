@@ -1,0 +1,145 @@
+"""Committed offsets from `__consumer_offsets`: one consumer per cluster assigned every partition of the topic,
+read_committed, from the earliest offset (so the windows are rebuilt from history) or the latest (`start_latest`).
+Each record is decoded and applied to the storage in log order; its offset in the topic is the commit's order.
+
+Kafka keeps all records of a group in one partition of the topic, so per-partition log order is exactly the order
+of that group's commits, which is all the storage's placement rules need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
+
+from exporter.decoder import decode, record_kind
+from exporter.model import DecodeError, SkippedRecord
+from exporter.settings import ClusterSettings
+from exporter.sources.kafka_client import client_kwargs
+from exporter.sources.progress import SourceProgress
+from exporter.storage import Storage
+
+log = logging.getLogger(__name__)
+
+_BATCH_RECORDS = 5000
+_POLL_TIMEOUT_MS = 500
+_RETRY_S = 2.0
+
+
+class OffsetsTopicSource:
+    """Streams `__consumer_offsets` of one cluster into its storage until cancelled."""
+
+    def __init__(
+        self,
+        name: str,
+        cluster: ClusterSettings,
+        storage: Storage,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.progress = SourceProgress()
+        self._cluster = cluster
+        self._storage = storage
+        self._clock = clock
+        self._logged_errors: set[str] = set()
+        self._positions: dict[TopicPartition, int] = {}
+
+    async def run(self) -> None:
+        """Consume until cancelled; reconnects by itself when Kafka is away."""
+        while True:
+            consumer = AIOKafkaConsumer(
+                **client_kwargs(self._cluster),
+                group_id=None,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+                auto_offset_reset="latest" if self._cluster.start_latest else "earliest",
+            )
+            try:
+                await consumer.start()
+                partitions = await self._partitions(consumer)
+                if partitions is None:
+                    await asyncio.sleep(_RETRY_S)
+                    continue
+                await self._consume(consumer, partitions)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.warning("cluster %s: reading %s failed (%s); retrying", self.name, self._topic, exc)
+                await asyncio.sleep(_RETRY_S)
+            finally:
+                await consumer.stop()
+
+    @property
+    def _topic(self) -> str:
+        return self._cluster.offsets_topic
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition] | None:
+        # The broker creates the topic lazily, on the first group coordinator lookup.
+        await consumer.topics()
+        ids = consumer.partitions_for_topic(self._topic)
+        if not ids:
+            log.info("cluster %s: %s does not exist yet; waiting", self.name, self._topic)
+            return None
+        return [TopicPartition(self._topic, p) for p in sorted(ids)]
+
+    async def _consume(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        consumer.assign(partitions)
+        fresh = [tp for tp in partitions if tp not in self._positions]
+        # Both seeks act on every assigned partition when given none.
+        if fresh and self._cluster.start_latest:
+            await consumer.seek_to_end(*fresh)
+        elif fresh:
+            await consumer.seek_to_beginning(*fresh)
+        # After a reconnection, resume where this source stopped instead of replaying the topic.
+        for tp in partitions:
+            if tp in self._positions:
+                consumer.seek(tp, self._positions[tp])
+        targets: dict[TopicPartition, int] = dict(await consumer.end_offsets(partitions))
+        await self._check_caught_up(consumer, targets)
+        while True:
+            batches = await consumer.getmany(timeout_ms=_POLL_TIMEOUT_MS, max_records=_BATCH_RECORDS)
+            now_ms = int(self._clock() * 1000)
+            for tp, records in batches.items():
+                for record in records:
+                    self._apply(record.key, record.value, record.offset, now_ms)
+                if records:
+                    self._positions[tp] = records[-1].offset + 1
+            if targets:
+                await self._check_caught_up(consumer, targets)
+            # Decoding runs on the event loop: yield between batches so scrapes and health checks stay prompt.
+            await asyncio.sleep(0)
+
+    def _apply(self, key: bytes | None, value: bytes | None, order: int, now_ms: int) -> None:
+        record = decode(key, value)
+        kind = record_kind(record)
+        self.progress.records[kind] += 1
+        if isinstance(record, DecodeError):
+            # Reasons carry byte positions; counting and logging by key type keeps both bounded.
+            key_type = "unknown" if record.key_type is None else str(record.key_type)
+            self.progress.decode_errors[key_type] += 1
+            if key_type not in self._logged_errors:
+                self._logged_errors.add(key_type)
+                log.warning(
+                    "cluster %s: skipping malformed record at %s offset %d: %s "
+                    "(logged once per record type, counted in lagwatch_offsets_decode_errors_total)",
+                    self.name,
+                    self._topic,
+                    order,
+                    record.reason,
+                )
+            return
+        if isinstance(record, SkippedRecord):
+            self.progress.skipped_types[record.key_type] += 1
+        self._storage.apply(record, order, now_ms)
+
+    async def _check_caught_up(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:
+        for tp in list(targets):
+            if await consumer.position(tp) >= targets[tp]:
+                del targets[tp]
+        if not targets and not self.progress.caught_up:
+            self.progress.caught_up = True
+            log.info("cluster %s: initial read of %s complete", self.name, self._topic)

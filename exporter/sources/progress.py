@@ -1,0 +1,20 @@
+"""Progress of a committed-offsets source, shared by the offsets-topic and admin-API sources."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SourceProgress:
+    """What a committed-offsets source has read so far; the app turns it into self-metrics and readiness."""
+
+    records: Counter[str] = field(default_factory=Counter)
+    """Records read, by record kind (see `decoder.record_kind`)."""
+    decode_errors: Counter[str] = field(default_factory=Counter)
+    """Malformed records, by key type ("unknown" when not even the key type could be read)."""
+    skipped_types: Counter[int] = field(default_factory=Counter)
+    """Records of key types lagwatch does not interpret, by type."""
+    caught_up: bool = False
+    """True once the source has read everything that existed when it started."""
