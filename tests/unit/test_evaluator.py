@@ -1,0 +1,687 @@
+"""Tests of exporter.evaluator: Burrow's rules in Burrow's table shape, the group roll-up, EvaluationCache.
+
+Unless a case says otherwise, windows hold ten commits made every 60 s at T, T+60, ..., T+540 and are
+evaluated at T+600, as in Burrow's Consumer-Lag-Evaluation-Rules examples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporter.evaluator import (
+    EvaluationCache,
+    PartitionEvaluation,
+    evaluate_group,
+    evaluate_partition,
+    first_rewind_index,
+    lag_always_nonzero,
+    lag_never_decreases,
+    offsets_all_equal,
+    offsets_stopped,
+    recent_lag_zero,
+    rewind_recovered,
+)
+from exporter.model import Commit, GroupSnapshot, GroupStatus, PartitionSnapshot, Status
+
+T = 1_700_000_000
+OFFSETS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+
+
+def window(offsets: tuple[int, ...], lags: tuple[int | None, ...], *, start: int = T) -> tuple[Commit, ...]:
+    """Commits every 60 s from `start` (seconds), orders 0, 1, ..."""
+    return tuple(
+        Commit(offset=offset, order=i, timestamp_ms=(start + 60 * i) * 1000, lag=lag)
+        for i, (offset, lag) in enumerate(zip(offsets, lags, strict=True))
+    )
+
+
+def partition(
+    topic: str,
+    number: int,
+    commits: tuple[Commit | None, ...],
+    current_lag: int | None,
+    broker_offsets: tuple[int, ...] = (),
+) -> PartitionSnapshot:
+    return PartitionSnapshot(
+        topic=topic,
+        partition=number,
+        window=commits,
+        broker_offsets=broker_offsets,
+        current_lag=current_lag,
+        owner=f"/10.0.0.{number}",
+        client_id=f"client-{number}",
+        member_id=f"member-{number}",
+    )
+
+
+def group_of(*partitions: PartitionSnapshot, name: str = "g") -> GroupSnapshot:
+    return GroupSnapshot(cluster="local", group=name, partitions=partitions, last_commit_ms=0)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Rules, in Burrow's table shape: the expected value of every predicate, then the final status.
+
+EX1 = window(OFFSETS, (0, 0, 0, 0, 0, 0, 1, 3, 5, 5))
+EX2 = window((10,) * 10, (5,) * 10)
+EX3 = window(OFFSETS, (1, 1, 2, 2, 2, 3, 4, 5, 5, 6))
+EX4 = window(OFFSETS, (10, 20, 30, 25, 30, 35, 40, 45, 50, 55))
+UNRECOVERED = window((10, 20, 30, 40, 50, 25, 30, 35, 40, 45), (5, 5, 5, 5, 5, 30, 25, 20, 15, 10))
+SINGLE = (Commit(offset=100, order=0, timestamp_ms=(T + 540) * 1000, lag=5),)
+# Orders rise while timestamps fall (T+300, T+200, T+100): the window spans -200 s.
+BACKWARDS = tuple(
+    Commit(offset=10 * (i + 1), order=i, timestamp_ms=(T + 300 - 100 * i) * 1000, lag=4 + i) for i in range(3)
+)
+
+
+@dataclass(frozen=True)
+class RuleCase:
+    name: str
+    commits: tuple[Commit, ...]
+    broker_offsets: tuple[int, ...]
+    now: float
+    current_lag: int
+    # Expected predicate values; `recovered` is None when there is no rewind to recover from.
+    stopped: bool
+    recent_zero: bool
+    rewind_index: int
+    recovered: bool | None
+    always_nonzero: bool
+    all_equal: bool
+    never_decreases: bool
+    status: Status
+    allowed_lag: int = 0
+
+
+# Columns: name, commits, broker offsets, now, current lag;
+#   stopped, recent lag zero, rewind index, recovered, always non-zero, all equal, never decreases; status.
+RULE_CASES = [
+    # The five worked examples.
+    RuleCase("ex1 zero lag in window", EX1, (102, 104, 105), T + 600, 5,
+             False, False, -1, None, False, False, True, Status.OK),
+    RuleCase("ex2 offsets unchanged", EX2, (20, 25, 30), T + 600, 20,
+             False, False, -1, None, True, True, True, Status.STALL),
+    RuleCase("ex3 lag never decreases", EX3, (104, 105, 106), T + 600, 6,
+             False, False, -1, None, True, False, True, Status.WARN),
+    RuleCase("ex4 lag dipped W3 to W4", EX4, (150, 155), T + 600, 55,
+             False, False, -1, None, True, False, False, Status.OK),
+    RuleCase("ex5 ex4 at T+1200 stopped", EX4, (150, 155), T + 1200, 55,
+             True, False, -1, None, True, False, False, Status.STOP),
+    # STOP: strict comparison, whole seconds, the recent-HEAD veto, and its place before every other rule.
+    RuleCase("idle exactly one span is not stopped", EX4, (150, 155), T + 1080, 55,
+             False, False, -1, None, True, False, False, Status.OK),
+    RuleCase("idle one second over the span", EX4, (150, 155), T + 1081, 55,
+             True, False, -1, None, True, False, False, Status.STOP),
+    RuleCase("now truncated to whole seconds", EX4, (150, 155), T + 1080.999, 55,
+             False, False, -1, None, True, False, False, Status.OK),
+    RuleCase("HEAD equal to last commit vetoes STOP", EX3, (100, 104, 106), T + 1200, 6,
+             True, True, -1, None, True, False, True, Status.WARN),
+    RuleCase("HEAD one past last commit: no veto", EX3, (101, 104, 106), T + 1200, 6,
+             True, False, -1, None, True, False, True, Status.STOP),
+    RuleCase("no HEAD history: no veto", EX3, (), T + 1200, 6,
+             True, False, -1, None, True, False, True, Status.STOP),
+    RuleCase("STOP despite a zero lag in window", EX1, (102, 104, 105), T + 1200, 5,
+             True, False, -1, None, False, False, True, Status.STOP),
+    RuleCase("STOP before REWIND", UNRECOVERED, (60, 61), T + 1200, 16,
+             True, False, 5, False, True, False, False, Status.STOP),
+    RuleCase("commit from the future is not stopped", EX3, (104, 105, 106), T + 500, 6,
+             False, False, -1, None, True, False, True, Status.WARN),
+    RuleCase("out-of-order timestamps used as-is", BACKWARDS, (40,), T + 100, 10,
+             True, False, -1, None, True, False, True, Status.STOP),
+    # REWIND: only the first rewind counts, and a recovered one falls through to the other rules.
+    RuleCase("rewind not recovered", UNRECOVERED, (60, 61), T + 600, 16,
+             False, False, 5, False, True, False, False, Status.REWIND),
+    RuleCase("rewind recovered at exactly the old offset", window(
+        (10, 20, 30, 40, 50, 25, 35, 45, 50, 50), (5, 5, 5, 5, 5, 30, 30, 30, 30, 31)), (70, 81), T + 600, 31,
+             False, False, 5, True, True, False, True, Status.WARN),
+    RuleCase("rewind one short of recovery", window(
+        (10, 20, 30, 40, 50, 25, 35, 45, 49, 49), (5, 5, 5, 5, 5, 30, 30, 30, 30, 31)), (70, 80), T + 600, 31,
+             False, False, 5, False, True, False, True, Status.REWIND),
+    RuleCase("rewind at index 1", window((20, 10, 11, 12), (1, 11, 11, 12)), (25,), T + 300, 13,
+             False, False, 1, False, True, False, True, Status.REWIND),
+    RuleCase("only the first rewind is examined", window(
+        (10, 20, 5, 20, 30, 40, 50, 15, 16, 17), (1, 1, 16, 1, 1, 1, 1, 36, 35, 34)), (60,), T + 600, 43,
+             False, False, 2, True, True, False, False, Status.OK),
+    RuleCase("REWIND despite a zero lag in window", window(
+        (10, 20, 30, 40, 50, 25, 30, 35, 40, 45), (0, 5, 5, 5, 5, 30, 25, 20, 15, 10)), (60, 61), T + 600, 16,
+             False, False, 5, False, False, False, False, Status.REWIND),
+    # allowed_lag: current lag and window lags at or below it count as zero.
+    RuleCase("window lag equal to allowed_lag", EX3, (104, 105, 106), T + 600, 6,
+             False, False, -1, None, False, False, True, Status.OK, allowed_lag=1),
+    RuleCase("window lags one above allowed_lag", window(OFFSETS, (2, 2, 3, 3, 3, 4, 5, 6, 6, 7)), (107,),
+             T + 600, 7,
+             False, False, -1, None, True, False, True, Status.WARN, allowed_lag=1),
+    RuleCase("current lag equal to allowed_lag", EX4, (150, 155), T + 1200, 3,
+             True, False, -1, None, True, False, False, Status.OK, allowed_lag=3),
+    RuleCase("current lag one above allowed_lag", EX4, (150, 155), T + 1200, 4,
+             True, False, -1, None, True, False, False, Status.STOP, allowed_lag=3),
+    RuleCase("current lag 0 is OK on a stalled window", EX2, (10,), T + 600, 0,
+             False, True, -1, None, True, True, True, Status.OK),
+    # Unknown (null) per-commit lags.
+    RuleCase("all lags unknown count as non-zero", window(OFFSETS, (None,) * 10), (104,), T + 600, 4,
+             False, False, -1, None, True, False, True, Status.WARN),
+    RuleCase("a drop across an unknown lag", window(OFFSETS, (1, 2, 3, 4, 5, None, 4, 5, 6, 7)), (107,),
+             T + 600, 7,
+             False, False, -1, None, True, False, False, Status.OK),
+    RuleCase("a rise across an unknown lag", window(OFFSETS, (1, 2, 3, 4, 5, None, 5, 6, 7, 8)), (108,),
+             T + 600, 8,
+             False, False, -1, None, True, False, True, Status.WARN),
+    RuleCase("an unknown lag does not hide a zero", window(OFFSETS, (None, 0, 1, 2, 3, 4, 5, 6, 7, 8)),
+             (108,), T + 600, 8,
+             False, False, -1, None, False, False, True, Status.OK),
+    RuleCase("equal lags with advancing offsets", window(OFFSETS, (5,) * 10), (105,), T + 600, 5,
+             False, False, -1, None, True, False, True, Status.WARN),
+    RuleCase("equal offsets with unknown lags", window((10,) * 10, (None,) * 10), (15,), T + 600, 5,
+             False, False, -1, None, True, True, True, Status.STALL),
+    # Single-commit windows (span 0).
+    RuleCase("single commit one second later", SINGLE, (105,), T + 541, 5,
+             True, False, -1, None, True, True, True, Status.STOP),
+    RuleCase("single commit in the same second", SINGLE, (105,), T + 540.9, 5,
+             False, False, -1, None, True, True, True, Status.STALL),
+    RuleCase("single commit, STOP vetoed", SINGLE, (100, 105), T + 600, 5,
+             True, True, -1, None, True, True, True, Status.STALL),
+    RuleCase("single commit, vetoed, lag within allowed", SINGLE, (100, 105), T + 600, 7,
+             True, True, -1, None, False, True, True, Status.OK, allowed_lag=5),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in RULE_CASES])
+def test_rules(case: RuleCase) -> None:
+    commits = case.commits
+    index = first_rewind_index(commits)
+    assert offsets_stopped(commits, math.floor(case.now)) is case.stopped
+    assert recent_lag_zero(commits, case.broker_offsets) is case.recent_zero
+    assert index == case.rewind_index
+    assert (rewind_recovered(commits, index) if index > 0 else None) is case.recovered
+    assert lag_always_nonzero(commits, case.allowed_lag) is case.always_nonzero
+    assert offsets_all_equal(commits) is case.all_equal
+    assert lag_never_decreases(commits) is case.never_decreases
+    result = evaluate_partition(commits, case.broker_offsets, case.current_lag, case.now, case.allowed_lag)
+    assert result == PartitionEvaluation(case.status, 1.0, commits[0], commits[-1], case.current_lag)
+
+
+@pytest.mark.parametrize(
+    ("commits", "broker_offsets", "current_lag", "now", "partition_status", "group_status"),
+    [
+        pytest.param(EX1, (102, 105), 5, T + 600, Status.OK, Status.OK, id="ex1"),
+        pytest.param(EX2, (20, 30), 20, T + 600, Status.STALL, Status.ERR, id="ex2"),
+        pytest.param(EX3, (104, 106), 6, T + 600, Status.WARN, Status.WARN, id="ex3"),
+        pytest.param(EX4, (150, 155), 55, T + 600, Status.OK, Status.OK, id="ex4"),
+        pytest.param(EX4, (150, 155), 55, T + 1200, Status.STOP, Status.ERR, id="ex5"),
+    ],
+)
+def test_worked_examples_at_group_level(
+    commits: tuple[Commit, ...],
+    broker_offsets: tuple[int, ...],
+    current_lag: int,
+    now: int,
+    partition_status: Status,
+    group_status: Status,
+) -> None:
+    result = evaluate_group(group_of(partition("t", 0, commits, current_lag, broker_offsets)), now)
+    assert [p.status for p in result.partitions] == [partition_status]
+    assert result.status is group_status
+
+
+# ------------------------------------------------------------------------------------------------------------
+# One partition: the window's unfilled slots, completeness, and inputs the rules never see.
+
+STOPPED_HALF = (None,) * 5 + window(OFFSETS[:5], (5,) * 5, start=T + 300)
+
+
+def test_placeholder_partition_is_ok_with_complete_zero() -> None:
+    assert evaluate_partition((), (500,), 7, T + 600) == PartitionEvaluation(Status.OK, 0.0, None, None, 7)
+
+
+@pytest.mark.parametrize(("slots", "complete"), [(10, 0.1), (4, 0.25), (1, 1.0)])
+def test_window_of_empty_slots_keeps_burrows_one_slot_quirk(slots: int, complete: float) -> None:
+    result = evaluate_partition((None,) * slots, (500,), 50, T + 600)
+    assert result == PartitionEvaluation(Status.OK, complete, None, None, 50)
+
+
+def test_incomplete_window_is_evaluated_by_default() -> None:
+    # Commits at T+300..T+540: 360 s idle at T+900 is more than the 240 s span.
+    result = evaluate_partition(STOPPED_HALF, (60,), 10, T + 900)
+    assert result == PartitionEvaluation(Status.STOP, 0.5, STOPPED_HALF[5], STOPPED_HALF[9], 10)
+
+
+@pytest.mark.parametrize(
+    ("minimum_complete", "status"), [(0.5, Status.STOP), (0.51, Status.OK), (1.0, Status.OK)]
+)
+def test_minimum_complete_gates_evaluation_but_keeps_start_and_end(
+    minimum_complete: float, status: Status
+) -> None:
+    result = evaluate_partition(STOPPED_HALF, (60,), 10, T + 900, minimum_complete=minimum_complete)
+    assert result == PartitionEvaluation(status, 0.5, STOPPED_HALF[5], STOPPED_HALF[9], 10)
+
+
+def test_full_window_meets_minimum_complete_of_one() -> None:
+    assert evaluate_partition(EX4, (150,), 55, T + 1200, minimum_complete=1.0).status is Status.STOP
+
+
+def test_unknown_current_lag_is_ok_and_keeps_the_window() -> None:
+    # Burrow drops commits until the HEAD is known; lagwatch keeps the partition and reports it OK.
+    result = evaluate_partition(EX4, (), None, T + 1200)
+    assert result == PartitionEvaluation(Status.OK, 1.0, EX4[0], EX4[-1], None)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Burrow's evaluator fixtures (burrow-semantics.md 10.2): broker offset 4321, T0 = now - 100 s.
+
+NOW_MS = T * 1000
+T0_MS = NOW_MS - 100_000
+
+
+def _fixture_window(count: int) -> tuple[Commit | None, ...]:
+    commits = tuple(
+        Commit(
+            offset=1000 + 100 * i, order=10 + i, timestamp_ms=T0_MS + 10_000 * i, lag=4321 - 1000 - 100 * i
+        )
+        for i in range(count)
+    )
+    return (None,) * (10 - count) + commits
+
+
+def test_burrow_fixture_testgroup_is_ok() -> None:
+    snapshot = group_of(partition("testtopic", 0, _fixture_window(10), 2421, (4321,)))
+    result = evaluate_group(snapshot, T)
+    assert (result.status, result.complete, result.partition_count, result.totallag) == (
+        Status.OK,
+        1.0,
+        1,
+        2421,
+    )
+
+
+def test_burrow_fixture_testgroup2_is_stopped() -> None:
+    snapshot = group_of(partition("testtopic", 0, _fixture_window(5), 2921, (4321,)))
+    result = evaluate_group(snapshot, T)
+    assert (result.status, result.complete, result.partition_count, result.totallag) == (
+        Status.ERR,
+        0.0,
+        1,
+        2921,
+    )
+    (only,) = result.partitions
+    assert (only.status, only.complete) == (Status.STOP, 0.5)
+    assert result.maxlag is only
+    assert [c.offset for c in (only.start, only.end) if c is not None] == [1000, 1400]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The group roll-up.
+
+
+def test_unknown_group_is_notfound() -> None:
+    assert evaluate_group(None, T, cluster="local", group="gone") == GroupStatus(
+        cluster="local",
+        group="gone",
+        status=Status.NOTFOUND,
+        complete=1.0,
+        partitions=(),
+        partition_count=0,
+        maxlag=None,
+        totallag=0,
+    )
+
+
+def test_group_without_partitions_is_ok_with_complete_zero() -> None:
+    result = evaluate_group(group_of(), T, cluster="ignored", group="ignored")
+    assert result == GroupStatus("local", "g", Status.OK, 0.0, (), 0, None, 0)
+
+
+@pytest.mark.parametrize(
+    ("worst", "expected"),
+    [
+        (EX1, Status.OK),
+        (EX3, Status.WARN),
+        (EX2, Status.ERR),
+        (UNRECOVERED, Status.ERR),
+        (window(OFFSETS, (5,) * 10, start=T - 1200), Status.ERR),
+    ],
+    ids=["OK", "WARN", "STALL", "REWIND", "STOP"],
+)
+def test_worst_partition_wins_and_partition_errors_become_err(
+    worst: tuple[Commit, ...], expected: Status
+) -> None:
+    ok = partition("a", 0, EX4, 55, (150,))
+    warn = partition("b", 0, EX3, 6, (106,))
+    result = evaluate_group(group_of(ok, partition("a", 1, worst, 30, (500,)), warn), T + 600)
+    assert result.status is max(expected, Status.WARN)
+    alone = evaluate_group(group_of(partition("a", 1, worst, 30, (500,))), T + 600)
+    assert alone.status is expected
+
+
+def test_partitions_are_reported_in_topic_partition_order() -> None:
+    parts = [partition("b", 0, EX1, 5), partition("a", 2, EX1, 5), partition("a", 10, EX1, 5)]
+    result = evaluate_group(group_of(*parts), T + 600)
+    assert [(p.topic, p.partition) for p in result.partitions] == [("a", 2), ("a", 10), ("b", 0)]
+
+
+def test_maxlag_tie_goes_to_the_first_topic_partition() -> None:
+    parts = [partition("b", 0, EX1, 9), partition("a", 1, EX1, 9), partition("a", 0, EX1, 3)]
+    maxlag = evaluate_group(group_of(*parts), T + 600).maxlag
+    assert maxlag is not None
+    assert (maxlag.topic, maxlag.partition, maxlag.current_lag) == ("a", 1, 9)
+
+
+def test_unknown_lag_never_beats_a_known_lag_and_counts_zero() -> None:
+    result = evaluate_group(group_of(partition("a", 0, EX1, None), partition("a", 1, EX1, 0)), T + 600)
+    assert result.maxlag is result.partitions[1]
+    assert result.totallag == 0
+
+
+def test_maxlag_of_unknown_lags_only_is_the_first_partition() -> None:
+    result = evaluate_group(group_of(partition("a", 0, EX1, None), partition("a", 1, EX1, None)), T + 600)
+    assert result.maxlag is result.partitions[0]
+
+
+def test_totallag_sums_known_current_lags() -> None:
+    parts = [partition("a", 0, EX1, 5), partition("a", 1, EX1, None), partition("a", 2, (), 7)]
+    assert evaluate_group(group_of(*parts), T + 600).totallag == 12
+
+
+def test_placeholders_count_and_only_full_windows_are_complete() -> None:
+    parts = [partition("t", 0, EX4, 55, (150,)), partition("t", 1, STOPPED_HALF, 10, (60,))]
+    parts += [partition("t", n, (), 0) for n in range(2, 10)]
+    result = evaluate_group(group_of(*parts), T + 600)
+    assert (result.partition_count, result.complete) == (10, 0.1)
+    assert [p.complete for p in result.partitions] == [1.0, 0.5] + [0.0] * 8
+
+
+def test_partition_status_carries_identity_window_and_lag() -> None:
+    result = evaluate_group(group_of(partition("t", 3, EX3, 6, (104, 106))), T + 600)
+    (only,) = result.partitions
+    assert (only.topic, only.partition, only.owner, only.client_id, only.member_id) == (
+        "t",
+        3,
+        "/10.0.0.3",
+        "client-3",
+        "member-3",
+    )
+    assert (only.status, only.start, only.end, only.current_lag, only.complete) == (
+        Status.WARN,
+        EX3[0],
+        EX3[-1],
+        6,
+        1.0,
+    )
+
+
+def test_group_passes_allowed_lag_and_minimum_complete_on() -> None:
+    snapshot = group_of(partition("t", 0, EX3, 6, (104,)), partition("t", 1, STOPPED_HALF, 10, (60,)))
+    assert evaluate_group(snapshot, T + 900).status is Status.ERR
+    assert evaluate_group(snapshot, T + 900, allowed_lag=1, minimum_complete=0.6).status is Status.OK
+
+
+# ------------------------------------------------------------------------------------------------------------
+# EvaluationCache.
+
+
+class FakeSource:
+    """A GroupSource over a dict: set() replaces a group's snapshot and bumps its version."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, tuple[int, GroupSnapshot | None]] = {}
+
+    def set(self, group: str, snapshot: GroupSnapshot | None) -> None:
+        version = self.data[group][0] + 1 if group in self.data else 1
+        self.data[group] = (version, snapshot)
+
+    def groups(self) -> list[str]:
+        return sorted(self.data)
+
+    def group_version(self, group: str) -> int:
+        return self.data[group][0]
+
+    def group_snapshot(self, group: str) -> GroupSnapshot | None:
+        return self.data[group][1]
+
+
+def test_cache_evaluates_unchanged_groups_once() -> None:
+    source = FakeSource()
+    source.set("a", group_of(partition("t", 0, EX3, 6, (106,)), name="a"))
+    source.set("b", group_of(partition("t", 0, EX1, 5, (105,)), name="b"))
+    cache = EvaluationCache()
+    assert cache.refresh(source, T + 600) == 2
+    first = cache.status("a")
+    assert cache.refresh(source, T + 610) == 0
+    assert cache.refresh(source, T + 700.5) == 0
+    assert cache.status("a") is first
+    assert {g: s.status for g, s in cache.statuses().items()} == {"a": Status.WARN, "b": Status.OK}
+
+
+def test_cache_re_evaluates_a_group_whose_version_changed() -> None:
+    source = FakeSource()
+    source.set("a", group_of(partition("t", 0, EX3, 6, (106,)), name="a"))
+    source.set("b", group_of(partition("t", 0, EX1, 5, (105,)), name="b"))
+    cache = EvaluationCache()
+    cache.refresh(source, T + 600)
+    source.set("a", group_of(partition("t", 0, EX2, 20, (30,)), name="a"))
+    assert cache.refresh(source, T + 610) == 1
+    assert cache.status("a").status is Status.ERR
+    assert cache.status("b").status is Status.OK
+
+
+def test_cache_flips_to_stop_at_the_deadline_without_new_data() -> None:
+    source = FakeSource()
+    source.set("a", group_of(partition("t", 0, EX3, 6, (104, 106)), name="a"))
+    cache = EvaluationCache()
+    assert cache.refresh(source, T + 600) == 1
+    # Commits span T..T+540: stopped once now*1000 - (T+540)*1000 > 540_000, i.e. from T+1081.
+    assert cache.refresh(source, T + 1080.9) == 0
+    assert cache.status("a").status is Status.WARN
+    assert cache.refresh(source, T + 1081) == 1
+    assert cache.status("a").status is Status.ERR
+    assert cache.status("a").partitions[0].status is Status.STOP
+    assert cache.refresh(source, T + 100_000) == 0
+
+
+def test_cache_sets_no_deadline_where_time_cannot_cause_stop() -> None:
+    source = FakeSource()
+    source.set("vetoed", group_of(partition("t", 0, EX3, 6, (100, 106)), name="vetoed"))
+    source.set("caught-up", group_of(partition("t", 0, EX3, 0, (100,)), name="caught-up"))
+    source.set("unknown-lag", group_of(partition("t", 0, EX3, None), name="unknown-lag"))
+    source.set("below-minimum", group_of(partition("t", 0, STOPPED_HALF, 10, (60,)), name="below-minimum"))
+    cache = EvaluationCache(minimum_complete=0.6)
+    assert cache.refresh(source, T + 600) == 4
+    assert cache.refresh(source, T + 100_000) == 0
+    assert {g: s.status for g, s in cache.statuses().items()} == {
+        "below-minimum": Status.OK,
+        "caught-up": Status.OK,
+        "unknown-lag": Status.OK,
+        "vetoed": Status.WARN,
+    }
+
+
+def test_cache_with_allowed_lag_sets_no_deadline_at_or_below_it() -> None:
+    source = FakeSource()
+    source.set("a", group_of(partition("t", 0, EX3, 2, (102,)), name="a"))
+    cache = EvaluationCache(allowed_lag=2)
+    cache.refresh(source, T + 600)
+    assert cache.refresh(source, T + 100_000) == 0
+    assert cache.status("a").status is Status.OK
+
+
+def test_cache_drops_removed_groups_and_reports_them_notfound() -> None:
+    source = FakeSource()
+    source.set("a", group_of(partition("t", 0, EX3, 6, (106,)), name="a"))
+    source.set("b", group_of(partition("t", 0, EX1, 5, (105,)), name="b"))
+    cache = EvaluationCache(cluster="local")
+    cache.refresh(source, T + 600)
+    before = cache.statuses()
+    del source.data["a"]
+    assert cache.refresh(source, T + 610) == 0
+    assert list(cache.statuses()) == ["b"]
+    assert list(before) == ["a", "b"]
+    assert cache.status("a") == evaluate_group(None, T, cluster="local", group="a")
+
+
+def test_cache_keeps_a_listed_group_without_snapshot_as_notfound() -> None:
+    source = FakeSource()
+    source.set("expired", None)
+    cache = EvaluationCache(cluster="local")
+    assert cache.refresh(source, T) == 1
+    assert cache.status("expired").status is Status.NOTFOUND
+    assert cache.status("expired").cluster == "local"
+    assert cache.refresh(source, T + 100_000) == 0
+
+
+def test_cache_re_evaluates_when_the_clock_goes_back() -> None:
+    source = FakeSource()
+    source.set("a", group_of(partition("t", 0, EX3, 6, (104, 106)), name="a"))
+    cache = EvaluationCache()
+    cache.refresh(source, T + 1200)
+    assert cache.status("a").status is Status.ERR
+    assert cache.refresh(source, T + 600) == 1
+    assert cache.status("a").status is Status.WARN
+
+
+def test_cache_statuses_is_read_only() -> None:
+    cache = EvaluationCache()
+    with pytest.raises(TypeError):
+        cache.statuses()["a"] = evaluate_group(None, T)  # type: ignore[index]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Properties.
+
+times = st.floats(min_value=T - 10, max_value=T + 3000, allow_nan=False)
+lags = st.integers(min_value=0, max_value=50)
+allowed_lags = st.integers(min_value=0, max_value=10)
+minimum_completes = st.sampled_from([0.0, 0.3, 0.5, 1.0])
+heads = st.lists(st.integers(min_value=0, max_value=300), max_size=10).map(tuple)
+
+
+@st.composite
+def windows(draw: st.DrawFn, *, zero_lag_at_or_below: int | None = None) -> tuple[Commit | None, ...]:
+    """Up to ten slots, the leading ones possibly unfilled; timestamps mostly rising from T, sometimes not."""
+    least = 0 if zero_lag_at_or_below is None else 1
+    size = draw(st.integers(min_value=least, max_value=10))
+    filled = draw(st.integers(min_value=least, max_value=size))
+    commits: list[Commit] = []
+    timestamp_ms = T * 1000
+    offset = draw(st.integers(min_value=0, max_value=100))
+    for order in range(filled):
+        timestamp_ms += draw(st.integers(min_value=-5_000, max_value=150_000))
+        offset = max(0, offset + draw(st.integers(min_value=-20, max_value=40)))
+        commits.append(Commit(offset, order, timestamp_ms, draw(st.none() | lags)))
+    if zero_lag_at_or_below is not None:
+        at = draw(st.integers(min_value=0, max_value=filled - 1))
+        lag = draw(st.integers(min_value=0, max_value=zero_lag_at_or_below))
+        commits[at] = replace(commits[at], lag=lag)
+    return (None,) * (size - filled) + tuple(commits)
+
+
+@st.composite
+def groups(draw: st.DrawFn) -> GroupSnapshot:
+    keys = draw(
+        st.lists(
+            st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(min_value=0, max_value=3)),
+            max_size=6,
+            unique=True,
+        )
+    )
+    parts = tuple(partition(t, p, draw(windows()), draw(st.none() | lags), draw(heads)) for t, p in keys)
+    return GroupSnapshot(cluster="local", group="g", partitions=parts, last_commit_ms=0)
+
+
+@given(windows(), heads, lags, allowed_lags, minimum_completes, times)
+def test_property_current_lag_within_allowed_lag_is_ok(
+    commits: tuple[Commit | None, ...],
+    broker_offsets: tuple[int, ...],
+    current_lag: int,
+    allowed_lag: int,
+    minimum_complete: float,
+    now: float,
+) -> None:
+    current_lag = min(current_lag, allowed_lag)
+    result = evaluate_partition(commits, broker_offsets, current_lag, now, allowed_lag, minimum_complete)
+    assert result.status is Status.OK
+
+
+@given(st.data(), allowed_lags, heads, lags, times)
+def test_property_a_lag_within_allowed_lag_is_never_stall_or_warn(
+    data: st.DataObject, allowed_lag: int, broker_offsets: tuple[int, ...], current_lag: int, now: float
+) -> None:
+    commits = data.draw(windows(zero_lag_at_or_below=allowed_lag))
+    status = evaluate_partition(commits, broker_offsets, current_lag, now, allowed_lag).status
+    assert status not in (Status.STALL, Status.WARN)
+
+
+@given(groups(), times, allowed_lags, minimum_completes)
+def test_property_group_is_the_roll_up_of_its_partitions(
+    snapshot: GroupSnapshot, now: float, allowed_lag: int, minimum_complete: float
+) -> None:
+    result = evaluate_group(snapshot, now, allowed_lag=allowed_lag, minimum_complete=minimum_complete)
+    ordered = sorted(snapshot.partitions, key=lambda p: (p.topic, p.partition))
+    verdicts = [
+        evaluate_partition(p.window, p.broker_offsets, p.current_lag, now, allowed_lag, minimum_complete)
+        for p in ordered
+    ]
+    assert [(p.topic, p.partition) for p in result.partitions] == [(p.topic, p.partition) for p in ordered]
+    assert [(p.status, p.complete, p.start, p.end, p.current_lag) for p in result.partitions] == [
+        (v.status, v.complete, v.start, v.end, v.current_lag) for v in verdicts
+    ]
+    assert result.status is max((min(v.status, Status.ERR) for v in verdicts), default=Status.OK)
+    assert result.partition_count == len(ordered)
+    assert result.totallag == sum(p.current_lag or 0 for p in ordered)
+    full = sum(v.complete == 1.0 for v in verdicts)
+    assert result.complete == (full / len(ordered) if ordered else 0.0)
+    known = [p.current_lag for p in ordered if p.current_lag is not None]
+    if result.maxlag is not None:
+        assert result.maxlag.current_lag == (max(known) if known else None)
+    assert (result.maxlag is None) == (not ordered)
+
+
+@given(windows(), heads, st.none() | lags, allowed_lags, times, st.integers(min_value=0, max_value=5000))
+def test_property_stop_persists_as_time_passes(
+    commits: tuple[Commit | None, ...],
+    broker_offsets: tuple[int, ...],
+    current_lag: int | None,
+    allowed_lag: int,
+    now: float,
+    later: int,
+) -> None:
+    # EvaluationCache relies on this: without new data, STOP is the only change time can bring, and it stays.
+    before = evaluate_partition(commits, broker_offsets, current_lag, now, allowed_lag).status
+    after = evaluate_partition(commits, broker_offsets, current_lag, now + later, allowed_lag).status
+    assert after is before or after is Status.STOP
+
+
+@given(
+    st.lists(groups(), min_size=1, max_size=4),
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=400), st.sets(st.integers(min_value=0, max_value=3))),
+        max_size=8,
+    ),
+    allowed_lags,
+    minimum_completes,
+)
+def test_property_cache_matches_a_fresh_evaluation_after_every_refresh(
+    snapshots: list[GroupSnapshot],
+    steps: list[tuple[int, set[int]]],
+    allowed_lag: int,
+    minimum_complete: float,
+) -> None:
+    source = FakeSource()
+    for number, snapshot in enumerate(snapshots):
+        source.set(f"g{number}", replace(snapshot, group=f"g{number}"))
+    cache = EvaluationCache(allowed_lag, minimum_complete, cluster="local")
+    now = float(T)
+    for advance, touched in [(0, set()), *steps]:
+        now += advance
+        for number in touched & set(range(len(snapshots))):
+            source.set(f"g{number}", source.data[f"g{number}"][1])  # same data, new version
+        cache.refresh(source, now)
+        fresh = {
+            g: evaluate_group(
+                source.group_snapshot(g), now, allowed_lag=allowed_lag, minimum_complete=minimum_complete
+            )
+            for g in source.groups()
+        }
+        assert dict(cache.statuses()) == fresh
