@@ -1,14 +1,15 @@
 """The shared vocabulary of lagwatch: frozen value types, standard library only.
 
-Every other module imports this one; this one imports nothing of lagwatch. Sources produce the record types,
-storage keeps commits and produces snapshots, the evaluator turns snapshots into statuses, and exposition renders
-statuses. See docs/architecture.md.
+Every other module imports this one; this one imports nothing of lagwatch. Sources produce the record
+types, storage keeps commits and produces snapshots, the evaluator turns snapshots into statuses, and
+exposition renders statuses. See docs/architecture.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class Status(IntEnum):
@@ -24,9 +25,11 @@ class Status(IntEnum):
     REWIND = 6
 
 
-@dataclass(frozen=True, slots=True)
-class Commit:
-    """One committed offset of a group-partition, as kept in its window."""
+class Commit(NamedTuple):
+    """One committed offset of a group-partition, as kept in its window.
+
+    A NamedTuple rather than a frozen dataclass: snapshots build ten of these per partition on every
+    evaluation, and a NamedTuple is built three times faster."""
 
     offset: int
     """The committed offset: the next record the group will read."""
@@ -35,12 +38,13 @@ class Commit:
     timestamp_ms: int
     """Commit time from the broker, in milliseconds since the epoch."""
     lag: int | None
-    """HEAD minus offset when the commit was stored; None when the HEAD was unknown or the commit came out of order."""
+    """HEAD minus offset when the commit was stored; None when the HEAD was unknown or the commit came out of
+    order."""
     observed_ms: int = 0
     """Wall-clock time lagwatch stored the commit (Burrow's `observedAt`)."""
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Records decoded from __consumer_offsets (or synthesised by the admin-API source). The storage applies them.
 
 
@@ -176,7 +180,7 @@ Record = (
 )
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Read side: what the storage hands to the evaluator, and what the evaluator hands to exposition.
 
 
@@ -225,7 +229,8 @@ class PartitionStatus:
 
 @dataclass(frozen=True, slots=True)
 class GroupStatus:
-    """The evaluator's verdict on a group (Burrow's ConsumerGroupStatus), partitions sorted by topic, partition."""
+    """The evaluator's verdict on a group (Burrow's ConsumerGroupStatus); partitions sorted by topic, then
+    partition."""
 
     cluster: str
     group: str

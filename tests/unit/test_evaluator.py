@@ -573,7 +573,7 @@ def windows(draw: st.DrawFn, *, zero_lag_at_or_below: int | None = None) -> tupl
     if zero_lag_at_or_below is not None:
         at = draw(st.integers(min_value=0, max_value=filled - 1))
         lag = draw(st.integers(min_value=0, max_value=zero_lag_at_or_below))
-        commits[at] = replace(commits[at], lag=lag)
+        commits[at] = commits[at]._replace(lag=lag)
     return (None,) * (size - filled) + tuple(commits)
 
 
