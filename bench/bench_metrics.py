@@ -1,0 +1,110 @@
+"""Render time and size of /metrics for 10,000 groups x 10 partitions, plain and gzipped.
+
+Run: .venv/bin/python bench/bench_metrics.py [--groups N] [--partitions N] [--runs N] [--burrow]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import statistics
+import time
+from collections.abc import Callable
+from functools import partial
+
+from exporter.exposition.metrics import ClusterView, RenderOptions, render
+from exporter.model import Commit, GroupStatus, PartitionStatus, Status
+
+_NOW_MS = 1_763_000_000_123
+_TOPIC_COUNT = 1000
+_PARTITION_STATUSES = (Status.OK,) * 16 + (Status.WARN, Status.STOP, Status.STALL, Status.REWIND)
+
+
+def _partition(group: int, topic: str, partition: int) -> PartitionStatus:
+    seed = group * 31 + partition
+    status = _PARTITION_STATUSES[seed % len(_PARTITION_STATUSES)]
+    end = Commit(
+        offset=1_000_000 + seed * 7, order=seed, timestamp_ms=_NOW_MS - seed % 60_000, lag=seed % 500
+    )
+    start = Commit(offset=end.offset - 900, order=seed - 9, timestamp_ms=end.timestamp_ms - 540_000, lag=0)
+    return PartitionStatus(
+        topic=topic,
+        partition=partition,
+        owner=f"/10.1.{group % 256}.{partition}",
+        client_id=f"consumer-{group}-{partition % 3}",
+        status=status,
+        start=start,
+        end=end,
+        current_lag=seed % 997,
+        complete=1.0 if seed % 10 else 0.7,
+        member_id=f"consumer-{group}-{partition % 3}-5f0e2b8c-1c4d-4a0e-9a5e-3f1c2d4e5f60",
+    )
+
+
+def _group(index: int, partitions: int) -> GroupStatus:
+    topic = f"orders.events.v{index % _TOPIC_COUNT:04d}"
+    parts = tuple(_partition(index, topic, p) for p in range(partitions))
+    worst = max(p.status for p in parts)
+    return GroupStatus(
+        cluster="prod-eu-1",
+        group=f"service-{index:05d}.consumer",
+        status=Status.ERR if worst > Status.ERR else worst,
+        complete=sum(p.complete == 1.0 for p in parts) / len(parts),
+        partitions=parts,
+        partition_count=len(parts),
+        maxlag=max(parts, key=lambda p: p.current_lag or 0),
+        totallag=sum(p.current_lag or 0 for p in parts),
+    )
+
+
+def build(groups: int, partitions: int) -> ClusterView:
+    heads: tuple[int | None, ...] = tuple(2_000_000 + p for p in range(partitions))
+    return ClusterView(
+        name="prod-eu-1",
+        groups=[_group(i, partitions) for i in range(groups)],
+        topics=[(f"orders.events.v{t:04d}", heads) for t in range(min(groups, _TOPIC_COUNT))],
+        head_refresh_ms=_NOW_MS,
+        evaluation_seconds=0.215,
+    )
+
+
+def _timed(fn: Callable[[], object], runs: int) -> tuple[float, float, float]:
+    """Median wall time, best wall time and median CPU time of `runs` calls, in milliseconds. CPU time is
+    reported too because other processes on a shared 2-core machine inflate the wall time."""
+    wall, cpu = [], []
+    for _ in range(runs):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall) * 1000, min(wall) * 1000, statistics.median(cpu) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--groups", type=int, default=10_000)
+    parser.add_argument("--partitions", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--burrow", action="store_true", help="also emit the Burrow-compatible families")
+    args = parser.parse_args()
+
+    cluster = build(args.groups, args.partitions)
+    options = RenderOptions(burrow_compatible=args.burrow)
+    result = render([cluster], options)
+    print(f"groups={args.groups} partitions/group={args.partitions} burrow_compatible={args.burrow}")
+    print(f"series={result.series} bytes={len(result.body):,}")
+    median, best, cpu = _timed(partial(render, [cluster], options), args.runs)
+    print(f"render: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms")
+    for level in range(1, 7):
+        compressed = gzip.compress(result.body, compresslevel=level)
+        median, best, cpu = _timed(
+            partial(gzip.compress, result.body, compresslevel=level), max(3, args.runs // 2)
+        )
+        print(
+            f"gzip level {level}: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms, "
+            f"{len(compressed):,} bytes ({len(compressed) / len(result.body):.1%})"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Bodies of Burrow's v3 HTTP API, built from lagwatch's model values, with Burrow's keys verbatim.
+
+Pure: every function returns a dict ready for `json.dumps`, keys in the order Burrow's Go structs emit them.
+Burrow's keys are inconsistent (`current-lag` in the consumer detail, `current_lag` in the status;
+`observedAt`, `totallag`, `partition_count`); they are copied exactly, here and nowhere else, because existing
+Burrow clients parse them. Where lagwatch deliberately differs, docs/burrow-api.md says so.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+from exporter.model import Commit, GroupSnapshot, GroupStatus, PartitionSnapshot, PartitionStatus, Status
+
+Body = dict[str, Any]
+
+# Burrow's error messages, for the HTTP layer's 404 answers.
+CLUSTER_MODULE_NOT_FOUND = "cluster module not found"
+CLUSTER_NOT_FOUND = "cluster not found"
+CLUSTER_OR_TOPIC_NOT_FOUND = "cluster or topic not found"
+CLUSTER_OR_CONSUMER_NOT_FOUND = "cluster or consumer not found"
+
+
+@dataclass(frozen=True, slots=True)
+class TLSProfile:
+    name: str
+    no_verify: bool = False
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SASLProfile:
+    name: str
+    username: str = ""
+    handshake_first: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterModule:
+    """What `/v3/kafka/(cluster)` shows of a cluster's configuration. Never holds a secret."""
+
+    servers: Sequence[str]
+    client_id: str
+    topic_refresh: float
+    """Seconds."""
+    offset_refresh: float
+    """Seconds."""
+    class_name: str = "kafka"
+    client_profile: str = "default"
+    kafka_version: str = ""
+    tls: TLSProfile | None = None
+    sasl: SASLProfile | None = None
+
+
+def cluster_list(clusters: Iterable[str], *, url: str, host: str) -> Body:
+    """`GET /v3/kafka`."""
+    return _reply("cluster list returned", "clusters", sorted(clusters), url, host)
+
+
+def cluster_detail(module: ClusterModule, *, url: str, host: str) -> Body:
+    """`GET /v3/kafka/(cluster)`."""
+    tls = module.tls
+    sasl = module.sasl
+    body = {
+        "class-name": module.class_name,
+        "servers": list(module.servers),
+        "client-profile": {
+            "name": module.client_profile,
+            "client-id": module.client_id,
+            "kafka-version": module.kafka_version,
+            "tls": None
+            if tls is None
+            else {
+                "name": tls.name,
+                "noverify": tls.no_verify,
+                "certfile": tls.cert_file,
+                "keyfile": tls.key_file,
+                "cafile": tls.ca_file,
+            },
+            "sasl": None
+            if sasl is None
+            else {"name": sasl.name, "handshake-first": sasl.handshake_first, "username": sasl.username},
+        },
+        "topic-refresh": _number(module.topic_refresh),
+        "offset-refresh": _number(module.offset_refresh),
+    }
+    return _reply("cluster module detail returned", "module", body, url, host)
+
+
+def topic_list(topics: Iterable[str], *, url: str, host: str) -> Body:
+    """`GET /v3/kafka/(cluster)/topic`."""
+    return _reply("topic list returned", "topics", sorted(topics), url, host)
+
+
+def topic_offsets(offsets: Sequence[int | None], *, url: str, host: str) -> Body:
+    """`GET /v3/kafka/(cluster)/topic/(topic)`: the newest HEAD offset per partition, indexed by partition.
+
+    A partition whose HEAD is not known yet is null; Burrow leaves it out, which shifts every later index."""
+    return _reply("topic offsets returned", "offsets", list(offsets), url, host)
+
+
+def topic_consumers(groups: Iterable[str], *, url: str, host: str) -> Body:
+    """`GET /v3/kafka/(cluster)/topic/(topic)/consumers`."""
+    return _reply("consumers of topic returned", "consumers", sorted(groups), url, host)
+
+
+def consumer_list(groups: Iterable[str], *, url: str, host: str) -> Body:
+    """`GET /v3/kafka/(cluster)/consumer`."""
+    return _reply("consumer list returned", "consumers", sorted(groups), url, host)
+
+
+def consumer_detail(snapshot: GroupSnapshot, *, url: str, host: str) -> Body:
+    """`GET /v3/kafka/(cluster)/consumer/(group)`: topic -> array indexed by partition id.
+
+    Burrow's arrays are dense; a partition missing from the snapshot is filled in as a placeholder."""
+    topics = {
+        topic: _partition_array(list(partitions))
+        for topic, partitions in groupby(snapshot.partitions, key=lambda p: p.topic)
+    }
+    return _reply("consumer detail returned", "topics", topics, url, host)
+
+
+def consumer_status(status: GroupStatus, *, url: str, host: str) -> Body:
+    """`GET /v3/kafka/(cluster)/consumer/(group)/status`: only the partitions worse than OK, every other field
+    unfiltered (so `maxlag` may name a partition that is not listed). Burrow answers 404 for NOTFOUND."""
+    bad = [p for p in status.partitions if p.status > Status.OK]
+    return _reply("consumer status returned", "status", _group_status(status, bad), url, host)
+
+
+def consumer_lag(status: GroupStatus, *, url: str, host: str) -> Body:
+    """`GET /v3/kafka/(cluster)/consumer/(group)/lag`: every partition."""
+    return _reply("consumer status returned", "status", _group_status(status, status.partitions), url, host)
+
+
+def group_removed(*, url: str, host: str) -> Body:
+    """`DELETE /v3/kafka/(cluster)/consumer/(group)[/topic/(topic)]`; Burrow answers 200 even when unknown."""
+    return {"error": False, "message": "consumer group removed", "request": _request(url, host)}
+
+
+def error(message: str, *, url: str, host: str) -> Body:
+    """Body of an error answer (its HTTP status is the caller's)."""
+    return {"error": True, "message": message, "request": _request(url, host)}
+
+
+def not_found() -> Body:
+    """Body of the 404 for a path Burrow does not know; unlike every other body it has no `request`."""
+    return {"error": True, "message": "invalid request type", "result": {}}
+
+
+def _reply(message: str, key: str, value: object, url: str, host: str) -> Body:
+    return {"error": False, "message": message, key: value, "request": _request(url, host)}
+
+
+def _request(url: str, host: str) -> Body:
+    return {"url": url, "host": host}
+
+
+def _group_status(status: GroupStatus, partitions: Iterable[PartitionStatus]) -> Body:
+    return {
+        "cluster": status.cluster,
+        "group": status.group,
+        "status": status.status.name,
+        "complete": _float32(status.complete),
+        "partitions": [_partition_status(p) for p in partitions],
+        "partition_count": status.partition_count,
+        "maxlag": None if status.maxlag is None else _partition_status(status.maxlag),
+        "totallag": status.totallag,
+    }
+
+
+def _partition_status(p: PartitionStatus) -> Body:
+    return {
+        "topic": p.topic,
+        "partition": p.partition,
+        "owner": p.owner,
+        "client_id": p.client_id,
+        "status": p.status.name,
+        "start": _offset(p.start),
+        "end": _offset(p.end),
+        # Burrow reports 0 whenever it cannot compute a lag (no HEAD, no commit); its clients expect a number.
+        "current_lag": p.current_lag or 0,
+        "complete": _float32(p.complete),
+    }
+
+
+def _partition_array(partitions: list[PartitionSnapshot]) -> list[Body]:
+    by_id = {p.partition: p for p in partitions}
+    return [_partition_detail(by_id.get(i)) for i in range(max(by_id) + 1)]
+
+
+def _partition_detail(p: PartitionSnapshot | None) -> Body:
+    if p is None:
+        return {"offsets": [], "owner": "", "client_id": "", "current-lag": 0}
+    return {
+        "offsets": [_offset(c) for c in p.window],
+        "owner": p.owner,
+        "client_id": p.client_id,
+        "current-lag": p.current_lag or 0,
+    }
+
+
+def _offset(commit: Commit | None) -> Body | None:
+    if commit is None:
+        return None
+    return {
+        "offset": commit.offset,
+        "timestamp": commit.timestamp_ms,
+        "observedAt": commit.observed_ms,
+        "lag": commit.lag,
+    }
+
+
+def _float32(value: float) -> int | float:
+    """The value as Go's encoding/json writes a float32: the shortest decimal that reads back as the same
+    float32 (`0.33333334`, `0.1`), and integral values without a fraction (`1`, not `1.0`)."""
+    single = _to_float32(value)
+    if single.is_integer():
+        return int(single)
+    for digits in range(1, 10):
+        shortest = float(f"{single:.{digits}g}")
+        if _to_float32(shortest) == single:
+            return shortest
+    return single
+
+
+def _to_float32(value: float) -> float:
+    result: float = struct.unpack("f", struct.pack("f", value))[0]
+    return result
+
+
+def _number(value: float) -> int | float:
+    """Seconds as Burrow's int64 settings, keeping a fraction Burrow could not have had."""
+    return int(value) if float(value).is_integer() else value
