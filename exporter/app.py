@@ -23,6 +23,7 @@ from exporter.settings import ClusterSettings, Settings
 from exporter.sources.admin_api import AdminApiSource
 from exporter.sources.cluster import HeadPoller
 from exporter.sources.offsets_topic import OffsetsTopicSource
+from exporter.sources.progress import SourceProgress
 from exporter.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,10 @@ class ClusterRuntime:
         self.evaluation_seconds = time.perf_counter() - started
 
     @property
+    def progress(self) -> SourceProgress:
+        return self.offsets.progress
+
+    @property
     def ready(self) -> bool:
         """True once the committed offsets source has read everything that existed when it started."""
         return self.offsets.progress.caught_up
@@ -94,8 +99,6 @@ class ClusterRuntime:
             caught_up=progress.caught_up,
             head_refresh_ms=None if refreshed is None else int(refreshed * 1000),
             evaluation_seconds=self.evaluation_seconds,
-            records=dict(progress.records),
-            decode_errors=sum(progress.decode_errors.values()),
         )
 
     async def run(self) -> None:
