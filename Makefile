@@ -25,6 +25,7 @@ test: lint typecheck ## everything CI checks: lint, types, unit, integration and
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint Dockerfile
 
 typecheck: setup
 	$(VENV)/bin/mypy --strict exporter/
@@ -39,8 +40,8 @@ bench: setup ## performance figures (see bench/README.md)
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 
 lock: ## refresh the pinned versions from pyproject.toml's ranges
-	uv pip compile --quiet --upgrade pyproject.toml -o requirements.lock
-	uv pip compile --quiet --upgrade pyproject.toml --extra dev -o requirements-dev.lock
+	uv pip compile --quiet --upgrade --generate-hashes pyproject.toml -o requirements.lock
+	uv pip compile --quiet --upgrade --generate-hashes pyproject.toml --extra dev -o requirements-dev.lock
 
 kafka-start:
 	scripts/kafka-local start --base-port $(KAFKA_PORT)
