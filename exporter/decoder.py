@@ -62,7 +62,7 @@ from exporter.model import (
     TopicPartitions,
 )
 
-__all__ = ["RECORD_KINDS", "decode", "decode_assignment", "record_kind"]
+__all__ = ["RECORD_KINDS", "decode", "decode_assignment", "record_kind", "uuid_string"]
 
 
 class _MalformedError(Exception):
@@ -199,8 +199,13 @@ def _compact_bytes(r: _Reader) -> bytes:
     return _take(r, size)
 
 
+def uuid_string(raw: bytes) -> str:
+    """A 16-byte Kafka Uuid as `Uuid.toString()` renders it: URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
 def _uuid(r: _Reader) -> str:
-    return base64.urlsafe_b64encode(_take(r, 16)).rstrip(b"=").decode("ascii")
+    return uuid_string(_take(r, 16))
 
 
 def _skip_tagged_fields(r: _Reader) -> None:

@@ -1,9 +1,11 @@
-"""HEAD offsets: per cluster, topic metadata every `topic_refresh` and the log-end offset of every partition every
-`offset_refresh`, one ListOffsets request per leader broker, written to the storage.
+"""HEAD offsets: per cluster, topic metadata every `topic_refresh` and the log-end offset of every partition
+every `offset_refresh`, one ListOffsets request per leader broker, written to the storage.
 
-The task never ends because Kafka is away: failures mark the cluster down, are logged once per change of state, and
-are retried with capped exponential backoff; a fresh client is built for every reconnection so that nothing stale
-survives a broker restart.
+The task never ends because Kafka is away: failures mark the cluster down, are logged once per change of
+state, and are retried with capped exponential backoff; a fresh client is built for every reconnection so
+that nothing stale survives a broker restart. Burrow's rules for a partial round hold (burrow-semantics.md
+section 4): a partition without a leader, or one its leader answers with an error, is skipped and the
+metadata is refreshed next round.
 """
 
 from __future__ import annotations
@@ -16,21 +18,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaClient
-from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaError, for_code
 from aiokafka.protocol.offset import OffsetRequest
-from aiokafka.structs import TopicPartition
 
 from exporter.settings import ClusterSettings
-from exporter.sources.kafka_client import client_kwargs
+from exporter.sources.kafka_client import Topology, client_kwargs, fetch_topology
 from exporter.storage import Storage
 
 log = logging.getLogger(__name__)
 
 _LATEST = -1
 _READ_UNCOMMITTED = 0
+"""Burrow's isolation level: the HEAD is the high watermark, not the last stable offset."""
 _FIRST_BACKOFF_S = 0.25
 _MAX_BACKOFF_S = 30.0
+_ROUND_TIMEOUTS = 3
+"""A round's bound in request timeouts. aiokafka bounds every connection and request by request_timeout, and a
+round may chain a few (bootstrap, a silent broker before the one that answers metadata, ListOffsets): this
+bound only guards against a hang."""
+
+_Plan = dict[int, list[tuple[str, list[tuple[int, int]]]]]
+"""Leader broker -> the ListOffsets topics it is asked for: (topic, [(partition, _LATEST), ...])."""
 
 
 @dataclass
@@ -39,13 +47,16 @@ class ClusterHealth:
 
     up: bool = False
     last_refresh_s: float | None = None
-    """Wall-clock time of the last round that reached the cluster (partitions without a leader are retried)."""
+    """Wall-clock time of the last round that reached the cluster (leaderless partitions are retried)."""
     last_error: str = ""
     rounds: int = 0
+    """Rounds that reached the cluster."""
+    failures: int = 0
+    """Rounds that did not, each followed by a backoff."""
 
 
 class HeadPoller:
-    """Keeps the storage's topics and HEAD offsets of one cluster current."""
+    """Keeps the storage's topics, topic ids and HEAD offsets of one cluster current."""
 
     def __init__(
         self,
@@ -64,6 +75,8 @@ class HeadPoller:
         self._clock = clock
         self._client: AIOKafkaClient | None = None
         self._metadata_due = 0.0
+        self._plan: _Plan = {}
+        self._plan_complete = True
         self._backoff = _FIRST_BACKOFF_S
 
     async def run(self) -> None:
@@ -72,7 +85,7 @@ class HeadPoller:
             while True:
                 started = time.monotonic()
                 try:
-                    async with asyncio.timeout(self._cluster.request_timeout):
+                    async with asyncio.timeout(_ROUND_TIMEOUTS * self._cluster.request_timeout):
                         await self._round()
                 except (KafkaError, OSError, TimeoutError) as exc:
                     self._mark_down(exc)
@@ -94,11 +107,9 @@ class HeadPoller:
     async def _round(self) -> None:
         client = await self._connect()
         if time.monotonic() >= self._metadata_due:
-            if not await client.force_metadata_update():
-                raise KafkaError("metadata request failed on every known broker")
-            self._apply_metadata(client.cluster)
+            self._apply_topology(await fetch_topology(client))
             self._metadata_due = time.monotonic() + self._cluster.topic_refresh
-        if not await self._fetch_offsets(client):
+        if not await self._fetch_offsets(client) or not self._plan_complete:
             self._metadata_due = 0.0
         self.health.last_refresh_s = self._clock()
         self.health.rounds += 1
@@ -106,6 +117,7 @@ class HeadPoller:
 
     async def _connect(self) -> AIOKafkaClient:
         if self._client is None:
+            # metadata_max_age_ms: the client's own background refresh would duplicate fetch_topology.
             client = AIOKafkaClient(**client_kwargs(self._cluster), metadata_max_age_ms=3_600_000)
             try:
                 await client.bootstrap()
@@ -124,54 +136,73 @@ class HeadPoller:
             except (KafkaError, OSError) as exc:
                 log.debug("cluster %s: closing client: %s", self.name, exc)
 
-    def _apply_metadata(self, metadata: ClusterMetadata) -> None:
-        counts = {}
-        for topic in metadata.topics(exclude_internal_topics=False):
-            partitions = metadata.partitions_for_topic(topic)
-            if partitions:
-                counts[topic] = max(partitions) + 1
+    def _apply_topology(self, topology: Topology) -> None:
+        counts = {topic: len(leaders) for topic, leaders in topology.leaders.items()}
+        for topic in topology.failed:
+            # A topic listed with an error still exists: deleting it would drop every group's commits on it.
+            known = self._storage.partition_count(topic)
+            if known is not None:
+                counts[topic] = known
         for topic in self._storage.set_topics(counts, int(self._clock() * 1000)):
             log.info("cluster %s: topic %s was deleted", self.name, topic)
+        self._storage.set_topic_ids(topology.topic_ids)
+
+        plan: defaultdict[int, defaultdict[str, list[tuple[int, int]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        leaderless = 0
+        for topic, leaders in topology.leaders.items():
+            if self._storage.partition_count(topic) is None:
+                continue  # rejected by the topic filter
+            for partition, leader in enumerate(leaders):
+                if leader < 0:
+                    leaderless += 1
+                else:
+                    plan[leader][topic].append((partition, _LATEST))
+        if leaderless:
+            log.debug("cluster %s: %d partitions have no leader; skipped this round", self.name, leaderless)
+        self._plan = {leader: list(topics.items()) for leader, topics in plan.items()}
+        self._plan_complete = not leaderless and not topology.failed
 
     async def _fetch_offsets(self, client: AIOKafkaClient) -> bool:
-        """One ListOffsets per leader, concurrently. False when some partition could not be answered this round."""
-        by_leader: dict[int, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
-        complete = True
-        for topic in self._storage.topics():
-            for partition in range(self._storage.partition_count(topic) or 0):
-                leader = client.cluster.leader_for_partition(TopicPartition(topic, partition))
-                if leader is None or leader < 0:
-                    complete = False
-                    continue
-                by_leader[leader][topic].append((partition, _LATEST))
+        """One ListOffsets per leader, concurrently. False when some partition was not answered this round;
+        raises when no leader answered at all."""
+        leaders = list(self._plan)
         results = await asyncio.gather(
-            *(self._list_offsets(client, leader, topics) for leader, topics in by_leader.items()),
+            *(self._list_offsets(client, leader, self._plan[leader]) for leader in leaders),
             return_exceptions=True,
         )
-        for leader, result in zip(by_leader, results, strict=True):
+        complete = True
+        failures: list[BaseException] = []
+        for leader, result in zip(leaders, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, KafkaError | OSError | TimeoutError):
                     raise result
                 log.debug("cluster %s: ListOffsets to broker %s failed: %s", self.name, leader, result)
+                failures.append(result)
                 complete = False
             elif not result:
                 complete = False
+        if failures and len(failures) == len(leaders):
+            raise failures[0]
         return complete
 
     async def _list_offsets(
-        self, client: AIOKafkaClient, leader: int, topics: dict[str, list[tuple[int, int]]]
+        self, client: AIOKafkaClient, leader: int, topics: list[tuple[str, list[tuple[int, int]]]]
     ) -> bool:
-        request = OffsetRequest(-1, _READ_UNCOMMITTED, list(topics.items()))
-        response = await client.send(leader, request)
+        response = await client.send(leader, OffsetRequest(-1, _READ_UNCOMMITTED, topics))
         now_ms = int(self._clock() * 1000)
         complete = True
+        # ListOffsets v1-v3 (Kafka 4 dropped v0, aiokafka stops at v3): partition, error, timestamp, offset.
         for topic, partitions in response.topics:
-            for partition, error_code, *info in partitions:
-                if error_code != 0:
-                    log.debug("cluster %s: %s/%s: %s", self.name, topic, partition, for_code(error_code).__name__)
+            for partition, error_code, _timestamp, offset in partitions:
+                if error_code:
+                    log.debug(
+                        "cluster %s: %s/%s: %s", self.name, topic, partition, for_code(error_code).__name__
+                    )
                     complete = False
-                    continue
-                self._storage.add_head_offset(topic, partition, info[-1], now_ms)
+                else:
+                    self._storage.add_head_offset(topic, partition, offset, now_ms)
         return complete
 
     def _mark_up(self) -> None:
@@ -186,3 +217,4 @@ class HeadPoller:
             log.warning("cluster %s: unreachable (%s); retrying with backoff", self.name, reason)
         self.health.up = False
         self.health.last_error = reason
+        self.health.failures += 1

@@ -1,13 +1,34 @@
-"""Connection settings shared by every Kafka source: one place turns a cluster's configuration into client kwargs."""
+"""What every Kafka source needs beyond aiokafka: client kwargs from a cluster's configuration, and the
+cluster's topic metadata with topic ids.
+
+aiokafka speaks Metadata v5 only, which has no topic ids, while KIP-848 records in `__consumer_offsets` name
+topics by id. `fetch_topology` sends Metadata v12, declared below with aiokafka's protocol types, and falls
+back to aiokafka's own metadata on brokers older than Kafka 3.1, which cannot host KIP-848 groups anyway.
+"""
 
 from __future__ import annotations
 
+import base64
+import random
 import ssl
+from dataclasses import dataclass, field
+from io import BytesIO
 from typing import Any
 
+from aiokafka import AIOKafkaClient
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.errors import IncompatibleBrokerVersion, KafkaConnectionError, KafkaError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.abstract import AbstractType
+from aiokafka.protocol.api import Request, RequestStruct, Response
+from aiokafka.protocol.metadata import MetadataResponse_v5
+from aiokafka.protocol.types import Boolean, CompactArray, CompactString, Int16, Int32, Schema, TaggedFields
+from aiokafka.structs import TopicPartition
 
+from exporter.decoder import uuid_string
 from exporter.settings import ClusterSettings
+
+__all__ = ["Topology", "client_kwargs", "fetch_topology"]
 
 
 def client_kwargs(cluster: ClusterSettings) -> dict[str, Any]:
@@ -22,6 +43,7 @@ def client_kwargs(cluster: ClusterSettings) -> dict[str, Any]:
     if security.protocol in ("SSL", "SASL_SSL"):
         kwargs["ssl_context"] = _ssl_context(cluster)
     if security.protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        # aiokafka takes the SCRAM credentials through the sasl_plain_* arguments too.
         kwargs["sasl_mechanism"] = security.sasl_mechanism
         kwargs["sasl_plain_username"] = security.sasl_username
         kwargs["sasl_plain_password"] = security.sasl_password.get_secret_value()
@@ -38,3 +60,172 @@ def _ssl_context(cluster: ClusterSettings) -> ssl.SSLContext:
     )
     context.check_hostname = security.check_hostname
     return context
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """The topics of a cluster as one Metadata response lists them."""
+
+    leaders: dict[str, tuple[int, ...]]
+    """Leader broker of each partition by topic, -1 where a partition has none; the length is the partition
+    count."""
+    failed: frozenset[str] = frozenset()
+    """Topics listed with an error code: their partitions are unknown this time, not gone."""
+    topic_ids: dict[str, str] = field(default_factory=dict)
+    """Topic id (as Kafka's `Uuid.toString()`) -> topic name; empty when the broker predates Metadata v12."""
+
+
+async def fetch_topology(client: AIOKafkaClient) -> Topology:
+    """Every topic of the cluster, from the first broker that answers. Asks for all topics, so no topic is
+    ever auto-created. Raises KafkaError when no broker answers."""
+    nodes = [broker.nodeId for broker in client.cluster.brokers()]
+    random.shuffle(nodes)
+    failure: KafkaError = KafkaConnectionError("no broker is known")
+    for node in nodes:
+        try:
+            response = await client.send(node, _MetadataRequest())
+        except (NotImplementedError, IncompatibleBrokerVersion):
+            return await _legacy_topology(client)
+        except KafkaError as exc:
+            failure = exc
+            continue
+        # client.send looks leaders up in the client's own metadata: keep its broker list current.
+        client.cluster.update_metadata(
+            MetadataResponse_v5(
+                response.throttle_time_ms,
+                [(node_id, host, port, rack) for node_id, host, port, rack, _tags in response.brokers],
+                response.cluster_id,
+                response.controller_id,
+                [],
+            )
+        )
+        return _topology(response)
+    raise failure
+
+
+def _topology(response: _MetadataResponseV12) -> Topology:
+    leaders: dict[str, tuple[int, ...]] = {}
+    failed: set[str] = set()
+    ids: dict[str, str] = {}
+    for error_code, name, topic_id, _internal, partitions, _operations, _tags in response.topics:
+        if name is None:
+            continue
+        if topic_id != _ZERO_UUID:
+            ids[topic_id] = name
+        if error_code:
+            failed.add(name)
+        else:
+            leaders[name] = _by_index({index: leader for _error, index, leader, *_rest in partitions})
+    return Topology(leaders, frozenset(failed), ids)
+
+
+async def _legacy_topology(client: AIOKafkaClient) -> Topology:
+    if not await client.force_metadata_update():
+        raise KafkaConnectionError("metadata request failed on every known broker")
+    metadata: ClusterMetadata = client.cluster
+    leaders = {}
+    for topic in metadata.topics(exclude_internal_topics=False):
+        partitions = metadata.partitions_for_topic(topic) or set()
+        leaders[topic] = _by_index(
+            {p: metadata.leader_for_partition(TopicPartition(topic, p)) for p in partitions}
+        )
+    return Topology(leaders)
+
+
+def _by_index(leaders: dict[int, int]) -> tuple[int, ...]:
+    # Kafka never leaves gaps in partition indexes; a gap would be a partition without a leader.
+    return tuple(leaders.get(p, -1) for p in range(max(leaders, default=-1) + 1))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Metadata v12 (KIP-516 topic ids; flexible encoding), as Kafka's MetadataRequest.json/MetadataResponse.json.
+# aiokafka ships no type information, hence the ignores on its base classes.
+
+
+class _Uuid(AbstractType[str]):  # type: ignore[misc]
+    """16 bytes, rendered by the decoder's `uuid_string` so metadata ids match those of KIP-848 records."""
+
+    @classmethod
+    def encode(cls, value: str) -> bytes:
+        return base64.urlsafe_b64decode(value + "==")
+
+    @classmethod
+    def decode(cls, data: BytesIO) -> str:
+        raw = data.read(16)
+        if len(raw) != 16:
+            raise ValueError("Buffer underrun decoding UUID")
+        return uuid_string(raw)
+
+
+_ZERO_UUID = _Uuid.decode(BytesIO(bytes(16)))
+"""Kafka's Uuid.ZERO_UUID: a topic without an id."""
+
+
+class _MetadataResponseV12(Response):  # type: ignore[misc]
+    API_KEY = 3
+    API_VERSION = 12
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        (
+            "brokers",
+            CompactArray(
+                ("node_id", Int32),
+                ("host", CompactString("utf-8")),
+                ("port", Int32),
+                ("rack", CompactString("utf-8")),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("cluster_id", CompactString("utf-8")),
+        ("controller_id", Int32),
+        (
+            "topics",
+            CompactArray(
+                ("error_code", Int16),
+                ("name", CompactString("utf-8")),
+                ("topic_id", _Uuid),
+                ("is_internal", Boolean),
+                (
+                    "partitions",
+                    CompactArray(
+                        ("error_code", Int16),
+                        ("partition_index", Int32),
+                        ("leader_id", Int32),
+                        ("leader_epoch", Int32),
+                        ("replica_nodes", CompactArray(Int32)),
+                        ("isr_nodes", CompactArray(Int32)),
+                        ("offline_replicas", CompactArray(Int32)),
+                        ("tags", TaggedFields),
+                    ),
+                ),
+                ("topic_authorized_operations", Int32),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("tags", TaggedFields),
+    )
+
+
+class _MetadataRequestV12(RequestStruct):  # type: ignore[misc]
+    FLEXIBLE_VERSION = True
+    API_KEY = 3
+    API_VERSION = 12
+    RESPONSE_TYPE = _MetadataResponseV12
+    SCHEMA = Schema(
+        (
+            "topics",
+            CompactArray(("topic_id", _Uuid), ("name", CompactString("utf-8")), ("tags", TaggedFields)),
+        ),
+        ("allow_auto_topic_creation", Boolean),
+        ("include_topic_authorized_operations", Boolean),
+        ("tags", TaggedFields),
+    )
+
+
+class _MetadataRequest(Request[_MetadataRequestV12]):  # type: ignore[misc]
+    """All topics (a null topic array), never auto-created."""
+
+    API_KEY = 3
+
+    def build(self, request_struct_class: type[_MetadataRequestV12]) -> _MetadataRequestV12:
+        return request_struct_class(None, False, False, {})
