@@ -1,9 +1,16 @@
-"""Committed offsets through the admin API, for clusters where `__consumer_offsets` cannot be read (managed Kafka
-with ACLs). Every `offset_refresh`: ListGroups, then OffsetFetch for every group with bounded concurrency (each
-group's coordinator is cached), and DescribeGroups for classic groups' membership.
+"""Committed offsets through the admin API, for clusters where `__consumer_offsets` cannot be read (managed
+Kafka with ACLs). Every `offset_refresh`: ListGroups on every broker, then per group, with bounded concurrency
+and the group's coordinator cached, OffsetFetch and, for groups of protocol type "consumer", DescribeGroups
+(membership of classic groups; a KIP-848 group answers without protocol type or members, which the storage
+ignores).
 
-What this source cannot see, and the README says so: real commit timestamps (the observation time stands in, so a
-consumer that stopped looks STALL, never STOP) and commits made between two polls.
+What this source cannot see, and the README says so: real commit timestamps (the observation time stands in,
+so the window holds one commit per poll and a consumer that stopped looks STALL, never STOP) and commits made
+between two polls. Owners of KIP-848 groups are unknown: aiokafka lacks their ConsumerGroupDescribe API.
+
+The requests go through aiokafka's client rather than its admin client, whose `list_consumer_group_offsets`
+ignores OffsetFetch's group-level error code: a coordinator that moved or is still loading would answer "no
+offsets", and this source would delete every window of the group.
 """
 
 from __future__ import annotations
@@ -12,10 +19,14 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaClient
+from aiokafka.errors import KafkaError, for_code
+from aiokafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
+from aiokafka.protocol.commit import OffsetFetchRequest
+from aiokafka.protocol.metadata import MetadataRequest
 
 from exporter.decoder import decode_assignment, record_kind
 from exporter.model import GroupMetadata, Member, OffsetCommit, OffsetTombstone
@@ -27,7 +38,10 @@ from exporter.storage import Storage
 log = logging.getLogger(__name__)
 
 _RETRY_S = 2.0
-_CLASSIC_PROTOCOL = "consumer"
+_CONSUMER_PROTOCOL = "consumer"
+_GROUP_COORDINATOR = 0
+_METADATA_MAX_AGE_MS = 3_600_000
+_Partition = tuple[str, int]
 
 
 class AdminApiSource:
@@ -48,17 +62,19 @@ class AdminApiSource:
         self._clock = clock
         self._order = itertools.count(1)
         self._coordinators: dict[str, int] = {}
-        self._seen: dict[str, set[tuple[str, int]]] = {}
+        self._seen: dict[str, set[_Partition]] = {}
         self._semaphore = asyncio.Semaphore(cluster.admin_concurrency)
+        self._logged_errors: set[str] = set()
 
     async def run(self) -> None:
+        """Poll until cancelled; reconnects by itself when Kafka is away."""
         while True:
-            admin = AIOKafkaAdminClient(**client_kwargs(self._cluster))
+            client = AIOKafkaClient(**client_kwargs(self._cluster), metadata_max_age_ms=_METADATA_MAX_AGE_MS)
             try:
-                await admin.start()
+                await client.bootstrap()
                 while True:
                     started = time.monotonic()
-                    await self._poll(admin)
+                    await self.poll(client)
                     elapsed = time.monotonic() - started
                     await asyncio.sleep(max(0.0, self._cluster.offset_refresh - elapsed))
             except (KafkaError, OSError, TimeoutError) as exc:
@@ -66,78 +82,121 @@ class AdminApiSource:
                 self._coordinators.clear()
                 await asyncio.sleep(_RETRY_S)
             finally:
-                await admin.close()
+                await client.close()
 
-    async def _poll(self, admin: AIOKafkaAdminClient) -> None:
-        listed = await admin.list_consumer_groups()
-        groups = {str(group): str(protocol) for group, protocol, *_ in listed}
-        for gone in set(self._seen) - set(groups):
-            self._seen.pop(gone)
+    async def poll(self, client: AIOKafkaClient) -> None:
+        """One round: every group's committed offsets (and classic membership) into the storage. Raises when
+        the groups cannot be listed, so that no group is taken for deleted because a broker did not answer."""
+        groups = await self._list_groups(client)
+        for gone in sorted(set(self._seen) - set(groups)):
+            del self._seen[gone]
             self._coordinators.pop(gone, None)
             if self._storage.delete_group(gone):
                 log.info("cluster %s: group %s no longer exists", self.name, gone)
         results = await asyncio.gather(
-            *(self._poll_group(admin, group, protocol) for group, protocol in sorted(groups.items())),
+            *(self._poll_group(client, group, protocol) for group, protocol in sorted(groups.items())),
             return_exceptions=True,
         )
-        failures = [r for r in results if isinstance(r, BaseException)]
-        for failure in failures:
+        retriable = False
+        for failure in results:
+            if failure is None:
+                continue
             if not isinstance(failure, KafkaError | OSError | TimeoutError):
                 raise failure
-        if failures:
-            log.debug("cluster %s: %d groups could not be polled: %s", self.name, len(failures), failures[0])
-        else:
+            retriable |= not isinstance(failure, KafkaError) or failure.retriable
+            self._count_failure(failure)
+        # Groups refused for good (authorization) must not hold readiness back forever.
+        if not retriable:
             self.progress.caught_up = True
 
-    async def _poll_group(self, admin: AIOKafkaAdminClient, group: str, protocol: str) -> None:
+    async def _list_groups(self, client: AIOKafkaClient) -> dict[str, str]:
+        """Group id -> protocol type, over every broker (each lists the groups it coordinates)."""
+        # Brokers only: the client's own refresh would fetch every topic's metadata.
+        metadata = await client.send(client.get_random_node(), MetadataRequest([]))
+        client.cluster.update_metadata(metadata)
+        responses = await asyncio.gather(
+            *(client.send(broker.nodeId, ListGroupsRequest()) for broker in client.cluster.brokers())
+        )
+        groups: dict[str, str] = {}
+        for response in responses:
+            _raise_for(response.error_code, "ListGroups")
+            for group, protocol_type, *_ in response.groups:
+                groups[group] = protocol_type
+        return groups
+
+    async def _poll_group(self, client: AIOKafkaClient, group: str, protocol_type: str) -> None:
         async with self._semaphore:
             coordinator = self._coordinators.get(group)
             if coordinator is None:
-                coordinator = self._coordinators[group] = await admin.find_coordinator(group)
+                coordinator = await client.coordinator_lookup(_GROUP_COORDINATOR, group)
+                self._coordinators[group] = coordinator
             try:
-                offsets = await admin.list_consumer_group_offsets(group, group_coordinator_id=coordinator)
-                members = (
-                    await admin.describe_consumer_groups([group], group_coordinator_id=coordinator)
-                    if protocol == _CLASSIC_PROTOCOL
+                fetched = await client.send(coordinator, OffsetFetchRequest(group, None))
+                _raise_for(fetched.error_code, f"OffsetFetch of group {group}")
+                # One group per request: aiokafka parses a v3 DescribeGroups answer with the v2 schema, which
+                # misreads every group after the first.
+                described = (
+                    await client.send(coordinator, DescribeGroupsRequest([group]))
+                    if protocol_type == _CONSUMER_PROTOCOL
                     else None
                 )
-            except KafkaError:
+            except (KafkaError, OSError, TimeoutError):
                 # The coordinator may have moved: look it up again next time.
                 self._coordinators.pop(group, None)
                 raise
         now_ms = int(self._clock() * 1000)
-        current = {(tp.topic, tp.partition) for tp, meta in offsets.items() if meta.offset >= 0}
-        for (topic, partition), meta in sorted((((tp.topic, tp.partition), m) for tp, m in offsets.items())):
-            if meta.offset >= 0:
-                self._apply(OffsetCommit(group, topic, partition, meta.offset, now_ms), now_ms)
-        for topic, partition in sorted(self._seen.get(group, set()) - current):
+        current: set[_Partition] = set()
+        failed: set[_Partition] = set()
+        for topic, partitions in fetched.topics:
+            for partition, offset, _metadata, error_code in partitions:
+                if error_code:
+                    failed.add((topic, partition))
+                elif offset >= 0:
+                    current.add((topic, partition))
+                    self._apply(OffsetCommit(group, topic, partition, offset, now_ms), now_ms)
+        for topic, partition in sorted(self._seen.get(group, set()) - current - failed):
             self._apply(OffsetTombstone(group, topic, partition), now_ms)
-        self._seen[group] = current
-        if members is not None:
-            for description in _group_metadata(group, members):
-                self._apply(description, now_ms)
+        self._seen[group] = current | failed
+        if described is not None:
+            for membership in _group_metadata(group, described.groups):
+                self._apply(membership, now_ms)
 
     def _apply(self, record: OffsetCommit | OffsetTombstone | GroupMetadata, now_ms: int) -> None:
         self.progress.records[record_kind(record)] += 1
         self._storage.apply(record, next(self._order), now_ms)
 
-
-def _group_metadata(group: str, responses: Iterable[object]) -> list[GroupMetadata]:
-    """DescribeGroups responses (v0-v5 share the fields used here) as the storage's membership records."""
-    found = []
-    for response in responses:
-        for described in getattr(response, "groups", ()):
-            error_code, group_id, _state, protocol_type, protocol, raw_members = described[:6]
-            if error_code != 0 or group_id != group:
-                continue
-            members = tuple(
-                Member(
-                    member_id=m[0],
-                    client_id=m[-4],
-                    client_host=m[-3],
-                    assignment=decode_assignment(m[-1]) if protocol_type == _CLASSIC_PROTOCOL else (),
-                )
-                for m in raw_members
+    def _count_failure(self, failure: BaseException) -> None:
+        kind = type(failure).__name__
+        self.progress.poll_errors[kind] += 1
+        if kind not in self._logged_errors:
+            self._logged_errors.add(kind)
+            log.warning(
+                "cluster %s: a group could not be polled: %s (logged once per error, counted in progress)",
+                self.name,
+                failure,
             )
-            found.append(GroupMetadata(group, protocol_type, -1, protocol, None, members))
+
+
+def _raise_for(error_code: int, request: str) -> None:
+    if error_code:
+        raise for_code(error_code)(f"{request} failed")
+
+
+def _group_metadata(group: str, described: list[Any]) -> list[GroupMetadata]:
+    """DescribeGroups groups as the storage's membership records. Members are (member_id, [group_instance_id
+    from v4,] client_id, client_host, metadata, assignment), hence indexing from the end."""
+    found = []
+    for error_code, group_id, _state, protocol_type, protocol, raw_members, *_ in described:
+        if error_code != 0 or group_id != group:
+            continue
+        members = tuple(
+            Member(
+                member_id=m[0],
+                client_id=m[-4],
+                client_host=m[-3],
+                assignment=decode_assignment(m[-1]) if protocol_type == _CONSUMER_PROTOCOL else (),
+            )
+            for m in raw_members
+        )
+        found.append(GroupMetadata(group, protocol_type, -1, protocol, None, members))
     return found

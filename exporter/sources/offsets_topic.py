@@ -1,9 +1,11 @@
-"""Committed offsets from `__consumer_offsets`: one consumer per cluster assigned every partition of the topic,
-read_committed, from the earliest offset (so the windows are rebuilt from history) or the latest (`start_latest`).
-Each record is decoded and applied to the storage in log order; its offset in the topic is the commit's order.
+"""Committed offsets from `__consumer_offsets`: one consumer per cluster assigned every partition of the
+topic, read_committed, from the earliest offset (so the windows are rebuilt from history) or the latest
+(`start_latest`). Each record is decoded and applied to the storage in log order; its offset in the topic is
+the commit's order.
 
-Kafka keeps all records of a group in one partition of the topic, so per-partition log order is exactly the order
-of that group's commits, which is all the storage's placement rules need.
+Kafka keeps all records of a group in one partition of the topic, so per-partition log order is exactly the
+order of that group's commits, which is all the storage's placement rules need. read_committed keeps the
+offsets of aborted transactions (`sendOffsetsToTransaction`) out of the windows.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import TopicPartition
 
 from exporter.decoder import decode, record_kind
@@ -49,10 +53,21 @@ class OffsetsTopicSource:
         self._clock = clock
         self._logged_errors: set[str] = set()
         self._positions: dict[TopicPartition, int] = {}
+        self._waiting_reason = ""
+        self._created_later = False
 
     async def run(self) -> None:
         """Consume until cancelled; reconnects by itself when Kafka is away."""
         while True:
+            try:
+                partitions = await self._partitions()
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.warning("cluster %s: looking up %s failed (%s); retrying", self.name, self._topic, exc)
+                await asyncio.sleep(_RETRY_S)
+                continue
+            if not partitions:
+                await asyncio.sleep(_RETRY_S)
+                continue
             consumer = AIOKafkaConsumer(
                 **client_kwargs(self._cluster),
                 group_id=None,
@@ -62,10 +77,6 @@ class OffsetsTopicSource:
             )
             try:
                 await consumer.start()
-                partitions = await self._partitions(consumer)
-                if partitions is None:
-                    await asyncio.sleep(_RETRY_S)
-                    continue
                 await self._consume(consumer, partitions)
             except (KafkaError, OSError, TimeoutError) as exc:
                 log.warning("cluster %s: reading %s failed (%s); retrying", self.name, self._topic, exc)
@@ -77,35 +88,68 @@ class OffsetsTopicSource:
     def _topic(self) -> str:
         return self._cluster.offsets_topic
 
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition] | None:
-        # The broker creates the topic lazily, on the first group coordinator lookup.
-        await consumer.topics()
-        ids = consumer.partitions_for_topic(self._topic)
-        if not ids:
-            log.info("cluster %s: %s does not exist yet; waiting", self.name, self._topic)
-            return None
-        return [TopicPartition(self._topic, p) for p in sorted(ids)]
+    async def _partitions(self) -> list[TopicPartition]:
+        """The topic's partitions, empty while it does not exist or cannot be described. A consumer's own
+        metadata leaves internal topics out, hence a client of its own for this one request."""
+        client = AIOKafkaClient(**client_kwargs(self._cluster))
+        try:
+            await client.bootstrap()
+            # The broker creates the topic on the first group coordinator lookup; lagwatch must not create it.
+            request = MetadataRequest([self._topic], allow_auto_topic_creation=False)
+            response = await client.send(client.get_random_node(), request)
+        finally:
+            await client.close()
+        metadata = ClusterMetadata()
+        metadata.update_metadata(response)
+        ids = metadata.partitions_for_topic(self._topic)
+        if ids:
+            self._waiting_reason = ""
+            return [TopicPartition(self._topic, p) for p in sorted(ids)]
+        if self._topic in metadata.unauthorized_topics:
+            self._wait(
+                logging.WARNING,
+                "is not readable with lagwatch's credentials (grant Describe and Read on it, or set "
+                "offsets_source = 'admin-api')",
+            )
+        elif not self._positions:
+            # No group has been coordinated yet: nothing existed to catch up on, so the source is ready, and
+            # everything the topic will hold is new, to be read from its start even with start_latest.
+            self._created_later = True
+            self.progress.caught_up = True
+            self._wait(logging.INFO, "does not exist yet")
+        else:
+            self._wait(logging.WARNING, "is missing from the metadata")
+        return []
+
+    def _wait(self, level: int, reason: str) -> None:
+        if reason != self._waiting_reason:
+            self._waiting_reason = reason
+            log.log(level, "cluster %s: %s %s; waiting", self.name, self._topic, reason)
 
     async def _consume(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
         consumer.assign(partitions)
         fresh = [tp for tp in partitions if tp not in self._positions]
-        # Both seeks act on every assigned partition when given none.
-        if fresh and self._cluster.start_latest:
+        if fresh and self._cluster.start_latest and not self._created_later:
             await consumer.seek_to_end(*fresh)
         elif fresh:
             await consumer.seek_to_beginning(*fresh)
+        for tp in fresh:
+            # Pinned now, so that a reconnection before the first record resumes here, not at a newer end.
+            self._positions[tp] = await consumer.position(tp)
         # After a reconnection, resume where this source stopped instead of replaying the topic.
         for tp in partitions:
-            if tp in self._positions:
-                consumer.seek(tp, self._positions[tp])
-        targets: dict[TopicPartition, int] = dict(await consumer.end_offsets(partitions))
-        await self._check_caught_up(consumer, targets)
+            consumer.seek(tp, self._positions[tp])
+        targets: dict[TopicPartition, int] = {}
+        if not self.progress.caught_up:
+            # read_committed: these are the last stable offsets, which the positions reach past the markers.
+            targets = dict(await consumer.end_offsets(partitions))
+            await self._check_caught_up(consumer, targets)
         while True:
             batches = await consumer.getmany(timeout_ms=_POLL_TIMEOUT_MS, max_records=_BATCH_RECORDS)
             now_ms = int(self._clock() * 1000)
             for tp, records in batches.items():
                 for record in records:
-                    self._apply(record.key, record.value, record.offset, now_ms)
+                    self._apply(record.key, record.value, tp.partition, record.offset, now_ms)
                 if records:
                     self._positions[tp] = records[-1].offset + 1
             if targets:
@@ -113,10 +157,9 @@ class OffsetsTopicSource:
             # Decoding runs on the event loop: yield between batches so scrapes and health checks stay prompt.
             await asyncio.sleep(0)
 
-    def _apply(self, key: bytes | None, value: bytes | None, order: int, now_ms: int) -> None:
+    def _apply(self, key: bytes | None, value: bytes | None, partition: int, order: int, now_ms: int) -> None:
         record = decode(key, value)
-        kind = record_kind(record)
-        self.progress.records[kind] += 1
+        self.progress.records[record_kind(record)] += 1
         if isinstance(record, DecodeError):
             # Reasons carry byte positions; counting and logging by key type keeps both bounded.
             key_type = "unknown" if record.key_type is None else str(record.key_type)
@@ -124,16 +167,18 @@ class OffsetsTopicSource:
             if key_type not in self._logged_errors:
                 self._logged_errors.add(key_type)
                 log.warning(
-                    "cluster %s: skipping malformed record at %s offset %d: %s "
+                    "cluster %s: skipping malformed record at %s-%d offset %d: %s "
                     "(logged once per record type, counted in lagwatch_offsets_decode_errors_total)",
                     self.name,
                     self._topic,
+                    partition,
                     order,
                     record.reason,
                 )
             return
         if isinstance(record, SkippedRecord):
             self.progress.skipped_types[record.key_type] += 1
+            return
         self._storage.apply(record, order, now_ms)
 
     async def _check_caught_up(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:

@@ -17,4 +17,7 @@ class SourceProgress:
     skipped_types: Counter[int] = field(default_factory=Counter)
     """Records of key types lagwatch does not interpret, by type."""
     caught_up: bool = False
-    """True once the source has read everything that existed when it started."""
+    """True once the source has read everything that existed when it started (admin-API source: once a round
+    ended with no group left out by a retriable error)."""
+    poll_errors: Counter[str] = field(default_factory=Counter)
+    """Groups the admin-API source could not poll in a round, by error class name."""
