@@ -9,9 +9,11 @@ than `expire_group`, current lag computed at read time and never negative.
 Deliberate differences from Burrow (each pinned by tests/unit/test_storage.py):
 
 * A commit whose partition has no HEAD offset yet is kept with lag None; Burrow drops it, so after a restart
-  every window starts empty until the first offset refresh. Before the first `set_topics` every topic is
-  accepted, because the metadata simply has not arrived; afterwards commits for topics or partitions absent
-  from the metadata are dropped as in Burrow (reasons `unknown_topic`, `unknown_partition`).
+  every window starts empty until the first offset refresh. A commit for a topic the metadata does not list
+  (yet) is kept too: the topic may be newer than the last metadata refresh, and Burrow's drop would lose up to
+  `topic_refresh` of its commits. `unconfirmed_topics` lists such topics so the HEAD poller refreshes the
+  metadata at once; the next `set_topics` confirms them or deletes them from every group. Commits for
+  partitions beyond a known topic's partition count are dropped as in Burrow (reason `unknown_partition`).
 * Offset tombstones remove the committed offset and the partition; a group with nothing left disappears.
   Burrow ignores them, so deleted or expired offsets linger forever (issue #818).
 * `expire` removes stale groups at once, and `group_snapshot` still applies Burrow's lazy check for callers
@@ -56,13 +58,12 @@ DROP_REASONS = (
     "expired",
     "group_filtered",
     "topic_filtered",
-    "unknown_topic",
     "unknown_partition",
     "backfill",
     "duplicate",
 )
 """Why `apply` refused an OffsetCommit: older than expire_group, group or topic rejected by the allow/deny
-lists, topic or partition absent from known metadata, older than every commit of a full window, same order as
+lists, partition beyond the topic's known partition count, older than every commit of a full window, same order as
 a stored commit."""
 
 _REMOVED_LOG_CAP = 65_536
@@ -434,6 +435,13 @@ class Storage:
     def topics(self) -> list[str]:
         return sorted(self._topics)
 
+    def unconfirmed_topics(self) -> list[str]:
+        """Topics that groups committed to but the last metadata did not list, sorted; empty before the first
+        metadata. The HEAD poller refreshes the metadata while there are any."""
+        if not self._metadata_known:
+            return []
+        return sorted(t for t in self._topic_groups if t not in self._topics)
+
     def partition_count(self, topic: str) -> int | None:
         known = self._topics.get(topic)
         return None if known is None else known.count
@@ -552,9 +560,6 @@ class Storage:
             self._dropped["topic_filtered"] += 1
             return
         known = self._topics.get(topic_name)
-        if known is None and self._metadata_known:
-            self._dropped["unknown_topic"] += 1
-            return
         if partition < 0 or (known is not None and partition >= known.count):
             self._dropped["unknown_partition"] += 1
             return
@@ -764,12 +769,17 @@ class Storage:
             del self._topic_groups[topic]
 
     def _delete_topic(self, topic: str) -> None:
-        self._topics.pop(topic, None)
+        # A topic the metadata never listed was not deleted in Kafka: its commits came from history (or a typo'd
+        # assign()), so a group it leaves empty never consumed anything that exists and goes with it.
+        confirmed = self._topics.pop(topic, None) is not None
         self._topic_log.pop(topic, None)
         for name in self._topic_groups.get(topic, set()).copy():
             group = self._groups[name]
             self._drop_group_topic(name, group, topic)
-            self._touch(name, group)
+            if not confirmed and not group.topics:
+                self._remove_group(name)
+            else:
+                self._touch(name, group)
 
     def _remove_group(self, name: str) -> None:
         self._members.pop(name, None)

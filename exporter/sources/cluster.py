@@ -106,7 +106,9 @@ class HeadPoller:
 
     async def _round(self) -> None:
         client = await self._connect()
-        if time.monotonic() >= self._metadata_due:
+        # Groups committing to a topic the last metadata did not list: the topic is new (or gone), so look now
+        # rather than up to topic_refresh later.
+        if time.monotonic() >= self._metadata_due or self._storage.unconfirmed_topics():
             self._apply_topology(await fetch_topology(client))
             self._metadata_due = time.monotonic() + self._cluster.topic_refresh
         if not await self._fetch_offsets(client) or not self._plan_complete:

@@ -330,14 +330,30 @@ def test_first_metadata_deletes_topics_only_groups_knew() -> None:
     assert [p.topic for p in _snapshot(storage).partitions] == ["t"]
 
 
-def test_topics_and_partitions_absent_from_metadata_are_dropped() -> None:
+def test_partitions_beyond_the_known_count_are_dropped() -> None:
     storage = _storage(partitions=2)
-    _commit(storage, 1, 1, T0, topic="unknown")
     _commit(storage, 1, 2, T0, partition=2)
     _commit(storage, 1, 3, T0, partition=-1)
     assert storage.groups() == []
-    dropped = storage.stats().commits_dropped
-    assert (dropped["unknown_topic"], dropped["unknown_partition"]) == (1, 2)
+    assert storage.stats().commits_dropped["unknown_partition"] == 2
+
+
+def test_commits_for_a_topic_newer_than_the_metadata_are_kept_until_metadata_decides() -> None:
+    storage = _storage(partitions=2)
+    assert storage.unconfirmed_topics() == []
+    _commit(storage, 5, 1, T0, topic="new")
+    _commit(storage, 7, 2, T0, topic="dead", group="ghost")
+    assert storage.unconfirmed_topics() == ["dead", "new"]
+    assert [(p.topic, p.window[-1]) for p in _snapshot(storage).partitions] == [
+        ("new", Commit(5, 1, T0, None, NOW))
+    ]
+    assert storage.set_topics({"t": 2, "new": 2}, NOW) == ["dead"]
+    assert storage.unconfirmed_topics() == []
+    assert storage.groups() == ["g"]
+    assert [(p.topic, p.partition, len(p.window)) for p in _snapshot(storage).partitions] == [
+        ("new", 0, 10),
+        ("new", 1, 0),
+    ]
 
 
 # ------------------------------------------------------------------------------------------------------------
