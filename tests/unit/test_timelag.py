@@ -1,0 +1,626 @@
+"""Lag in seconds: HEAD history, interpolation, the exact-read decision, the cache, and the state file.
+
+Times are seconds since the epoch around T, which is exact in binary floating point; brackets of 3 records
+over 8 s put the estimates on whole seconds (T + 2, T + 4, T + 6), so the figures are compared exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import struct
+import zlib
+from bisect import bisect_right
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporter.timelag import (
+    METHODS,
+    REASONS,
+    SOURCE_CODES,
+    Appended,
+    BelowLogStart,
+    ExactCache,
+    HeadHistory,
+    LagSeconds,
+    NothingBefore,
+    PartitionOffset,
+    Policy,
+    StateFileError,
+    TimeLag,
+    Untimed,
+    dump,
+    interpolate,
+    lag_seconds,
+    load,
+    restore,
+    save_atomically,
+)
+
+T = 1_700_000_000.0
+POLICY = Policy()
+
+
+def _history(*points: tuple[int, float], policy: Policy = POLICY) -> HeadHistory:
+    history = HeadHistory(policy)
+    for offset, time_s in points:
+        history.append(offset, time_s)
+    return history
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Vocabulary and policy
+
+
+def test_every_source_has_a_distinct_code_and_figures_are_below_10() -> None:
+    assert set(SOURCE_CODES) == set(METHODS) | set(REASONS)
+    assert len(set(SOURCE_CODES.values())) == len(SOURCE_CODES)
+    assert [SOURCE_CODES[m] for m in METHODS] == [1, 2, 3]
+    assert all(SOURCE_CODES[r] >= 10 for r in REASONS)
+
+
+def test_policy_defaults_are_those_for_a_10_s_refresh() -> None:
+    assert Policy() == Policy.for_refresh(10.0)
+    assert Policy.for_refresh(10.0) == Policy(
+        span_s=3600.0, max_points=363, max_bracket_s=30.0, verify_after_s=60.0
+    )
+    assert Policy.for_refresh(45.0, span_s=7200.0) == Policy(
+        span_s=7200.0, max_points=163, max_bracket_s=135.0, verify_after_s=90.0
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"span_s": 0.0}, {"max_bracket_s": 0.0}, {"verify_after_s": -1.0}, {"max_points": 1}],
+)
+def test_policy_rejects_bounds_that_cannot_work(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        Policy(**kwargs)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# HEAD history
+
+
+def test_distinct_offsets_are_kept_in_order() -> None:
+    history = _history((100, T), (103, T + 8), (110, T + 16))
+    assert history.points() == ((100, T), (103, T + 8), (110, T + 16))
+    assert (len(history), history.head, history.reached_head_at) == (3, 110, T + 16)
+
+
+def test_a_flat_run_keeps_its_first_and_last_times() -> None:
+    history = _history((90, T - 10), (100, T), (100, T + 10), (100, T + 20), (100, T + 30))
+    assert history.points() == ((90, T - 10), (100, T), (100, T + 30))
+    assert history.reached_head_at == T
+
+    history.append(104, T + 40)
+    assert history.points() == ((90, T - 10), (100, T), (100, T + 30), (104, T + 40))
+    assert history.reached_head_at == T + 40
+
+
+def test_empty_history() -> None:
+    history = HeadHistory(POLICY)
+    assert (len(history), history.head, history.reached_head_at, history.points()) == (0, None, None, ())
+    assert interpolate(history, 0) is None
+
+
+def test_offset_going_back_restarts_the_history() -> None:
+    history = _history((100, T), (110, T + 10))
+    assert history.append(5, T + 20) is True
+    assert history.points() == ((5, T + 20),)
+    assert history.append(8, T + 30) is False
+
+
+def test_small_clock_step_back_is_taken_as_the_newest_time() -> None:
+    history = _history((100, T), (110, T + 10))
+    assert history.append(120, T + 9.5) is False
+    assert history.points() == ((100, T), (110, T + 10), (120, T + 10))
+
+
+def test_large_clock_step_back_restarts_the_history_without_voiding_exact_answers() -> None:
+    history = _history((100, T), (110, T + 10))
+    assert history.append(120, T + 5) is False
+    assert history.points() == ((120, T + 5),)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_observation_time_is_refused(bad: float) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        HeadHistory(POLICY).append(1, bad)
+
+
+def test_span_keeps_the_newest_point_at_or_before_the_cutoff() -> None:
+    policy = Policy(span_s=100.0, max_points=1000)
+    history = _history(*((10 * i, T + 10 * i) for i in range(21)), policy=policy)
+    assert history.points() == tuple((10 * i, T + 10 * i) for i in range(10, 21))
+
+
+def test_span_keeps_the_start_of_an_idle_run() -> None:
+    history = _history((0, T), (100, T + 10), (100, T + 20), (100, T + 7200))
+    # The log reached 100 at T + 10: that still bounds when the record at 99 was appended.
+    assert history.points() == ((100, T + 10), (100, T + 7200))
+
+
+def test_max_points_keeps_the_newest() -> None:
+    policy = Policy(span_s=1e9, max_points=5)
+    history = _history(*((i, T + i) for i in range(12)), policy=policy)
+    assert history.points() == tuple((i, T + i) for i in range(7, 12))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Interpolation
+
+
+def test_interpolation_inside_a_bracket() -> None:
+    history = _history((100, T), (103, T + 8))
+    assert [interpolate(history, c) for c in (100, 101, 102)] == [T + 2, T + 4, T + 6]
+
+
+def test_a_single_record_bracket_gives_its_midpoint() -> None:
+    assert interpolate(_history((100, T), (101, T + 10)), 100) == T + 5
+
+
+@pytest.mark.parametrize("offset", [0, 99, 103, 500])
+def test_offsets_outside_the_history_are_not_extrapolated(offset: int) -> None:
+    assert interpolate(_history((100, T), (103, T + 8)), offset) is None
+
+
+def test_interpolation_across_a_flat_run_uses_its_last_time_below_and_first_time_above() -> None:
+    history = _history((97, T - 8), (100, T), (100, T + 50), (103, T + 58))
+    assert interpolate(history, 99) == T - 2  # in (T - 8, T]: the log reached 100 at T
+    assert [interpolate(history, c) for c in (100, 101, 102)] == [T + 52, T + 54, T + 56]
+
+
+def test_traffic_starting_inside_a_bracket_is_packed_against_its_end() -> None:
+    # Idle until T + 8, then 12 records in (T + 16, T + 24]: the 3 records of (T + 8, T + 16] came at that
+    # rate, 1.5 per second, so in the last 2 s.
+    history = _history((100, T), (100, T + 8), (103, T + 16), (115, T + 24))
+    assert [interpolate(history, c) for c in (100, 101, 102)] == [T + 14.5, T + 15, T + 15.5]
+
+
+def test_traffic_stopping_inside_a_bracket_is_packed_against_its_start() -> None:
+    history = _history((88, T), (100, T + 8), (103, T + 16), (103, T + 24))
+    assert [interpolate(history, c) for c in (100, 101, 102)] == [T + 8.5, T + 9, T + 9.5]
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        [(88, T), (100, T + 8), (103, T + 16), (115, T + 24)],  # a dip: both neighbours busier
+        [(100, T), (100, T + 8), (103, T + 16), (103, T + 24)],  # a spike: both neighbours quieter
+        [(97, T), (100, T + 8), (103, T + 16), (106, T + 24)],  # steady
+        [(97, T), (100, T + 8), (103, T + 16), (115, T + 24)],  # steady, then busier
+    ],
+)
+def test_without_a_start_or_stop_the_records_are_spread_over_the_bracket(
+    points: list[tuple[int, float]],
+) -> None:
+    history = _history(*points)
+    assert [interpolate(history, c) for c in (100, 101, 102)] == [T + 10, T + 12, T + 14]
+
+
+def test_a_missing_neighbour_does_not_prevent_packing() -> None:
+    assert interpolate(_history((100, T + 8), (103, T + 16), (115, T + 24)), 100) == T + 14.5
+    assert interpolate(_history((88, T), (100, T + 8), (103, T + 16)), 102) == T + 9.5
+
+
+def test_brackets_wider_than_max_bracket_are_not_interpolated() -> None:
+    policy = Policy(max_bracket_s=8.0)
+    assert interpolate(_history((100, T), (103, T + 8), policy=policy), 100) == T + 2
+    assert interpolate(_history((100, T), (103, T + 8.5), policy=policy), 100) is None
+
+
+def test_a_bracket_of_zero_width_gives_its_time() -> None:
+    assert interpolate(_history((100, T), (110, T)), 105) == T
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The decision
+
+
+def test_unknown_head() -> None:
+    assert lag_seconds(5, None, _history((10, T)), T) == LagSeconds(None, "head_unknown")
+
+
+@pytest.mark.parametrize("committed", [120, 121])
+def test_caught_up_is_exactly_zero(committed: int) -> None:
+    assert lag_seconds(committed, 120, None, T) == LagSeconds(0.0, "caught_up")
+
+
+def test_interpolated_lag() -> None:
+    history = _history((100, T), (103, T + 8))
+    assert lag_seconds(101, 103, history, T + 30) == LagSeconds(26.0, "interpolated")
+
+
+def test_a_clock_behind_the_history_gives_zero_not_a_negative_lag() -> None:
+    history = _history((100, T), (103, T + 8))
+    assert lag_seconds(102, 103, history, T) == LagSeconds(0.0, "interpolated")
+
+
+@pytest.mark.parametrize(
+    ("history", "committed"),
+    [
+        (None, 5),
+        (_history((100, T), (103, T + 8)), 99),  # older than the history
+        (_history((100, T), (103, T + 31)), 101),  # in a gap wider than max_bracket_s
+    ],
+)
+def test_what_interpolation_cannot_answer_asks_for_an_exact_read(
+    history: HeadHistory | None, committed: int
+) -> None:
+    assert lag_seconds(committed, 103, history, T + 40) == LagSeconds(None, "pending_exact_read", committed)
+    assert lag_seconds(committed, 103, history, T + 40, exact_reads=False) == LagSeconds(None, "no_history")
+
+
+def test_exact_answer_beats_interpolation() -> None:
+    history = _history((100, T), (103, T + 8))
+    assert lag_seconds(101, 103, history, T + 30, Appended(T + 7)) == LagSeconds(23.0, "exact")
+
+
+def test_exact_timestamp_is_clamped_into_what_the_history_proves() -> None:
+    history = _history((100, T), (103, T + 8))
+    # A create time after the log had passed the offset, or before the previous observation.
+    assert lag_seconds(101, 103, history, T + 30, Appended(T + 20)) == LagSeconds(22.0, "exact")
+    assert lag_seconds(101, 103, history, T + 30, Appended(T - 100)) == LagSeconds(30.0, "exact")
+    # Older than the history: only the upper bound T applies.
+    assert lag_seconds(50, 103, history, T + 30, Appended(T - 100)) == LagSeconds(130.0, "exact")
+    assert lag_seconds(50, 103, history, T + 30, Appended(T + 5)) == LagSeconds(30.0, "exact")
+    assert lag_seconds(50, 103, None, T + 30, Appended(T + 5)) == LagSeconds(25.0, "exact")
+
+
+def test_exact_timestamp_must_be_finite() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        Appended(-math.inf)
+
+
+def test_nothing_left_to_read_is_zero() -> None:
+    # A read_committed consumer resting on the commit marker of the last transaction (Burrow #570).
+    history = _history((100, T), (103, T + 8), (103, T + 3600))
+    assert lag_seconds(102, 103, history, T + 3600, NothingBefore(103)) == LagSeconds(0.0, "exact")
+
+
+def test_records_after_a_nothing_before_answer_are_interpolated_from_its_end() -> None:
+    history = _history((100, T), (103, T + 8), (106, T + 16))
+    # [101, 103) held no data record; the consumer's next one is at 103 or later, appended at about T + 10.
+    assert lag_seconds(101, 106, history, T + 30, NothingBefore(103)) == LagSeconds(20.0, "interpolated")
+
+
+def test_deleted_and_untimed_records_have_no_figure() -> None:
+    history = _history((100, T), (103, T + 8))
+    assert lag_seconds(101, 103, history, T + 30, BelowLogStart(102)) == LagSeconds(None, "below_log_start")
+    assert lag_seconds(101, 103, history, T + 30, Untimed()) == LagSeconds(None, "no_timestamp")
+
+
+def test_a_lag_on_a_log_that_stopped_growing_is_confirmed_by_a_read() -> None:
+    history = _history((100, T), (103, T + 8), (103, T + 67))
+    assert lag_seconds(101, 103, history, T + 67) == LagSeconds(63.0, "interpolated")
+    history.append(103, T + 68)
+    assert lag_seconds(101, 103, history, T + 68) == LagSeconds(64.0, "interpolated", 101)
+    assert lag_seconds(101, 103, history, T + 68, exact_reads=False) == LagSeconds(64.0, "interpolated")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Exact cache
+
+
+def test_cache_drops_the_least_recently_used() -> None:
+    cache = ExactCache(max_size=2)
+    cache.put(("a", 0, 1), Appended(T))
+    cache.put(("a", 0, 2), Untimed())
+    assert cache.get(("a", 0, 1)) == Appended(T)
+    cache.put(("a", 0, 3), BelowLogStart(10))
+    assert (len(cache), cache.get(("a", 0, 2)), cache.get(("a", 0, 1))) == (2, None, Appended(T))
+
+
+def test_cache_discards_a_partition_or_a_topic() -> None:
+    cache = ExactCache()
+    for key in [("a", 0, 1), ("a", 1, 1), ("b", 0, 1)]:
+        cache.put(key, Untimed())
+    cache.discard("a", 1)
+    assert [cache.get(k) is not None for k in [("a", 0, 1), ("a", 1, 1), ("b", 0, 1)]] == [True, False, True]
+    cache.discard("a")
+    assert [cache.get(k) is not None for k in [("a", 0, 1), ("b", 0, 1)]] == [False, True]
+
+
+def test_cache_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        ExactCache(0)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# TimeLag: one cluster's histories, answers and reads
+
+
+def _cluster(**kwargs: int) -> TimeLag:
+    lag = TimeLag(POLICY, **kwargs)  # type: ignore[arg-type]
+    lag.observe("t", 0, 100, T)
+    lag.observe("t", 0, 103, T + 8)
+    return lag
+
+
+def test_a_read_is_asked_once_and_its_answer_is_used() -> None:
+    lag = _cluster()
+    assert lag.lag("t", 0, 50, 103, T + 30) == LagSeconds(None, "pending_exact_read", 50)
+    assert lag.lag("t", 0, 50, 103, T + 31).read == 50
+    assert lag.take_reads(10) == [PartitionOffset("t", 0, 50)]
+    assert lag.lag("t", 0, 50, 103, T + 32).source == "pending_exact_read"
+    assert (lag.pending_reads, lag.take_reads(10)) == (0, [])  # in flight: not asked again
+
+    lag.answer(PartitionOffset("t", 0, 50), Appended(T - 60))
+    assert lag.lag("t", 0, 50, 103, T + 40) == LagSeconds(100.0, "exact")
+    assert lag.pending_reads == 0
+
+
+def test_a_failed_read_is_asked_again() -> None:
+    lag = _cluster()
+    lag.lag("t", 0, 50, 103, T + 30)
+    (read,) = lag.take_reads(1)
+    lag.answer(read, None)
+    assert len(lag.cache) == 0
+    lag.lag("t", 0, 50, 103, T + 31)
+    assert lag.take_reads(1) == [read]
+
+
+def test_interpolated_and_caught_up_partitions_ask_for_nothing() -> None:
+    lag = _cluster()
+    assert lag.lag("t", 0, 101, 103, T + 30) == LagSeconds(26.0, "interpolated")
+    assert lag.lag("t", 0, 103, 103, T + 30) == LagSeconds(0.0, "caught_up")
+    assert lag.lag("u", 0, 1, None, T + 30) == LagSeconds(None, "head_unknown")
+    assert lag.pending_reads == 0
+
+
+def test_reads_are_taken_most_recently_wanted_first_and_bounded() -> None:
+    lag = _cluster(max_pending=2)
+    for committed in (10, 20, 30):
+        lag.lag("t", 0, committed, 103, T + 30)
+    assert lag.take_reads(5) == [PartitionOffset("t", 0, 30), PartitionOffset("t", 0, 20)]
+
+
+def test_a_topic_reset_voids_answers_and_reads_in_flight() -> None:
+    lag = _cluster()
+    lag.cache.put(("t", 0, 101), Appended(T))
+    lag.lag("t", 0, 50, 103, T + 30)
+    (read,) = lag.take_reads(1)
+    lag.observe("t", 0, 3, T + 40)  # re-created
+    lag.answer(read, Appended(T - 60))  # from the old log: ignored
+    assert len(lag.cache) == 0
+    assert lag.histories[("t", 0)].points() == ((3, T + 40),)
+
+
+def test_exact_reads_off() -> None:
+    lag = _cluster(exact_reads=False)
+    assert lag.lag("t", 0, 50, 103, T + 30) == LagSeconds(None, "no_history")
+    assert lag.pending_reads == 0
+
+
+def test_forget_topic() -> None:
+    lag = _cluster()
+    lag.observe("u", 0, 7, T)
+    lag.cache.put(("t", 0, 1), Untimed())
+    lag.lag("t", 0, 50, 103, T + 30)
+    lag.forget_topic("t")
+    assert (list(lag.histories), len(lag.cache), lag.pending_reads) == ([("u", 0)], 0, 0)
+
+
+def test_restored_histories_answer_at_once() -> None:
+    history = _history((100, T), (103, T + 8))
+    lag = TimeLag(POLICY, histories={("t", 0): history})
+    assert lag.lag("t", 0, 101, 103, T + 30) == LagSeconds(26.0, "interpolated")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# State file
+
+
+def _histories() -> dict[tuple[str, int], HeadHistory]:
+    return {
+        ("orders", 1): _history((100, T), (103, T + 8.25)),
+        ("orders", 0): _history((5, T), (5, T + 60), (9, T + 70)),
+        ("idle", 0): HeadHistory(POLICY),
+        ("ünïcode", 7): _history((2**62, T)),
+    }
+
+
+def test_state_round_trip() -> None:
+    data = dump("prod", _histories())
+    restored = load(data, "prod", POLICY)
+    assert {key: h.points() for key, h in restored.items()} == {
+        key: h.points() for key, h in _histories().items() if len(h)
+    }
+    assert all(h.policy is POLICY for h in restored.values())
+    assert dump("prod", restored) == data
+
+
+def test_state_layout_is_version_1() -> None:
+    data = dump("c", {("t", 3): _history((1, 2.0))})
+    body = b"\x01\x00c" + b"\x01\x00\x00\x00" + b"\x01\x00t" + struct.pack("<IIqd", 3, 1, 1, 2.0)
+    assert data == b"\x89LWHEAD\n" + struct.pack("<HI", 1, zlib.crc32(body)) + body
+
+
+def test_loading_trims_to_the_policy() -> None:
+    data = dump("prod", {("t", 0): _history(*((i, T + i) for i in range(10)))})
+    restored = load(data, "prod", Policy(max_points=4))
+    assert restored[("t", 0)].points() == tuple((i, T + i) for i in range(6, 10))
+
+
+def _file(body: bytes, version: int = 1) -> bytes:
+    return b"\x89LWHEAD\n" + struct.pack("<HI", version, zlib.crc32(body)) + body
+
+
+def _entry(topic: bytes, partition: int, offsets: list[int], times: list[float]) -> bytes:
+    n = len(offsets)
+    return struct.pack("<H", len(topic)) + topic + struct.pack(f"<II{n}q{n}d", partition, n, *offsets, *times)
+
+
+GOOD_ENTRY = _entry(b"t", 0, [1, 2], [T, T + 1])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "not a lagwatch HEAD history file"),
+        (b'{"heads": []}', "not a lagwatch HEAD history file"),
+        (_file(b"\x01\x00c\x00\x00\x00\x00", version=2), "format version 2, this lagwatch reads version 1"),
+        (dump("c", _histories())[:-1], "checksum mismatch"),
+        (_file(b"\x04\x00prod\x00\x00\x00\x00"), "written for cluster 'prod', not 'c'"),
+        (_file(b"\x01\x00c\x01\x00\x00\x00" + GOOD_ENTRY[:-1]), "corrupt: truncated"),
+        (_file(b"\x01\x00c\x01\x00\x00\x00" + GOOD_ENTRY + b"\x00"), "corrupt: trailing bytes"),
+        (_file(b"\x01\x00c\x02\x00\x00\x00" + GOOD_ENTRY * 2), "corrupt history for t/0"),
+        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"t", 0, [2, 1], [T, T])), "corrupt history for t/0"),
+        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"t", 0, [1, 2], [T, T - 1])), "corrupt history"),
+        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"t", 0, [1], [math.nan])), "corrupt history"),
+        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"t", 0, [-1], [T])), "corrupt history"),
+        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"t", 0, [], [])), "corrupt history"),
+        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"\xff", 0, [1], [T])), "corrupt: a name is not UTF-8"),
+    ],
+)
+def test_foreign_or_corrupt_state_is_refused_with_a_reason(data: bytes, message: str) -> None:
+    with pytest.raises(StateFileError, match=message):
+        load(data, "c", POLICY)
+
+
+def test_save_atomically_replaces_the_file_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    path = tmp_path / "heads-prod.bin"
+    save_atomically(path, b"old")
+    save_atomically(str(path), b"new")
+    assert path.read_bytes() == b"new"
+    assert os.listdir(tmp_path) == ["heads-prod.bin"]
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "heads-prod.bin"
+    save_atomically(path, b"old")
+
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(OSError, match="No space"):
+        save_atomically(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["heads-prod.bin"]
+
+
+def test_restore_reads_what_was_saved(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "heads-prod.bin"
+    save_atomically(path, dump("prod", _histories()))
+    with caplog.at_level(logging.INFO, logger="exporter.timelag"):
+        restored = restore(path, "prod", POLICY)
+    assert {key: h.points() for key, h in restored.items()} == {
+        key: h.points() for key, h in _histories().items() if len(h)
+    }
+    assert caplog.messages == [f"cluster prod: HEAD history of 3 partitions restored from {path}"]
+
+
+@pytest.mark.parametrize(
+    ("content", "level", "message"),
+    [
+        (
+            None,
+            logging.INFO,
+            "cluster prod: no HEAD history at {path}; lag in seconds starts from exact reads",
+        ),
+        (b"garbage", logging.WARNING, "cluster prod: ignoring HEAD history {path}: not a lagwatch HEAD"),
+        (b"dir", logging.WARNING, "cluster prod: cannot read HEAD history {path} ([Errno 21] Is a directory"),
+    ],
+)
+def test_restore_ignores_a_missing_foreign_or_unreadable_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes | None, level: int, message: str
+) -> None:
+    path = tmp_path / "heads-prod.bin"
+    if content == b"dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    with caplog.at_level(logging.INFO, logger="exporter.timelag"):
+        assert restore(path, "prod", POLICY) == {}
+    (record,) = caplog.records
+    assert record.levelno == level
+    assert record.getMessage().startswith(message.format(path=path))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Properties
+
+POLICIES = st.sampled_from(
+    [
+        Policy(span_s=1e6, max_points=10_000, max_bracket_s=1e6),
+        Policy(span_s=50.0, max_points=6, max_bracket_s=8.0, verify_after_s=5.0),
+    ]
+)
+
+
+@st.composite
+def observed_logs(draw: st.DrawFn) -> tuple[list[float], HeadHistory]:
+    """True append times of a log, and the HEAD history of observations of it."""
+    appends = sorted(draw(st.lists(st.floats(0, 100), max_size=40)))
+    samples = sorted(draw(st.lists(st.floats(0, 100), min_size=1, max_size=30)))
+    history = HeadHistory(draw(POLICIES))
+    for sample in samples:
+        history.append(bisect_right(appends, sample), T + sample)
+    return [T + a for a in appends], history
+
+
+@given(observed_logs())
+def test_an_interpolated_time_is_within_its_bracket_of_the_truth(
+    log: tuple[list[float], HeadHistory],
+) -> None:
+    appends, history = log
+    times = [t for _, t in history.points()]
+    for offset, truth in enumerate(appends):
+        estimate = interpolate(history, offset)
+        if estimate is not None:
+            after = bisect_right([o for o, _ in history.points()], offset)
+            low, high = times[after - 1], times[after]
+            assert low <= estimate <= high
+            assert low <= truth <= high
+            assert abs(estimate - truth) <= min(high - low, history.policy.max_bracket_s)
+
+
+observations = st.lists(
+    st.tuples(st.integers(0, 60), st.floats(-20, 200, allow_nan=False)), min_size=1, max_size=40
+)
+
+
+@given(observations, st.integers(-5, 70), st.floats(-50, 500), POLICIES)
+def test_lag_is_finite_non_negative_monotonic_and_bounded_by_the_history(
+    points: list[tuple[int, float]], head: int, now: float, policy: Policy
+) -> None:
+    history = HeadHistory(policy)
+    for offset, time_s in points:
+        history.append(offset, T + time_s)
+    oldest = history.points()[0][1]
+    previous = math.inf
+    for committed in range(-2, head + 3):
+        result = lag_seconds(committed, head, history, T + now)
+        assert (result.seconds is None) == (result.source in REASONS)
+        if committed >= head:
+            assert result == LagSeconds(0.0, "caught_up")
+        if result.seconds is not None:
+            assert math.isfinite(result.seconds)
+            assert 0.0 <= result.seconds <= previous
+            previous = result.seconds
+        if result.source == "interpolated":
+            assert result.seconds is not None
+            assert result.seconds <= max(0.0, T + now - oldest)
+        elif result.source == "pending_exact_read":
+            assert result.read == committed
+
+
+@given(observations, st.integers(0, 70), st.floats(-1e12, 1e12), st.floats(-50, 500))
+def test_an_exact_answer_is_never_negative_or_infinite(
+    points: list[tuple[int, float]], committed: int, timestamp: float, now: float
+) -> None:
+    history = HeadHistory(POLICY)
+    for offset, time_s in points:
+        history.append(offset, T + time_s)
+    result = lag_seconds(committed, committed + 1, history, T + now, Appended(timestamp))
+    assert result.source == "exact"
+    assert result.seconds is not None
+    assert math.isfinite(result.seconds)
+    assert result.seconds >= 0.0
