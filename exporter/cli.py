@@ -23,7 +23,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from exporter import __version__
+from exporter import __version__, status
 from exporter.settings import (
     DEFAULT_BOOTSTRAP_SERVER,
     DEFAULT_CLUSTER,
@@ -134,6 +134,12 @@ _COMMANDS = (
                 arguments=_show_arguments,
             ),
         ),
+    ),
+    _Command(
+        "status",
+        "ask a running lagwatch for every group's status: exit 1 if one is ERR, 2 if it cannot be reached",
+        run=status.run,
+        arguments=status.add_arguments,
     ),
 )
 

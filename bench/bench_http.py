@@ -1,0 +1,273 @@
+"""/metrics for 10,000 groups x 10 partitions from a real server on loopback, and health checks meanwhile.
+
+The server runs in a child process over a real Storage and EvaluationCache; the scraping client runs in this
+process and the health checker in a third one, so that none shares a GIL with the server. Figures:
+
+* /metrics median latency (request sent to last byte read) over --runs scrapes, plain and gzip, when a HEAD
+  round changed the data just before the scrape (the scrape renders: the worst case), when the round ended
+  1.5 s before (the server has rendered ahead of the scrape: the usual case when scrapes do not keep in step
+  with the rounds), and when nothing changed since the previous scrape (a second Prometheus of an HA pair);
+* latency of GET /-/healthy sent every 10 ms while scrapes that must render run back to back (gzip, as
+  Prometheus asks).
+
+On a 2-core machine the client processes compete with the server for the cores; a Prometheus on another host
+would not.
+
+Run: .venv/bin/python bench/bench_http.py [--groups N] [--partitions N] [--runs N] [--health-seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import multiprocessing
+import statistics
+import time
+from collections.abc import Mapping
+from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import Synchronized
+
+import aiohttp
+
+from exporter.evaluator import EvaluationCache
+from exporter.exposition.http import HttpServer
+from exporter.exposition.metrics import ClusterView
+from exporter.model import GroupMetadata, GroupStatus, Member, OffsetCommit, TopicPartitions
+from exporter.settings import ClusterSettings, HttpSettings, Settings
+from exporter.sources.progress import SourceProgress
+from exporter.storage import Storage
+
+_NOW = 1_763_000_000
+_NOW_MS = _NOW * 1000
+_TOPICS = 1000
+_COMMITS = 10
+_COMMIT_EVERY_MS = 60_000
+
+
+class _BenchCluster:
+    """A cluster as app.ClusterRuntime presents it; the HEAD refresh time in its view is the number of rounds
+    the benchmark has ended, so that a new round changes the data."""
+
+    def __init__(self, groups: int, partitions: int, rounds: Synchronized[int]) -> None:
+        self.name = "bench"
+        self.settings = ClusterSettings(bootstrap_servers=("127.0.0.1:9092",))
+        self.storage = _storage(groups, partitions)
+        self.cache = EvaluationCache(cluster=self.name)
+        self.cache.refresh(self.storage, _NOW)
+        self.progress = SourceProgress(caught_up=True)
+        self.ready = True
+        self._rounds = rounds
+
+    def statuses(self) -> Mapping[str, GroupStatus]:
+        return self.cache.statuses()
+
+    def view(self) -> ClusterView:
+        statuses = self.cache.statuses()
+        return ClusterView(
+            name=self.name,
+            groups=[statuses[g] for g in sorted(statuses)],
+            topics=[(t, self.storage.head_offsets(t) or ()) for t in self.storage.topics()],
+            head_refresh_ms=_NOW_MS + self._rounds.value,
+            evaluation_seconds=0.5,
+        )
+
+    def delete_group(self, group: str, topic: str | None = None) -> bool:
+        return self.storage.delete_group(group, topic)
+
+
+def _storage(groups: int, partitions: int) -> Storage:
+    storage = Storage("bench", intervals=_COMMITS)
+    topics = [f"topic-{t:04d}" for t in range(min(_TOPICS, groups))]
+    storage.set_topics(dict.fromkeys(topics, partitions), _NOW_MS)
+    for topic in topics:
+        for p in range(partitions):
+            storage.add_head_offset(topic, p, 1_000_000 + p * 1000, _NOW_MS)
+    order = 0
+    for g in range(groups):
+        name = f"group-{g:05d}"
+        topic = topics[g % len(topics)]
+        for i in range(_COMMITS):
+            for p in range(partitions):
+                order += 1
+                offset = 1_000_000 + p * 1000 - (g % 50) * (_COMMITS - i)
+                timestamp = _NOW_MS - 5000 - (_COMMITS - 1 - i) * _COMMIT_EVERY_MS
+                storage.apply(OffsetCommit(name, topic, p, offset, timestamp), order, _NOW_MS)
+        member = Member(
+            f"{name}-member",
+            f"consumer-{g}",
+            f"/10.1.{g % 256}.{g // 256 % 256}",
+            assignment=(TopicPartitions(topic, tuple(range(partitions))),),
+        )
+        order += 1
+        storage.apply(
+            GroupMetadata(name, "consumer", 1, "range", member.member_id, (member,)), order, _NOW_MS
+        )
+    return storage
+
+
+def _serve(groups: int, partitions: int, rounds: Synchronized[int], pipe: Connection) -> None:
+    async def main() -> None:
+        started = time.perf_counter()
+        cluster = _BenchCluster(groups, partitions, rounds)
+        built = time.perf_counter() - started
+        settings = Settings(clusters={"bench": cluster.settings}, http=HttpSettings(listen="127.0.0.1:0"))
+        server = HttpServer({"bench": cluster}, settings)
+        await server.start()
+        stalls: list[float] = []
+        monitor = asyncio.create_task(_watch_loop(stalls))
+        pipe.send((server.port, built))
+        loop = asyncio.get_running_loop()
+        while (command := await loop.run_in_executor(None, pipe.recv)) != "stop":
+            if command == "stalls":
+                pipe.send(list(stalls))
+            stalls.clear()
+        monitor.cancel()
+        await server.stop()
+
+    asyncio.run(main())
+
+
+async def _watch_loop(stalls: list[float]) -> None:
+    """How late the server's event loop wakes up from 5 ms sleeps: what any request would wait for."""
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(0.005)
+        stalls.append(time.perf_counter() - started - 0.005)
+
+
+def _health(port: int, seconds: float, results: Connection) -> None:
+    """GET /-/healthy every 10 ms for `seconds`, over one keep-alive connection; sends the latencies."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    next_at = time.perf_counter()
+    while next_at < deadline:
+        started = time.perf_counter()
+        connection.request("GET", "/-/healthy")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200
+        latencies.append(time.perf_counter() - started)
+        next_at += 0.01
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+    results.send(latencies)
+
+
+async def _scrape(session: aiohttp.ClientSession, url: str, gzip: bool) -> tuple[float, int]:
+    headers = {"Accept-Encoding": "gzip" if gzip else "identity"}
+    started = time.perf_counter()
+    async with session.get(url, headers=headers) as response:
+        body = await response.read()
+    assert response.status == 200
+    assert (response.headers.get("Content-Encoding") == "gzip") is gzip
+    return time.perf_counter() - started, len(body)
+
+
+async def _measure(
+    url: str, runs: int, gzip: bool, rounds: Synchronized[int], round_ended_s: float | None
+) -> tuple[list[float], int]:
+    """`runs` scrapes, each `round_ended_s` after a new round (None: no new round)."""
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        await _scrape(session, url, gzip)
+        timings = []
+        size = 0
+        for _ in range(runs):
+            if round_ended_s is not None:
+                rounds.value += 1
+                await asyncio.sleep(round_ended_s)
+            elapsed, size = await _scrape(session, url, gzip)
+            timings.append(elapsed)
+    return timings, size
+
+
+async def _scrape_for(url: str, seconds: float, rounds: Synchronized[int]) -> int:
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        deadline = time.perf_counter() + seconds
+        scrapes = 0
+        while time.perf_counter() < deadline:
+            rounds.value += 1
+            await _scrape(session, url, gzip=True)
+            scrapes += 1
+    return scrapes
+
+
+def _samples(port: int) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def _p99(values: list[float]) -> float:
+    return sorted(values)[max(0, int(len(values) * 0.99) - 1)]
+
+
+def _ms(values: list[float]) -> str:
+    ordered = sorted(values)
+    return (
+        f"median {statistics.median(ordered) * 1000:.0f} ms, min {ordered[0] * 1000:.0f}, "
+        f"max {ordered[-1] * 1000:.0f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--groups", type=int, default=10_000)
+    parser.add_argument("--partitions", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--health-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+
+    context = multiprocessing.get_context("spawn")
+    rounds = context.Value("i", 0)
+    ours, theirs = context.Pipe()
+    server = context.Process(target=_serve, args=(args.groups, args.partitions, rounds, theirs))
+    server.start()
+    try:
+        port, built = ours.recv()
+        url = f"http://127.0.0.1:{port}/metrics"
+        print(f"groups={args.groups} partitions/group={args.partitions} (data built in {built:.1f} s)")
+        figures = {}
+        cases = (
+            ("new round just before: scrape renders", 0.0),
+            ("new round 1.5 s before: rendered ahead", 1.5),
+            ("no new round: kept body", None),
+        )
+        for label, round_ended_s in cases:
+            for gzip in (False, True):
+                timings, size = asyncio.run(_measure(url, args.runs, gzip, rounds, round_ended_s))
+                figures[label, gzip] = timings
+                encoding = "gzip" if gzip else "identity"
+                print(f"/metrics, {label}, {encoding}: {_ms(timings)} over {len(timings)}; {size:,} bytes")
+        print(f"samples per scrape: {_samples(port):,}")
+
+        receive, send = context.Pipe()
+        checker = context.Process(target=_health, args=(port, args.health_seconds, send))
+        ours.send("reset")
+        checker.start()
+        scrapes = asyncio.run(_scrape_for(url, args.health_seconds, rounds))
+        latencies = receive.recv()
+        checker.join()
+        ours.send("stalls")
+        stalls = ours.recv()
+        print(
+            f"/-/healthy every 10 ms during {scrapes} back-to-back gzip scrapes that render: "
+            f"{len(latencies)} checks, {_ms(latencies)}, p99 {_p99(latencies) * 1000:.0f} ms"
+        )
+        print(
+            f"the server's event loop meanwhile woke up late by {_ms(stalls)}, "
+            f"p99 {_p99(stalls) * 1000:.0f} ms ({len(stalls)} wake-ups)"
+        )
+    finally:
+        ours.send("stop")
+        server.join(timeout=30)
+        if server.is_alive():
+            server.terminate()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,747 @@
+"""lagwatch's HTTP server: /metrics, Burrow's v3 API and health endpoints, with TLS and basic auth from a
+Prometheus web configuration file.
+
+Every request reads memory only and never waits on Kafka. /metrics builds its views on the event loop (lists
+of references to immutable statuses, which the loop owns) and renders and compresses them in a worker thread,
+so health checks keep answering while a scrape of half a million samples renders. The rendered body is kept
+while the views stay equal (a second Prometheus of an HA pair costs no second render), and while /metrics is
+being scraped new data are rendered as soon as they appear, so that a scrape normally finds its body ready.
+
+Burrow's paths, status codes and bodies (built by burrow_json) are copied exactly; docs/http-api.md lists the
+deliberate differences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import gc
+import hmac
+import json
+import logging
+import socket
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.decoder import RECORD_KINDS
+from exporter.exposition import burrow_json
+from exporter.exposition.metrics import CONTENT_TYPE, ClusterView, RenderOptions, RenderResult, render
+from exporter.exposition.webconfig import (
+    RateLimit,
+    WebConfig,
+    check_password,
+    load_web_config,
+    san_allowed,
+    server_ssl_context,
+)
+from exporter.model import GroupStatus, Status
+from exporter.settings import ClusterSettings, Settings
+from exporter.storage import Storage
+
+__all__ = ["ClusterHandle", "HttpServer", "ProgressHandle", "build_app"]
+
+log = logging.getLogger(__name__)
+
+_SHUTDOWN_TIMEOUT_S = 5.0
+_SLICE = 1 << 20
+_PRERENDER_POLL_S = 0.5
+_PRERENDER_WHILE_S = 600.0
+"""Pre-rendering stops this long after the last scrape."""
+_AUTH_CACHE_SIZE = 1024
+# Level 1 compresses a text exposition to about 5% at several times the speed of the default level 6.
+_GZIP_LEVEL = 1
+_GZIP_WBITS = 31
+_JSON = "application/json"
+_TEXT = "text/plain"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ProgressHandle(Protocol):
+    """What the committed-offsets source of a cluster has read (the app's `SourceProgress`)."""
+
+    @property
+    def records(self) -> Mapping[str, int]: ...
+
+    @property
+    def decode_errors(self) -> Mapping[str, int]: ...
+
+    @property
+    def skipped_types(self) -> Mapping[int, int]: ...
+
+
+class ClusterHandle(Protocol):
+    """One Kafka cluster as the server reads it, on the event loop; `app.ClusterRuntime` provides it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def settings(self) -> ClusterSettings: ...
+
+    @property
+    def storage(self) -> Storage: ...
+
+    @property
+    def ready(self) -> bool:
+        """True once the initial read of the committed offsets is done."""
+        ...
+
+    @property
+    def progress(self) -> ProgressHandle: ...
+
+    def statuses(self) -> Mapping[str, GroupStatus]:
+        """The cached evaluation of every group, by name."""
+        ...
+
+    def view(self) -> ClusterView: ...
+
+    def delete_group(self, group: str, topic: str | None = None) -> bool: ...
+
+
+class HttpServer:
+    """The aiohttp server on `settings.http.listen`; `start()` returns once it listens."""
+
+    def __init__(self, clusters: Mapping[str, ClusterHandle], settings: Settings) -> None:
+        self._clusters = clusters
+        self._settings = settings
+        self._runner: web.AppRunner | None = None
+        self._tls = False
+
+    @property
+    def port(self) -> int:
+        """The bound port: the configured one, or the one the system chose for port 0."""
+        if self._runner is None or not self._runner.addresses:
+            raise RuntimeError("the HTTP server is not started")
+        port: int = self._runner.addresses[0][1]
+        return port
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server on the loopback interface (tests, benchmarks, `lagwatch status`)."""
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        """Read the web configuration (raising WebConfigError, a ConfigError, when invalid) and listen."""
+        http = self._settings.http
+        web_config = load_web_config(http.web_config_file)
+        ssl_context = None if web_config.tls is None else server_ssl_context(web_config.tls)
+        self._tls = ssl_context is not None
+        runner = web.AppRunner(
+            build_app(self._clusters, self._settings, web_config),
+            access_log=None,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, http.host or None, http.port, ssl_context=ssl_context)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        log.info(
+            "HTTP server on %s (%s%s)",
+            http.listen,
+            "TLS" if ssl_context else "plain HTTP",
+            ", basic auth" if web_config.users else "",
+        )
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def build_app(
+    clusters: Mapping[str, ClusterHandle], settings: Settings, web_config: WebConfig | None = None
+) -> web.Application:
+    """The aiohttp application: routes, the Burrow 404, and the guards of the web configuration."""
+    web_config = web_config or WebConfig()
+    app = web.Application(middlewares=[_guard, _burrow_not_found])
+    token = settings.http.admin_token.get_secret_value()
+    app[_STATE] = _State(
+        clusters=clusters,
+        options=RenderOptions(
+            granularity=settings.metrics.granularity,
+            burrow_compatible=settings.metrics.burrow_compatible,
+            max_series=settings.metrics.max_series,
+        ),
+        hostname=socket.gethostname(),
+        admin_token=token,
+        registry=_self_registry(clusters),
+    )
+    app[_GUARD] = _Guard(
+        users=web_config.users,
+        allowed_sans=() if web_config.tls is None else web_config.tls.client_allowed_sans,
+        limiter=None if web_config.rate_limit is None else _TokenBucket(web_config.rate_limit),
+        admin_token=bool(token),
+    )
+    app.cleanup_ctx.append(_prerender)
+    if web_config.headers:
+        headers = dict(web_config.headers)
+
+        async def add_headers(_: web.Request, response: web.StreamResponse) -> None:
+            response.headers.update(headers)
+
+        app.on_response_prepare.append(add_headers)
+    app.add_routes(
+        [
+            web.get("/", _landing),
+            web.get("/metrics", _metrics),
+            web.get("/-/healthy", _healthy),
+            web.get("/-/ready", _ready),
+            web.get("/burrow/admin", _burrow_admin),
+            web.get("/burrow/admin/ready", _burrow_ready),
+            web.get("/v3/kafka", _cluster_list),
+            web.get("/v3/kafka/{cluster}", _cluster_detail),
+            web.get("/v3/config/cluster/{cluster}", _cluster_detail),
+            web.get("/v3/kafka/{cluster}/topic", _topic_list),
+            web.get("/v3/kafka/{cluster}/topic/{topic}", _topic_offsets),
+            web.get("/v3/kafka/{cluster}/topic/{topic}/consumers", _topic_consumers),
+            web.get("/v3/kafka/{cluster}/consumer", _consumer_list),
+            web.get("/v3/kafka/{cluster}/consumer/{group}", _consumer_detail),
+            web.get("/v3/kafka/{cluster}/consumer/{group}/status", _consumer_status),
+            web.get("/v3/kafka/{cluster}/consumer/{group}/lag", _consumer_lag),
+            web.delete("/v3/kafka/{cluster}/consumer/{group}", _delete_group),
+            web.delete("/v3/kafka/{cluster}/consumer/{group}/topic/{topic}", _delete_group),
+        ]
+    )
+    return app
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Application state
+
+
+@dataclass(slots=True)
+class _Rendered:
+    """The exposition of one set of views, kept while the views stay equal."""
+
+    views: list[ClusterView]
+    result: RenderResult
+    gzip_prefix: bytes = b""
+    """The body compressed without a final flush; with `gzip_state`, the start of every gzipped answer."""
+    gzip_state: zlib._Compress | None = None
+
+
+@dataclass(slots=True)
+class _State:
+    clusters: Mapping[str, ClusterHandle]
+    options: RenderOptions
+    hostname: str
+    admin_token: str
+    registry: CollectorRegistry
+    render_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One render at a time: a second scrape waits for the first and finds its result."""
+    rendered: _Rendered | None = None
+    capped: bool = False
+    last_scrape: float | None = None
+    """`time.monotonic()` of the last /metrics request, which keeps the pre-rendering going."""
+    gzip_wanted: bool = False
+    """Whether the last scrape asked for gzip, so that pre-rendering compresses too."""
+
+
+class _TokenBucket:
+    """The web configuration's `rate_limit`: one token every `interval_s`, at most `burst` saved up."""
+
+    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = limit.interval_s
+        self._burst = float(limit.burst)
+        self._tokens = float(limit.burst)
+        self._clock = clock
+        self._last = clock()
+
+    def allow(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) / self._interval)
+        self._last = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+@dataclass(slots=True)
+class _Guard:
+    users: Mapping[str, str]
+    allowed_sans: tuple[str, ...]
+    limiter: _TokenBucket | None
+    admin_token: bool
+    """When set, DELETE requests authenticate with the admin bearer token instead of basic auth."""
+    verified: set[str] = field(default_factory=set)
+    """Authorization headers whose password matched: bcrypt is slow by design, so each is checked once."""
+    bcrypt_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def authenticated(self, header: str | None) -> bool:
+        if header is None:
+            return False
+        if header in self.verified:
+            return True
+        credentials = _basic_credentials(header)
+        if credentials is None:
+            return False
+        # One bcrypt at a time, off the event loop: a burst of bad passwords must not starve the scrapes.
+        async with self.bcrypt_lock:
+            if header in self.verified:
+                return True
+            ok = await asyncio.to_thread(check_password, self.users, *credentials)
+        if ok:
+            if len(self.verified) >= _AUTH_CACHE_SIZE:
+                self.verified.clear()
+            self.verified.add(header)
+        return ok
+
+
+_STATE = web.AppKey("lagwatch_state", _State)
+_GUARD = web.AppKey("lagwatch_guard", _Guard)
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else None
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Middlewares
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The web configuration's rate limit, client certificate SANs and basic auth, in the toolkit's order."""
+    guard = request.app[_GUARD]
+    if guard.limiter is not None and not guard.limiter.allow():
+        return web.Response(status=429, text="Too Many Requests\n")
+    if guard.allowed_sans:
+        peercert = None if request.transport is None else request.transport.get_extra_info("peercert")
+        if not san_allowed(peercert, guard.allowed_sans):
+            return web.Response(status=403, text="Forbidden: client certificate SAN not allowed\n")
+    delete_by_token = request.method == "DELETE" and guard.admin_token
+    if (
+        guard.users
+        and not delete_by_token
+        and not await guard.authenticated(request.headers.get("Authorization"))
+    ):
+        return web.Response(status=401, text="Unauthorized\n", headers={"WWW-Authenticate": "Basic"})
+    return await handler(request)
+
+
+@web.middleware
+async def _burrow_not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Burrow's answer to a path it does not know (method mismatches keep aiohttp's 405)."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return _unknown_path()
+
+
+def _unknown_path() -> web.Response:
+    return _json(burrow_json.not_found(), status=404)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# /metrics
+
+
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    state = request.app[_STATE]
+    gzip = _accepts_gzip(request.headers.get("Accept-Encoding", ""))
+    state.last_scrape = time.monotonic()
+    state.gzip_wanted = gzip
+    async with state.render_lock:
+        rendered = await _current(state, gzip)
+    # The self-metrics read the sources' counters, which only the event loop writes: collect them here.
+    own = generate_latest(state.registry)
+    headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
+    if gzip:
+        headers["Content-Encoding"] = "gzip"
+        return await _stream(request, headers, rendered.gzip_prefix, _gzip_tail(rendered, own))
+    return await _stream(request, headers, rendered.result.body, own)
+
+
+async def _current(state: _State, gzip: bool) -> _Rendered:
+    """The exposition of the clusters' views as they are now: the kept one while they are unchanged, else a
+    new one rendered (and compressed if asked) in a worker thread. Call with `render_lock` held."""
+    views = [cluster.view() for cluster in state.clusters.values()]
+    rendered = state.rendered
+    if rendered is None or rendered.views != views:
+        rendered = await asyncio.to_thread(_render, views, state.options, gzip)
+        state.rendered = rendered
+        _log_cap(state, rendered.result)
+    elif gzip and rendered.gzip_state is None:
+        await asyncio.to_thread(_compress, rendered)
+    return rendered
+
+
+def _render(views: list[ClusterView], options: RenderOptions, gzip: bool) -> _Rendered:
+    # The renderer makes tens of thousands of short-lived containers. With the collector on, young collections
+    # promote them while they live, and every few renders that triggers a full collection, which walks every
+    # status in memory while holding the GIL: 0.15-0.35 s of stalled event loop at 100k partitions.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        result = render(views, options)
+    finally:
+        if collecting:
+            gc.enable()
+    rendered = _Rendered(views, result)
+    if gzip:
+        _compress(rendered)
+    return rendered
+
+
+def _compress(rendered: _Rendered) -> None:
+    compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
+    rendered.gzip_prefix = compressor.compress(rendered.result.body)
+    rendered.gzip_state = compressor
+
+
+def _gzip_tail(rendered: _Rendered, own: bytes) -> bytes:
+    """The end of a gzip stream that starts with the kept prefix and holds this scrape's self-metrics: a
+    copy of the compressor state finishes it, so the bulk is compressed once per render, not per scrape."""
+    assert rendered.gzip_state is not None
+    tail = rendered.gzip_state.copy()
+    return tail.compress(own) + tail.flush()
+
+
+async def _stream(request: web.Request, headers: Mapping[str, str], *parts: bytes) -> web.StreamResponse:
+    """Send `parts` in slices: handing the transport tens of megabytes at once would copy them on the event
+    loop in one go and stall every other request meanwhile."""
+    response = web.StreamResponse(headers=headers)
+    response.content_length = sum(len(part) for part in parts)
+    await response.prepare(request)
+    for part in parts:
+        view = memoryview(part)
+        for start in range(0, len(view), _SLICE):
+            await response.write(view[start : start + _SLICE])
+    await response.write_eof()
+    return response
+
+
+async def _prerender(app: web.Application) -> AsyncIterator[None]:
+    """While /metrics is scraped, render new data as soon as they appear rather than at the next scrape: data
+    change once per HEAD round, so a scrape then finds its body ready. A scrape still compares the views
+    itself and renders when the data moved since, so it never serves stale data."""
+    state = app[_STATE]
+
+    async def poll() -> None:
+        while True:
+            await asyncio.sleep(_PRERENDER_POLL_S)
+            scraped = state.last_scrape
+            if (
+                scraped is None
+                or time.monotonic() - scraped > _PRERENDER_WHILE_S
+                or state.render_lock.locked()
+            ):
+                continue
+            try:
+                async with state.render_lock:
+                    await _current(state, state.gzip_wanted)
+            except Exception:
+                log.exception("/metrics: rendering ahead of the next scrape failed")
+
+    task = asyncio.create_task(poll(), name="lagwatch-prerender")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _accepts_gzip(header: str) -> bool:
+    for coding in header.split(","):
+        name, _, parameters = coding.partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            quality = parameters.strip().lower()
+            return not (quality.startswith("q=") and _quality(quality[2:]) == 0)
+    return False
+
+
+def _quality(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 1.0
+
+
+def _log_cap(state: _State, result: RenderResult) -> None:
+    if result.capped != state.capped:
+        state.capped = result.capped
+        if result.capped:
+            log.warning(
+                "/metrics: the max_series cap (%d) left %d series out; see lagwatch_series_dropped",
+                state.options.max_series,
+                result.dropped,
+            )
+        else:
+            log.info("/metrics: every series fits under the max_series cap again")
+
+
+class _SelfCollector(Collector):
+    """lagwatch's own counters, built fresh from the sources' progress on every scrape."""
+
+    def __init__(self, clusters: Mapping[str, ClusterHandle]) -> None:
+        self._clusters = clusters
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        build, records, errors, skipped = self._families()
+        build.add_metric([__version__], 1)
+        for name, cluster in self._clusters.items():
+            progress = cluster.progress
+            for kind in sorted(set(RECORD_KINDS).union(progress.records)):
+                records.add_metric([name, kind], progress.records.get(kind, 0))
+            for key_type, count in sorted(progress.decode_errors.items()):
+                errors.add_metric([name, key_type], count)
+            for record_type, count in sorted(progress.skipped_types.items()):
+                skipped.add_metric([name, str(record_type)], count)
+        return build, records, errors, skipped
+
+    @staticmethod
+    def _families() -> tuple[
+        GaugeMetricFamily, CounterMetricFamily, CounterMetricFamily, CounterMetricFamily
+    ]:
+        return (
+            GaugeMetricFamily("lagwatch_build_info", "lagwatch's version; always 1.", labels=["version"]),
+            CounterMetricFamily(
+                "lagwatch_offsets_records",
+                "Records read from the committed offsets (__consumer_offsets or the admin API), by kind.",
+                labels=["kafka_cluster", "kind"],
+            ),
+            CounterMetricFamily(
+                "lagwatch_offsets_decode_errors",
+                "Malformed records of __consumer_offsets, by key type; counted, logged and skipped.",
+                labels=["kafka_cluster", "key_type"],
+            ),
+            CounterMetricFamily(
+                "lagwatch_offsets_skipped_records",
+                "Records of __consumer_offsets key types lagwatch does not interpret, by key type.",
+                labels=["kafka_cluster", "key_type"],
+            ),
+        )
+
+
+def _self_registry(clusters: Mapping[str, ClusterHandle]) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(_SelfCollector(clusters))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Health and the landing page
+
+_LANDING = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>lagwatch</title></head>
+<body>
+<h1>lagwatch {version}</h1>
+<p>Burrow's Kafka consumer-lag evaluation as a Prometheus exporter.</p>
+<ul>
+<li><a href="metrics">/metrics</a>: Prometheus metrics</li>
+<li><a href="v3/kafka">/v3/kafka</a>: Burrow-compatible HTTP API</li>
+<li><a href="-/healthy">/-/healthy</a> and <a href="-/ready">/-/ready</a>: health and readiness</li>
+</ul>
+</body>
+</html>
+"""
+
+
+async def _landing(_: web.Request) -> web.Response:
+    return web.Response(text=_LANDING.format(version=__version__), content_type="text/html")
+
+
+async def _healthy(_: web.Request) -> web.Response:
+    return web.Response(text="lagwatch is Healthy.\n", content_type=_TEXT)
+
+
+async def _ready(request: web.Request) -> web.Response:
+    waiting = _not_ready(request)
+    if waiting:
+        text = f"lagwatch is not ready: still reading the committed offsets of {', '.join(waiting)}.\n"
+        return web.Response(status=503, text=text, content_type=_TEXT)
+    return web.Response(text="lagwatch is Ready.\n", content_type=_TEXT)
+
+
+async def _burrow_admin(_: web.Request) -> web.Response:
+    return web.Response(text="GOOD", content_type=_TEXT)
+
+
+async def _burrow_ready(request: web.Request) -> web.Response:
+    if _not_ready(request):
+        return web.Response(status=503, text="STARTING", content_type=_TEXT)
+    return web.Response(text="READY", content_type=_TEXT)
+
+
+def _not_ready(request: web.Request) -> list[str]:
+    return [name for name, cluster in request.app[_STATE].clusters.items() if not cluster.ready]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Burrow's v3 API
+
+
+async def _cluster_list(request: web.Request) -> web.Response:
+    state = request.app[_STATE]
+    return _json(burrow_json.cluster_list(state.clusters, **_where(request)))
+
+
+async def _cluster_detail(request: web.Request) -> web.Response:
+    cluster = _cluster(request)
+    if cluster is None:
+        return _error(request, burrow_json.CLUSTER_MODULE_NOT_FOUND)
+    return _json(burrow_json.cluster_detail(_module(cluster.settings), **_where(request)))
+
+
+async def _topic_list(request: web.Request) -> web.Response:
+    cluster = _cluster(request)
+    if cluster is None:
+        return _error(request, burrow_json.CLUSTER_NOT_FOUND)
+    return _json(burrow_json.topic_list(cluster.storage.topics(), **_where(request)))
+
+
+async def _topic_offsets(request: web.Request) -> web.Response:
+    cluster = _cluster(request)
+    offsets = None if cluster is None else cluster.storage.head_offsets(request.match_info["topic"])
+    if offsets is None:
+        return _error(request, burrow_json.CLUSTER_OR_TOPIC_NOT_FOUND)
+    return _json(burrow_json.topic_offsets(offsets, **_where(request)))
+
+
+async def _topic_consumers(request: web.Request) -> web.Response:
+    cluster = _cluster(request)
+    if cluster is None:
+        return _error(request, burrow_json.CLUSTER_NOT_FOUND)
+    groups = cluster.storage.groups_for_topic(request.match_info["topic"])
+    return _json(burrow_json.topic_consumers(groups, **_where(request)))
+
+
+async def _consumer_list(request: web.Request) -> web.Response:
+    cluster = _cluster(request)
+    if cluster is None:
+        return _error(request, burrow_json.CLUSTER_NOT_FOUND)
+    return _json(burrow_json.consumer_list(cluster.storage.groups(), **_where(request)))
+
+
+async def _consumer_detail(request: web.Request) -> web.Response:
+    cluster = _cluster(request)
+    snapshot = None if cluster is None else cluster.storage.group_snapshot(request.match_info["group"])
+    if snapshot is None:
+        return _error(request, burrow_json.CLUSTER_OR_CONSUMER_NOT_FOUND)
+    return _json(burrow_json.consumer_detail(snapshot, **_where(request)))
+
+
+async def _consumer_status(request: web.Request) -> web.Response:
+    status = _group_status(request)
+    return _json(burrow_json.consumer_status(status, **_where(request)), status=_status_code(status))
+
+
+async def _consumer_lag(request: web.Request) -> web.Response:
+    status = _group_status(request)
+    return _json(burrow_json.consumer_lag(status, **_where(request)), status=_status_code(status))
+
+
+async def _delete_group(request: web.Request) -> web.Response:
+    """Burrow's DELETE, which answers 200 whether or not anything was removed; off without an admin token."""
+    state = request.app[_STATE]
+    if not state.admin_token:
+        return _unknown_path()
+    if not _bearer_matches(request.headers.get("Authorization", ""), state.admin_token):
+        return _json(
+            burrow_json.error("missing or invalid admin token", **_where(request)),
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    cluster = _cluster(request)
+    group = request.match_info["group"]
+    topic = request.match_info.get("topic")
+    if cluster is not None and cluster.delete_group(group, topic):
+        log.info(
+            "cluster %s: group %s%s removed through the HTTP API",
+            cluster.name,
+            group,
+            "" if topic is None else f" topic {topic}",
+        )
+    return _json(burrow_json.group_removed(**_where(request)))
+
+
+def _bearer_matches(header: str, token: str) -> bool:
+    scheme, _, provided = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(provided.strip().encode(), token.encode())
+
+
+def _cluster(request: web.Request) -> ClusterHandle | None:
+    return request.app[_STATE].clusters.get(request.match_info["cluster"])
+
+
+def _group_status(request: web.Request) -> GroupStatus:
+    name = request.match_info["cluster"]
+    group = request.match_info["group"]
+    cluster = request.app[_STATE].clusters.get(name)
+    status = None if cluster is None else cluster.statuses().get(group)
+    if status is None:
+        # Burrow's evaluator answer for an unknown cluster or group.
+        return GroupStatus(name, group, Status.NOTFOUND, 1.0, (), 0, None, 0)
+    return status
+
+
+def _status_code(status: GroupStatus) -> int:
+    return 404 if status.status == Status.NOTFOUND else 200
+
+
+def _module(settings: ClusterSettings) -> burrow_json.ClusterModule:
+    security = settings.security
+    tls = None
+    if security.protocol in ("SSL", "SASL_SSL"):
+        tls = burrow_json.TLSProfile(
+            "default", cert_file=security.cert_file, key_file=security.key_file, ca_file=security.ca_file
+        )
+    sasl = None
+    if security.protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        sasl = burrow_json.SASLProfile("default", username=security.sasl_username)
+    return burrow_json.ClusterModule(
+        servers=settings.bootstrap_servers,
+        client_id=settings.client_id,
+        topic_refresh=settings.topic_refresh,
+        offset_refresh=settings.offset_refresh,
+        tls=tls,
+        sasl=sasl,
+    )
+
+
+def _where(request: web.Request) -> dict[str, str]:
+    """The `url` and `host` of Burrow's `request` object: the decoded path and this machine's name."""
+    return {"url": request.path, "host": request.app[_STATE].hostname}
+
+
+def _error(request: web.Request, message: str) -> web.Response:
+    return _json(burrow_json.error(message, **_where(request)), status=404)
+
+
+def _json(body: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return web.Response(text=text, status=status, content_type=_JSON, headers=headers)

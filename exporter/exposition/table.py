@@ -1,0 +1,127 @@
+"""Plain-text tables of evaluated groups for `lagwatch status`: read at a glance, worst first. Pure.
+
+Columns are padded before colouring, so the ANSI escapes of a coloured status never shift the alignment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from exporter.model import GroupStatus, PartitionStatus, Status
+
+__all__ = ["GROUP_COLUMNS", "PARTITION_COLUMNS", "groups_table", "partitions_table", "worst_first"]
+
+GROUP_COLUMNS = ("CLUSTER", "GROUP", "STATUS", "TOTAL-LAG", "MAX-LAG-PARTITION", "COMPLETE")
+PARTITION_COLUMNS = ("TOPIC", "PARTITION", "STATUS", "LAG", "COMMITTED-OFFSET", "OWNER", "CLIENT-ID")
+
+_RED, _YELLOW, _GREEN, _DIM, _RESET = "\033[31m", "\033[33m", "\033[32m", "\033[2m", "\033[0m"
+_COLOURS = {
+    Status.NOTFOUND: _DIM,
+    Status.OK: _GREEN,
+    Status.WARN: _YELLOW,
+    Status.ERR: _RED,
+    Status.STOP: _RED,
+    Status.STALL: _RED,
+    Status.REWIND: _RED,
+}
+# Group severity for sorting: ERR, then WARN, then OK, and groups lagwatch could not find last.
+_SEVERITY = {Status.ERR: 0, Status.WARN: 1, Status.OK: 2, Status.NOTFOUND: 3}
+_RIGHT = frozenset({"TOTAL-LAG", "PARTITION", "LAG", "COMMITTED-OFFSET", "COMPLETE"})
+_GAP = "  "
+_NONE = "-"
+
+
+def worst_first(groups: Iterable[GroupStatus]) -> list[GroupStatus]:
+    """ERR, WARN, OK, NOTFOUND; within a status the greatest total lag first, then by cluster and group."""
+    return sorted(groups, key=lambda g: (_SEVERITY.get(g.status, 0), -g.totallag, g.cluster, g.group))
+
+
+def groups_table(groups: Iterable[GroupStatus], *, color: bool = False) -> str:
+    """One line per group, worst first, under a header line; every line ends with a newline."""
+    rows = [
+        (
+            (g.cluster, g.group, g.status.name, _count(g.totallag), _max_lag(g.maxlag), _percent(g.complete)),
+            g.status,
+        )
+        for g in worst_first(groups)
+    ]
+    return _render(GROUP_COLUMNS, rows, color)
+
+
+def partitions_table(group: GroupStatus, *, color: bool = False) -> str:
+    """A summary line for the group, then one line per partition in topic, partition order."""
+    status = _paint(group.status.name, group.status, color)
+    summary = (
+        f"{group.cluster}/{group.group}: {status}, total lag {_count(group.totallag)}, "
+        f"{group.partition_count} partition{'' if group.partition_count == 1 else 's'}, "
+        f"{_percent(group.complete)} complete\n"
+    )
+    rows = [
+        (
+            (
+                p.topic,
+                str(p.partition),
+                p.status.name,
+                _optional(p.current_lag),
+                _NONE if p.end is None else str(p.end.offset),
+                p.owner or _NONE,
+                p.client_id or _NONE,
+            ),
+            p.status,
+        )
+        for p in sorted(group.partitions, key=lambda p: (p.topic, p.partition))
+    ]
+    return summary + _render(PARTITION_COLUMNS, rows, color)
+
+
+def _render(columns: Sequence[str], rows: Sequence[tuple[Sequence[str], Status]], color: bool) -> str:
+    widths = [max([len(name), *(len(cells[i]) for cells, _ in rows)]) for i, name in enumerate(columns)]
+    status_column = columns.index("STATUS")
+    lines = [_line(columns, columns, widths)]
+    lines += [
+        _line(columns, cells, widths, (status_column, status) if color else None) for cells, status in rows
+    ]
+    return "".join(line.rstrip() + "\n" for line in lines)
+
+
+def _line(
+    columns: Sequence[str],
+    cells: Sequence[str],
+    widths: Sequence[int],
+    paint: tuple[int, Status] | None = None,
+) -> str:
+    parts = []
+    for i, (name, cell, width) in enumerate(zip(columns, cells, widths, strict=True)):
+        text = cell.rjust(width) if name in _RIGHT else cell.ljust(width)
+        if paint is not None and i == paint[0]:
+            text = _paint(text, paint[1], True)
+        parts.append(text)
+    return _GAP.join(parts)
+
+
+def _paint(text: str, status: Status, color: bool) -> str:
+    return f"{_COLOURS[status]}{text}{_RESET}" if color else text
+
+
+def _max_lag(p: PartitionStatus | None) -> str:
+    if p is None:
+        return _NONE
+    return f"{p.topic}/{p.partition} ({_optional(p.current_lag)})"
+
+
+def _optional(lag: int | None) -> str:
+    return _NONE if lag is None else _count(lag)
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def _percent(ratio: float) -> str:
+    """Whole percents, never rounding a partial value up to 100% or down to 0%."""
+    percent = round(ratio * 100)
+    if percent == 100 and ratio < 1:
+        percent = 99
+    elif percent == 0 and ratio > 0:
+        percent = 1
+    return f"{percent}%"

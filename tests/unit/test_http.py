@@ -1,0 +1,883 @@
+"""The HTTP server: Burrow's v3 API (exact bodies), health, /metrics, DELETE, basic auth, TLS, gzip.
+
+The clusters are fakes around a real Storage and EvaluationCache fed with model records; the data are Burrow's
+own evaluator fixtures (burrow-semantics.md 10.2) plus a WARN group and a second cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gc
+import gzip
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+import zlib
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import bcrypt
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import __version__
+from exporter.evaluator import EvaluationCache
+from exporter.exposition import http as http_module
+from exporter.exposition import metrics as metrics_module
+from exporter.exposition.http import HttpServer, build_app
+from exporter.exposition.metrics import ClusterView
+from exporter.exposition.webconfig import WebConfigError, parse_web_config
+from exporter.model import GroupMetadata, GroupStatus, Member, OffsetCommit, TopicPartitions
+from exporter.settings import ClusterSettings, HttpSettings, Settings
+from exporter.storage import Storage
+
+NOW = 1_700_000_000
+NOW_MS = NOW * 1000
+T0 = NOW_MS - 100_000
+HOST = socket.gethostname()
+TOKEN = "s3cret-admin-token"
+PASSWORD = "hunter2"
+PASSWORD_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Fixture clusters (imported by test_status.py too)
+
+
+@dataclass
+class FakeProgress:
+    records: Counter[str] = field(default_factory=Counter)
+    decode_errors: Counter[str] = field(default_factory=Counter)
+    skipped_types: Counter[int] = field(default_factory=Counter)
+    caught_up: bool = True
+
+
+class FakeCluster:
+    """What app.ClusterRuntime offers the server, over a real storage and evaluation cache."""
+
+    def __init__(self, name: str, storage: Storage, settings: ClusterSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.storage = storage
+        self.cache = EvaluationCache(cluster=name)
+        self.progress = FakeProgress()
+        self.ready = True
+        self.up = True
+        self.evaluate()
+
+    def evaluate(self) -> None:
+        self.cache.refresh(self.storage, NOW)
+
+    def statuses(self) -> Mapping[str, GroupStatus]:
+        return self.cache.statuses()
+
+    def view(self) -> ClusterView:
+        statuses = self.cache.statuses()
+        return ClusterView(
+            name=self.name,
+            groups=[statuses[g] for g in sorted(statuses)],
+            topics=[(t, self.storage.head_offsets(t) or ()) for t in self.storage.topics()],
+            up=self.up,
+            caught_up=self.ready,
+            head_refresh_ms=NOW_MS,
+            evaluation_seconds=0.25,
+        )
+
+    def delete_group(self, group: str, topic: str | None = None) -> bool:
+        removed = self.storage.delete_group(group, topic)
+        if removed:
+            self.evaluate()
+        return removed
+
+
+def make_c1() -> FakeCluster:
+    """testgroup OK (lag 2421), testgroup2 ERR (STOP, lag 2921, owned), slowgroup WARN (lag 990)."""
+    storage = Storage("c1", intervals=10)
+    storage.set_topics({"testtopic": 1, "othertopic": 2}, NOW_MS)
+    storage.add_head_offset("testtopic", 0, 4321, NOW_MS)
+    for i in range(10):
+        storage.apply(
+            OffsetCommit("testgroup", "testtopic", 0, 1000 + 100 * i, T0 + 10_000 * i), 10 + i, NOW_MS
+        )
+    for i in range(5):
+        storage.apply(
+            OffsetCommit("testgroup2", "testtopic", 0, 1000 + 100 * i, T0 + 10_000 * i), 30 + i, NOW_MS
+        )
+    member = Member("m1", "consumer-1", "/10.0.0.5", assignment=(TopicPartitions("testtopic", (0,)),))
+    storage.apply(GroupMetadata("testgroup2", "consumer", 1, "range", "m1", (member,)), 40, NOW_MS)
+    # HEAD grows faster than the group commits: the lag at commit never decreases (WARN); commits are recent.
+    for i in range(10):
+        storage.add_head_offset("othertopic", 1, 100 + 200 * i, NOW_MS)
+        storage.apply(
+            OffsetCommit("slowgroup", "othertopic", 1, 10 + 100 * i, NOW_MS - 9000 + 1000 * i), 50 + i, NOW_MS
+        )
+    cluster = FakeCluster("c1", storage, ClusterSettings(bootstrap_servers=("kafka1:9092", "kafka2:9092")))
+    cluster.progress.records.update({"offset_commit": 25, "group_metadata": 1})
+    cluster.progress.decode_errors.update({"1": 2})
+    cluster.progress.skipped_types.update({10: 3})
+    return cluster
+
+
+def make_c2() -> FakeCluster:
+    """One caught-up group, OK."""
+    storage = Storage("c2", intervals=10)
+    storage.set_topics({"events": 1}, NOW_MS)
+    storage.add_head_offset("events", 0, 500, NOW_MS)
+    for i in range(10):
+        storage.apply(OffsetCommit("quiet", "events", 0, 500, T0 + 10_000 * i), i, NOW_MS)
+    return FakeCluster("c2", storage, ClusterSettings(bootstrap_servers=("kafka9:9092",)))
+
+
+def make_settings(**http: Any) -> Settings:
+    return Settings(
+        clusters={"c1": ClusterSettings(bootstrap_servers=("kafka1:9092",))},
+        http=HttpSettings(listen="127.0.0.1:0", **http),
+    )
+
+
+@pytest.fixture
+def clusters() -> dict[str, FakeCluster]:
+    return {"c1": make_c1(), "c2": make_c2()}
+
+
+@pytest.fixture
+async def client(clusters: dict[str, FakeCluster]) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
+        yield test_client
+
+
+async def get_json(client: TestClient[Any, Any], path: str, status: int = 200) -> Any:
+    response = await client.get(path)
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/json"
+    return await response.json()
+
+
+def request(url: str) -> dict[str, str]:
+    return {"url": url, "host": HOST}
+
+
+def commit(offset: int, timestamp: int, lag: int | None) -> dict[str, Any]:
+    return {"offset": offset, "timestamp": timestamp, "observedAt": NOW_MS, "lag": lag}
+
+
+TESTGROUP2_PARTITION = {
+    "topic": "testtopic",
+    "partition": 0,
+    "owner": "/10.0.0.5",
+    "client_id": "consumer-1",
+    "status": "STOP",
+    "start": commit(1000, T0, 3321),
+    "end": commit(1400, T0 + 40_000, 2921),
+    "current_lag": 2921,
+    "complete": 0.5,
+}
+
+TESTGROUP_PARTITION = {
+    "topic": "testtopic",
+    "partition": 0,
+    "owner": "",
+    "client_id": "",
+    "status": "OK",
+    "start": commit(1000, T0, 3321),
+    "end": commit(1900, T0 + 90_000, 2421),
+    "current_lag": 2421,
+    "complete": 1,
+}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Burrow's v3 API
+
+
+async def test_cluster_list(client: TestClient[Any, Any]) -> None:
+    assert await get_json(client, "/v3/kafka") == {
+        "error": False,
+        "message": "cluster list returned",
+        "clusters": ["c1", "c2"],
+        "request": request("/v3/kafka"),
+    }
+
+
+async def test_cluster_detail_shows_the_settings_and_no_secret(client: TestClient[Any, Any]) -> None:
+    assert await get_json(client, "/v3/kafka/c1") == {
+        "error": False,
+        "message": "cluster module detail returned",
+        "module": {
+            "class-name": "kafka",
+            "servers": ["kafka1:9092", "kafka2:9092"],
+            "client-profile": {
+                "name": "default",
+                "client-id": "lagwatch",
+                "kafka-version": "",
+                "tls": None,
+                "sasl": None,
+            },
+            "topic-refresh": 60,
+            "offset-refresh": 10,
+        },
+        "request": request("/v3/kafka/c1"),
+    }
+
+
+async def test_config_cluster_is_burrows_alias_of_the_cluster_detail(client: TestClient[Any, Any]) -> None:
+    detail = await get_json(client, "/v3/kafka/c1")
+    alias = await get_json(client, "/v3/config/cluster/c1")
+    assert alias["request"] == request("/v3/config/cluster/c1")
+    assert {**alias, "request": None} == {**detail, "request": None}
+
+
+async def test_cluster_detail_with_sasl_ssl_names_the_profiles() -> None:
+    settings = ClusterSettings.model_validate(
+        {
+            "bootstrap_servers": "k:9093",
+            "security": {"protocol": "SASL_SSL", "sasl_username": "alice", "sasl_password": "pw"},
+        }
+    )
+    cluster = make_c2()
+    cluster.settings = settings
+    async with TestClient(TestServer(build_app({"c2": cluster}, make_settings()))) as test_client:
+        body = await get_json(test_client, "/v3/kafka/c2")
+    profile = body["module"]["client-profile"]
+    assert profile["tls"] == {
+        "name": "default",
+        "noverify": False,
+        "certfile": "",
+        "keyfile": "",
+        "cafile": "",
+    }
+    assert profile["sasl"] == {"name": "default", "handshake-first": True, "username": "alice"}
+    assert "pw" not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/v3/kafka/nope", "cluster module not found"),
+        ("/v3/kafka/nope/topic", "cluster not found"),
+        ("/v3/kafka/nope/topic/testtopic", "cluster or topic not found"),
+        ("/v3/kafka/c1/topic/missing", "cluster or topic not found"),
+        ("/v3/kafka/nope/topic/testtopic/consumers", "cluster not found"),
+        ("/v3/kafka/nope/consumer", "cluster not found"),
+        ("/v3/kafka/nope/consumer/testgroup", "cluster or consumer not found"),
+        ("/v3/kafka/c1/consumer/missing", "cluster or consumer not found"),
+    ],
+)
+async def test_not_found_errors_are_burrows(client: TestClient[Any, Any], path: str, message: str) -> None:
+    assert await get_json(client, path, 404) == {"error": True, "message": message, "request": request(path)}
+
+
+async def test_topic_list_and_offsets(client: TestClient[Any, Any]) -> None:
+    assert await get_json(client, "/v3/kafka/c1/topic") == {
+        "error": False,
+        "message": "topic list returned",
+        "topics": ["othertopic", "testtopic"],
+        "request": request("/v3/kafka/c1/topic"),
+    }
+    # Partition 0 of othertopic never had a HEAD offset: null keeps the indexes (Burrow would shift them).
+    assert await get_json(client, "/v3/kafka/c1/topic/othertopic") == {
+        "error": False,
+        "message": "topic offsets returned",
+        "offsets": [None, 1900],
+        "request": request("/v3/kafka/c1/topic/othertopic"),
+    }
+
+
+async def test_consumers_of_a_topic(client: TestClient[Any, Any]) -> None:
+    assert await get_json(client, "/v3/kafka/c1/topic/testtopic/consumers") == {
+        "error": False,
+        "message": "consumers of topic returned",
+        "consumers": ["testgroup", "testgroup2"],
+        "request": request("/v3/kafka/c1/topic/testtopic/consumers"),
+    }
+    body = await get_json(client, "/v3/kafka/c1/topic/nobody/consumers")
+    assert body["consumers"] == []
+
+
+async def test_consumer_list(client: TestClient[Any, Any]) -> None:
+    assert await get_json(client, "/v3/kafka/c1/consumer") == {
+        "error": False,
+        "message": "consumer list returned",
+        "consumers": ["slowgroup", "testgroup", "testgroup2"],
+        "request": request("/v3/kafka/c1/consumer"),
+    }
+
+
+async def test_consumer_detail(client: TestClient[Any, Any]) -> None:
+    window = [None] * 5 + [commit(1000 + 100 * i, T0 + 10_000 * i, 3321 - 100 * i) for i in range(5)]
+    assert await get_json(client, "/v3/kafka/c1/consumer/testgroup2") == {
+        "error": False,
+        "message": "consumer detail returned",
+        "topics": {
+            "testtopic": [
+                {"offsets": window, "owner": "/10.0.0.5", "client_id": "consumer-1", "current-lag": 2921}
+            ]
+        },
+        "request": request("/v3/kafka/c1/consumer/testgroup2"),
+    }
+
+
+async def test_status_of_an_err_group_lists_its_bad_partition(client: TestClient[Any, Any]) -> None:
+    path = "/v3/kafka/c1/consumer/testgroup2/status"
+    assert await get_json(client, path) == {
+        "error": False,
+        "message": "consumer status returned",
+        "status": {
+            "cluster": "c1",
+            "group": "testgroup2",
+            "status": "ERR",
+            "complete": 0,
+            "partitions": [TESTGROUP2_PARTITION],
+            "partition_count": 1,
+            "maxlag": TESTGROUP2_PARTITION,
+            "totallag": 2921,
+        },
+        "request": request(path),
+    }
+
+
+async def test_status_leaves_ok_partitions_out_and_lag_lists_them(client: TestClient[Any, Any]) -> None:
+    status = await get_json(client, "/v3/kafka/c1/consumer/testgroup/status")
+    assert status["status"] == {
+        "cluster": "c1",
+        "group": "testgroup",
+        "status": "OK",
+        "complete": 1,
+        "partitions": [],
+        "partition_count": 1,
+        "maxlag": TESTGROUP_PARTITION,
+        "totallag": 2421,
+    }
+    lag = await get_json(client, "/v3/kafka/c1/consumer/testgroup/lag")
+    assert lag["message"] == "consumer status returned"
+    assert lag["status"]["partitions"] == [TESTGROUP_PARTITION]
+    assert lag["request"] == request("/v3/kafka/c1/consumer/testgroup/lag")
+
+
+@pytest.mark.parametrize("endpoint", ["status", "lag"])
+@pytest.mark.parametrize("cluster", ["c1", "nope"])
+async def test_unknown_group_is_a_404_without_error(
+    client: TestClient[Any, Any], endpoint: str, cluster: str
+) -> None:
+    path = f"/v3/kafka/{cluster}/consumer/ghost/{endpoint}"
+    assert await get_json(client, path, 404) == {
+        "error": False,
+        "message": "consumer status returned",
+        "status": {
+            "cluster": cluster,
+            "group": "ghost",
+            "status": "NOTFOUND",
+            "complete": 1,
+            "partitions": [],
+            "partition_count": 0,
+            "maxlag": None,
+            "totallag": 0,
+        },
+        "request": request(path),
+    }
+
+
+@pytest.mark.parametrize("path", ["/v3/nothing", "/v3/kafka/c1/consumer/testgroup/bogus", "/favicon.ico"])
+async def test_unknown_paths_get_burrows_plain_404(client: TestClient[Any, Any], path: str) -> None:
+    assert await get_json(client, path, 404) == {
+        "error": True,
+        "message": "invalid request type",
+        "result": {},
+    }
+
+
+async def test_known_paths_with_another_method_get_405(client: TestClient[Any, Any]) -> None:
+    assert (await client.post("/v3/kafka")).status == 405
+    assert (await client.put("/metrics")).status == 405
+
+
+async def test_group_names_with_slashes_and_spaces_are_path_segments(
+    clusters: dict[str, FakeCluster],
+) -> None:
+    storage = clusters["c1"].storage
+    storage.apply(OffsetCommit("team/app one", "testtopic", 0, 4321, NOW_MS), 90, NOW_MS)
+    clusters["c1"].evaluate()
+    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
+        body = await get_json(test_client, "/v3/kafka/c1/consumer/team%2Fapp%20one/lag")
+    assert body["status"]["group"] == "team/app one"
+    assert body["request"]["url"] == "/v3/kafka/c1/consumer/team/app one/lag"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# DELETE
+
+
+async def test_delete_is_off_without_an_admin_token(client: TestClient[Any, Any]) -> None:
+    response = await client.delete("/v3/kafka/c1/consumer/testgroup2", headers={"Authorization": "Bearer x"})
+    assert response.status == 404
+    assert await response.json() == {"error": True, "message": "invalid request type", "result": {}}
+    assert "testgroup2" in (await get_json(client, "/v3/kafka/c1/consumer"))["consumers"]
+
+
+@pytest.fixture
+async def admin_client(clusters: dict[str, FakeCluster]) -> AsyncIterator[TestClient[Any, Any]]:
+    app = build_app(clusters, make_settings(admin_token=TOKEN))
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x"])
+async def test_delete_needs_the_bearer_token(admin_client: TestClient[Any, Any], header: str | None) -> None:
+    headers = {} if header is None else {"Authorization": header}
+    path = "/v3/kafka/c1/consumer/testgroup2"
+    response = await admin_client.delete(path, headers=headers)
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert await response.json() == {
+        "error": True,
+        "message": "missing or invalid admin token",
+        "request": request(path),
+    }
+    assert "testgroup2" in (await get_json(admin_client, "/v3/kafka/c1/consumer"))["consumers"]
+
+
+async def test_delete_removes_the_group_and_its_series(admin_client: TestClient[Any, Any]) -> None:
+    path = "/v3/kafka/c1/consumer/testgroup2"
+    response = await admin_client.delete(path, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status == 200
+    assert await response.json() == {
+        "error": False,
+        "message": "consumer group removed",
+        "request": request(path),
+    }
+    consumers = (await get_json(admin_client, "/v3/kafka/c1/consumer"))["consumers"]
+    assert consumers == ["slowgroup", "testgroup"]
+    await get_json(admin_client, f"{path}/lag", 404)
+    metrics = await (await admin_client.get("/metrics")).text()
+    assert 'group="testgroup2"' not in metrics
+    assert 'lagwatch_group_status{kafka_cluster="c1",group="testgroup"} 1' in metrics
+
+
+async def test_delete_of_one_topic_and_of_unknown_groups(admin_client: TestClient[Any, Any]) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    response = await admin_client.delete("/v3/kafka/c1/consumer/testgroup/topic/testtopic", headers=auth)
+    assert response.status == 200
+    assert (await response.json())["request"] == request("/v3/kafka/c1/consumer/testgroup/topic/testtopic")
+    # Its only topic gone, the group goes too, as in Burrow's storage.
+    assert "testgroup" not in (await get_json(admin_client, "/v3/kafka/c1/consumer"))["consumers"]
+    for path in ("/v3/kafka/c1/consumer/ghost", "/v3/kafka/nope/consumer/testgroup2"):
+        response = await admin_client.delete(path, headers=auth)
+        assert response.status == 200
+        assert (await response.json())["message"] == "consumer group removed"
+    assert "testgroup2" in (await get_json(admin_client, "/v3/kafka/c1/consumer"))["consumers"]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Health
+
+
+async def test_health_endpoints(client: TestClient[Any, Any]) -> None:
+    for path, text in (("/-/healthy", "lagwatch is Healthy.\n"), ("/burrow/admin", "GOOD")):
+        response = await client.get(path)
+        assert (response.status, await response.text()) == (200, text)
+
+
+async def test_ready_once_every_cluster_caught_up(
+    client: TestClient[Any, Any], clusters: dict[str, FakeCluster]
+) -> None:
+    clusters["c1"].ready = False
+    clusters["c2"].ready = False
+    response = await client.get("/-/ready")
+    assert response.status == 503
+    assert await response.text() == "lagwatch is not ready: still reading the committed offsets of c1, c2.\n"
+    response = await client.get("/burrow/admin/ready")
+    assert (response.status, await response.text()) == (503, "STARTING")
+    clusters["c1"].ready = True
+    clusters["c2"].ready = True
+    response = await client.get("/-/ready")
+    assert (response.status, await response.text()) == (200, "lagwatch is Ready.\n")
+    response = await client.get("/burrow/admin/ready")
+    assert (response.status, await response.text()) == (200, "READY")
+
+
+async def test_landing_page_links_metrics_and_the_api(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/")
+    page = await response.text()
+    assert response.content_type == "text/html"
+    assert '<a href="metrics">' in page
+    assert '<a href="v3/kafka">' in page
+    assert f"lagwatch {__version__}" in page
+
+
+# ------------------------------------------------------------------------------------------------------------
+# /metrics
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_metrics_parse_and_carry_data_and_self_metrics(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "Content-Encoding" not in response.headers
+    text = await response.text()
+    values = samples(text)
+    c1 = ("kafka_cluster", "c1")
+
+    def value(name: str, *labels: tuple[str, str]) -> float:
+        return values[name, tuple(sorted(labels))]
+
+    assert value("lagwatch_group_status", c1, ("group", "testgroup2")) == 3
+    assert value("lagwatch_group_status", c1, ("group", "slowgroup")) == 2
+    assert value("lagwatch_group_total_lag", c1, ("group", "testgroup")) == 2421
+    assert (
+        value(
+            "lagwatch_partition_status",
+            c1,
+            ("group", "testgroup2"),
+            ("topic", "testtopic"),
+            ("partition", "0"),
+        )
+        == 4
+    )
+    assert (
+        value("lagwatch_topic_partition_end_offset", c1, ("topic", "othertopic"), ("partition", "1")) == 1900
+    )
+    assert value("lagwatch_cluster_up", c1) == 1
+    assert value("lagwatch_build_info", ("version", __version__)) == 1
+    assert value("lagwatch_offsets_records_total", c1, ("kind", "offset_commit")) == 25
+    assert value("lagwatch_offsets_records_total", c1, ("kind", "group_tombstone")) == 0
+    assert value("lagwatch_offsets_records_total", ("kafka_cluster", "c2"), ("kind", "offset_commit")) == 0
+    assert value("lagwatch_offsets_decode_errors_total", c1, ("key_type", "1")) == 2
+    assert value("lagwatch_offsets_skipped_records_total", c1, ("key_type", "10")) == 3
+    assert any(name.startswith("process_") for name, _ in values)
+    assert any(name == "python_info" for name, _ in values)
+    # Every family is declared once: the self-metrics never collide with the renderer's families.
+    declared = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert len(declared) == len(set(declared))
+
+
+async def test_metrics_follow_the_data_between_scrapes(
+    client: TestClient[Any, Any], clusters: dict[str, FakeCluster]
+) -> None:
+    first = samples(await (await client.get("/metrics")).text())
+    key = ("lagwatch_group_total_lag", (("group", "testgroup"), ("kafka_cluster", "c1")))
+    assert first[key] == 2421
+    # The group catches up: the next scrape shows it, the render cache notwithstanding.
+    clusters["c1"].storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4321, NOW_MS), 60, NOW_MS)
+    clusters["c1"].evaluate()
+    second = samples(await (await client.get("/metrics")).text())
+    assert second[key] == 0
+    clusters["c1"].storage.set_topics({"othertopic": 2}, NOW_MS)
+    clusters["c1"].evaluate()
+    third = await (await client.get("/metrics")).text()
+    assert 'topic="testtopic"' not in third
+
+
+async def test_metrics_are_gzipped_on_request_as_one_stream(client: TestClient[Any, Any]) -> None:
+    plain = await (await client.get("/metrics", headers={"Accept-Encoding": "identity"})).read()
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        url = client.make_url("/metrics")
+        async with session.get(url, headers={"Accept-Encoding": "br, gzip;q=0.8"}) as response:
+            assert response.headers["Content-Encoding"] == "gzip"
+            assert response.headers["Vary"] == "Accept-Encoding"
+            raw = await response.read()
+        # gzip.decompress reads every member; zlib reads the first only: one stream means both agree.
+        assert raw[:2] == b"\x1f\x8b"
+        single = zlib.decompressobj(31)
+        assert single.decompress(raw) == gzip.decompress(raw)
+        assert single.unused_data == b""
+        async with session.get(url, headers={"Accept-Encoding": "gzip;q=0, deflate"}) as response:
+            assert "Content-Encoding" not in response.headers
+    unzipped = gzip.decompress(raw)
+    marker = b"# HELP lagwatch_build_info"
+    assert unzipped.split(marker)[0] == plain.split(marker)[0]
+    assert len(unzipped) > 10_000
+
+
+async def test_health_answers_while_metrics_render(
+    clusters: dict[str, FakeCluster], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+    rendering = asyncio.Event()
+    real_render = metrics_module.render
+
+    def slow_render(*args: Any) -> Any:
+        loop.call_soon_threadsafe(rendering.set)
+        time.sleep(0.6)
+        return real_render(*args)
+
+    monkeypatch.setattr(http_module, "render", slow_render)
+    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
+        scrape = asyncio.create_task(test_client.get("/metrics"))
+        await asyncio.wait_for(rendering.wait(), 5)
+        started = time.perf_counter()
+        response = await test_client.get("/-/healthy")
+        elapsed = time.perf_counter() - started
+        assert response.status == 200
+        assert elapsed < 0.1
+        assert not scrape.done()
+        assert (await scrape).status == 200
+
+
+class RenderCounter:
+    """Counts renders, which run in worker threads, and lets a test wait for the next one."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.count = 0
+        self._loop = loop
+        self._rendered = asyncio.Event()
+
+    def __call__(self, *args: Any) -> Any:
+        self.count += 1
+        self._loop.call_soon_threadsafe(self._rendered.set)
+        return self.real(*args)
+
+    real: Any = staticmethod(metrics_module.render)
+
+    async def reach(self, count: int) -> None:
+        async with asyncio.timeout(5):
+            while self.count < count:
+                self._rendered.clear()
+                await self._rendered.wait()
+
+
+@pytest.fixture
+async def renders(monkeypatch: pytest.MonkeyPatch) -> RenderCounter:
+    """Counts renders; the pre-render poll runs every 20 ms instead of 0.5 s."""
+    counter = RenderCounter(asyncio.get_running_loop())
+    monkeypatch.setattr(http_module, "render", counter)
+    monkeypatch.setattr(http_module, "_PRERENDER_POLL_S", 0.02)
+    return counter
+
+
+async def test_new_data_are_rendered_ahead_of_the_next_scrape(
+    clusters: dict[str, FakeCluster], renders: RenderCounter
+) -> None:
+    key = ("lagwatch_group_total_lag", (("group", "testgroup"), ("kafka_cluster", "c1")))
+    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
+        await asyncio.sleep(0.1)
+        assert renders.count == 0
+        assert samples(await (await test_client.get("/metrics")).text())[key] == 2421
+        assert renders.count == 1
+        await asyncio.sleep(0.1)
+        assert renders.count == 1
+        clusters["c1"].storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4000, NOW_MS), 60, NOW_MS)
+        clusters["c1"].evaluate()
+        await renders.reach(2)
+        assert samples(await (await test_client.get("/metrics")).text())[key] == 321
+        assert renders.count == 2
+    assert gc.isenabled()
+
+
+async def test_a_scrape_never_serves_a_body_older_than_its_data(
+    clusters: dict[str, FakeCluster], renders: RenderCounter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_module, "_PRERENDER_POLL_S", 3600.0)
+    key = ("lagwatch_group_total_lag", (("group", "testgroup"), ("kafka_cluster", "c1")))
+    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
+        await test_client.get("/metrics")
+        clusters["c1"].storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4321, NOW_MS), 60, NOW_MS)
+        clusters["c1"].evaluate()
+        assert samples(await (await test_client.get("/metrics")).text())[key] == 0
+    assert renders.count == 2
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Web configuration: basic auth, headers, rate limit
+
+
+def web_app(clusters: Mapping[str, FakeCluster], yaml_text: str, **http: Any) -> Any:
+    return build_app(clusters, make_settings(**http), parse_web_config(yaml_text, "/"))
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def test_basic_auth_guards_every_endpoint(clusters: dict[str, FakeCluster]) -> None:
+    app = web_app(clusters, f"basic_auth_users:\n  alice: '{PASSWORD_HASH}'\n")
+    async with TestClient(TestServer(app)) as test_client:
+        for path in ("/metrics", "/v3/kafka", "/-/healthy", "/nowhere"):
+            response = await test_client.get(path)
+            assert response.status == 401
+            assert response.headers["WWW-Authenticate"] == "Basic"
+        for headers in (basic("alice", "wrong"), basic("mallory", PASSWORD), {"Authorization": "Basic !!"}):
+            assert (await test_client.get("/v3/kafka", headers=headers)).status == 401
+        for _ in range(2):
+            assert (await test_client.get("/v3/kafka", headers=basic("alice", PASSWORD))).status == 200
+        assert (await test_client.get("/nowhere", headers=basic("alice", PASSWORD))).status == 404
+
+
+async def test_delete_authenticates_with_the_token_under_basic_auth(clusters: dict[str, FakeCluster]) -> None:
+    app = web_app(clusters, f"basic_auth_users:\n  alice: '{PASSWORD_HASH}'\n", admin_token=TOKEN)
+    async with TestClient(TestServer(app)) as test_client:
+        path = "/v3/kafka/c1/consumer/testgroup2"
+        assert (await test_client.delete(path, headers={"Authorization": f"Bearer {TOKEN}"})).status == 200
+        assert (await test_client.delete(path, headers=basic("alice", PASSWORD))).status == 401
+        assert (await test_client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})).status == 401
+
+
+async def test_configured_headers_are_on_every_response(clusters: dict[str, FakeCluster]) -> None:
+    yaml_text = (
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n    X-Content-Type-Options: nosniff\n"
+    )
+    async with TestClient(TestServer(web_app(clusters, yaml_text))) as test_client:
+        for path in ("/metrics", "/v3/kafka", "/nowhere"):
+            response = await test_client.get(path)
+            assert response.headers["X-Frame-Options"] == "deny"
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_rate_limit_answers_429_past_the_burst(clusters: dict[str, FakeCluster]) -> None:
+    async with TestClient(
+        TestServer(web_app(clusters, "rate_limit:\n  interval: 1h\n  burst: 2\n"))
+    ) as test_client:
+        codes = [(await test_client.get("/-/healthy")).status for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The server: binding, TLS, the real ClusterRuntime
+
+
+async def test_server_binds_port_zero_and_stops(clusters: dict[str, FakeCluster]) -> None:
+    server = HttpServer(clusters, make_settings())
+    await server.start()
+    try:
+        assert server.port > 0
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        async with aiohttp.ClientSession() as session, session.get(f"{server.url}/-/healthy") as response:
+            assert response.status == 200
+    finally:
+        await server.stop()
+    with pytest.raises(RuntimeError):
+        _ = server.port
+
+
+async def test_invalid_web_config_fails_start_with_a_config_error(
+    clusters: dict[str, FakeCluster], tmp_path: Path
+) -> None:
+    config = tmp_path / "web.yml"
+    config.write_text("basic_auth_users:\n  alice: plaintext\n")
+    server = HttpServer(clusters, make_settings(web_config_file=str(config)))
+    with pytest.raises(WebConfigError, match=r"^http\.web_config_file: basic_auth_users: .*alice"):
+        await server.start()
+
+
+def openssl_cert(directory: Path, name: str, san: str) -> tuple[Path, Path]:
+    """A self-signed certificate and its key, made with the openssl command."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(
+        [
+            *(
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+            ),
+            *("-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={name}"),
+            *("-addext", f"subjectAltName={san}"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make test certificates")
+    directory = tmp_path_factory.mktemp("certs")
+    openssl_cert(directory, "server", "IP:127.0.0.1,DNS:localhost")
+    openssl_cert(directory, "client", "DNS:scraper.example")
+    return directory
+
+
+async def tls_server(clusters: Mapping[str, FakeCluster], directory: Path, yaml_text: str) -> HttpServer:
+    config = directory / "web.yml"
+    config.write_text(yaml_text)
+    server = HttpServer(clusters, make_settings(web_config_file=str(config)))
+    await server.start()
+    return server
+
+
+def client_context(directory: Path, with_client_cert: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(directory / "server.pem"))
+    if with_client_cert:
+        context.load_cert_chain(directory / "client.pem", directory / "client.key")
+    return context
+
+
+async def test_tls_serves_https_only(clusters: dict[str, FakeCluster], certs: Path) -> None:
+    # Relative paths are relative to the web config file, as in the exporter toolkit.
+    server = await tls_server(
+        clusters, certs, "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
+    )
+    try:
+        assert server.url.startswith("https://")
+        async with aiohttp.ClientSession() as session:
+            context = client_context(certs, with_client_cert=False)
+            async with session.get(f"{server.url}/v3/kafka", ssl=context) as response:
+                assert response.status == 200
+                assert (await response.json())["clusters"] == ["c1", "c2"]
+            with pytest.raises(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{server.port}/v3/kafka") as response:
+                    await response.read()
+    finally:
+        await server.stop()
+
+
+@pytest.mark.parametrize(("sans", "status"), [("['scraper.example']", 200), ("['other.example']", 403)])
+async def test_tls_client_certificates(
+    clusters: dict[str, FakeCluster], certs: Path, sans: str, status: int
+) -> None:
+    server = await tls_server(
+        clusters,
+        certs,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
+        "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client.pem\n"
+        f"  client_allowed_sans: {sans}\n",
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"{server.url}/-/healthy"
+            async with session.get(url, ssl=client_context(certs, with_client_cert=True)) as response:
+                assert response.status == status
+            with pytest.raises(aiohttp.ClientError):
+                async with session.get(url, ssl=client_context(certs, with_client_cert=False)) as response:
+                    await response.read()
+    finally:
+        await server.stop()
+
+
+async def test_the_apps_cluster_runtime_is_a_cluster_handle() -> None:
+    from exporter.app import ClusterRuntime
+
+    settings = make_settings()
+    runtime = ClusterRuntime("c1", settings, settings.clusters["c1"], clock=lambda: NOW)
+    runtime.storage.set_topics({"testtopic": 1}, NOW_MS)
+    runtime.storage.add_head_offset("testtopic", 0, 4321, NOW_MS)
+    runtime.storage.apply(OffsetCommit("g", "testtopic", 0, 4000, NOW_MS), 1, NOW_MS)
+    runtime.evaluate()
+    async with TestClient(TestServer(build_app({"c1": runtime}, settings))) as test_client:
+        assert (await test_client.get("/-/ready")).status == 503
+        lag = await get_json(test_client, "/v3/kafka/c1/consumer/g/lag")
+        assert lag["status"]["totallag"] == 321
+        values = samples(await (await test_client.get("/metrics")).text())
+    assert values["lagwatch_cluster_up", (("kafka_cluster", "c1"),)] == 0
+    assert values["lagwatch_offsets_caught_up", (("kafka_cluster", "c1"),)] == 0

@@ -1,0 +1,144 @@
+"""The `lagwatch status` tables: exact text, worst-first order, colour that never shifts a column."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporter.exposition.table import groups_table, partitions_table, worst_first
+from exporter.model import Commit, GroupStatus, PartitionStatus, Status
+
+_ANSI = re.compile(r"\033\[[0-9;]*m")
+
+
+def partition(
+    topic: str, number: int, status: Status, lag: int | None, end: int | None = None, owner: str = ""
+) -> PartitionStatus:
+    return PartitionStatus(
+        topic=topic,
+        partition=number,
+        owner=owner,
+        client_id="consumer-1" if owner else "",
+        status=status,
+        start=None,
+        end=None if end is None else Commit(offset=end, order=1, timestamp_ms=0, lag=0),
+        current_lag=lag,
+        complete=1.0,
+    )
+
+
+def group(
+    name: str, status: Status, totallag: int, parts: tuple[PartitionStatus, ...] = (), complete: float = 1.0
+) -> GroupStatus:
+    maxlag = max(parts, key=lambda p: p.current_lag or 0) if parts else None
+    return GroupStatus("c1", name, status, complete, parts, len(parts), maxlag, totallag)
+
+
+PAYMENTS = group(
+    "payments",
+    Status.ERR,
+    2921,
+    (
+        partition("orders", 1, Status.OK, 0, 77),
+        partition("orders", 0, Status.STOP, 2921, 1400, owner="/10.0.0.5"),
+    ),
+    complete=0.5,
+)
+GROUPS = [
+    group("audit", Status.OK, 12, (partition("events", 0, Status.OK, 12, 5),)),
+    group(
+        "search", Status.WARN, 1_234_567, (partition("docs", 3, Status.WARN, 1_234_567, 9),), complete=0.999
+    ),
+    PAYMENTS,
+    group("idle", Status.OK, 0),
+]
+
+
+def test_groups_table_is_worst_first_and_aligned() -> None:
+    assert groups_table(GROUPS) == (
+        "CLUSTER  GROUP     STATUS  TOTAL-LAG  MAX-LAG-PARTITION   COMPLETE\n"
+        "c1       payments  ERR         2,921  orders/0 (2,921)         50%\n"
+        "c1       search    WARN    1,234,567  docs/3 (1,234,567)       99%\n"
+        "c1       audit     OK             12  events/0 (12)           100%\n"
+        "c1       idle      OK              0  -                       100%\n"
+    )
+
+
+def test_partitions_table_lists_one_group() -> None:
+    assert partitions_table(PAYMENTS) == (
+        "c1/payments: ERR, total lag 2,921, 2 partitions, 50% complete\n"
+        "TOPIC   PARTITION  STATUS    LAG  COMMITTED-OFFSET  OWNER      CLIENT-ID\n"
+        "orders          0  STOP    2,921              1400  /10.0.0.5  consumer-1\n"
+        "orders          1  OK          0                77  -          -\n"
+    )
+
+
+def test_unknown_lag_and_offset_show_a_dash() -> None:
+    text = partitions_table(group("new", Status.OK, 0, (partition("t", 0, Status.OK, None),)))
+    assert text == (
+        "c1/new: OK, total lag 0, 1 partition, 100% complete\n"
+        "TOPIC  PARTITION  STATUS  LAG  COMMITTED-OFFSET  OWNER  CLIENT-ID\n"
+        "t              0  OK        -                 -  -      -\n"
+    )
+
+
+def test_colour_wraps_only_the_status() -> None:
+    coloured = groups_table(GROUPS, color=True)
+    assert "\033[31mERR   \033[0m" in coloured
+    assert "\033[33mWARN  \033[0m" in coloured
+    assert "\033[32mOK    \033[0m" in coloured
+    assert _ANSI.sub("", coloured) == groups_table(GROUPS)
+    assert partitions_table(PAYMENTS, color=True).startswith("c1/payments: \033[31mERR\033[0m, total lag")
+
+
+def test_percent_never_rounds_to_a_false_0_or_100() -> None:
+    lines = groups_table(
+        [group("a", Status.OK, 0, complete=0.001), group("b", Status.OK, 0, complete=0.9951)]
+    )
+    assert [line.split()[-1] for line in lines.splitlines()[1:]] == ["1%", "99%"]
+
+
+_STATUSES = st.sampled_from([Status.NOTFOUND, Status.OK, Status.WARN, Status.ERR])
+_GROUPS = st.lists(
+    st.builds(
+        GroupStatus,
+        cluster=st.sampled_from(["c1", "prod-eu"]),
+        group=st.text(st.characters(codec="ascii", categories=["L", "N", "P"]), min_size=1, max_size=30),
+        status=_STATUSES,
+        complete=st.floats(0, 1),
+        partitions=st.just(()),
+        partition_count=st.integers(0, 100),
+        maxlag=st.none(),
+        totallag=st.integers(0, 10**12),
+    ),
+    max_size=25,
+)
+_RANK = {Status.ERR: 0, Status.WARN: 1, Status.OK: 2, Status.NOTFOUND: 3}
+
+
+@given(_GROUPS)
+def test_worst_first_orders_by_status_then_lag(groups: list[GroupStatus]) -> None:
+    ordered = worst_first(groups)
+    assert sorted(ordered, key=id) == sorted(groups, key=id)
+    for before, after in itertools.pairwise(ordered):
+        assert _RANK[before.status] <= _RANK[after.status]
+        if before.status == after.status:
+            assert before.totallag >= after.totallag
+
+
+@given(_GROUPS)
+def test_every_column_starts_at_the_same_place_with_or_without_colour(groups: list[GroupStatus]) -> None:
+    plain = groups_table(groups)
+    assert _ANSI.sub("", groups_table(groups, color=True)) == plain
+    lines = plain.splitlines()
+    assert len(lines) == len(groups) + 1
+    header = lines[0]
+    # Left-aligned columns start where their header starts, after the two-space gap.
+    for name in ("GROUP", "STATUS"):
+        start = header.index(name)
+        for line in lines[1:]:
+            assert line[start - 2 : start] == "  "
+            assert line[start] != " "
