@@ -23,7 +23,8 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from exporter import __version__, status
+from exporter import __version__, status, workload
+from exporter.exposition.webconfig import load_web_config, server_ssl_context
 from exporter.settings import (
     DEFAULT_BOOTSTRAP_SERVER,
     DEFAULT_CLUSTER,
@@ -98,6 +99,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _config_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    web_config = load_web_config(settings.http.web_config_file)
+    if web_config.tls is not None:
+        server_ssl_context(web_config.tls)
     print(f"{_PROG}: configuration is valid; clusters: {', '.join(settings.clusters)}")
     return 0
 
@@ -110,6 +114,12 @@ def _config_show(args: argparse.Namespace) -> int:
         print("# lagwatch effective configuration; secrets are masked")
         print(_to_toml(data), end="")
     return 0
+
+
+def _demo_workload(args: argparse.Namespace) -> int:
+    clusters = _settings(args).clusters
+    cluster = clusters.get(DEFAULT_CLUSTER) or next(iter(clusters.values()))
+    return workload.run_workload(args, cluster.bootstrap_servers)
 
 
 def _show_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,6 +142,18 @@ _COMMANDS = (
                 "print the effective configuration with secrets masked",
                 run=_config_show,
                 arguments=_show_arguments,
+            ),
+        ),
+    ),
+    _Command(
+        "demo",
+        "drive a Kafka cluster for demonstrations",
+        subcommands=(
+            _Command(
+                "workload",
+                "producers and consumer groups that are healthy, slow, stalled, stopped and rewound",
+                run=_demo_workload,
+                arguments=workload.add_arguments,
             ),
         ),
     ),

@@ -344,3 +344,28 @@ def test_docs_toml_examples_are_valid(tmp_path: Path, capsys: pytest.CaptureFixt
         "lagwatch: configuration is valid; clusters: local\n",
         "lagwatch: configuration is valid; clusters: prod_eu, prod_us, managed\n",
     ]
+
+
+def test_config_check_validates_the_web_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    web_config = tmp_path / "web.yml"
+    web_config.write_text(
+        f"tls_server_config:\n  cert_file: {tmp_path}/none.pem\n  key_file: {tmp_path}/none.key\n"
+    )
+    assert main(["--http.web-config-file", str(web_config), "config", "check"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("lagwatch: config error: http.web_config_file: tls_server_config:")
+
+
+def test_demo_workload_runs_against_the_configured_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, ...]] = []
+
+    def fake_run(args: object, servers: tuple[str, ...]) -> int:
+        calls.append(tuple(servers))
+        return 0
+
+    monkeypatch.setattr("exporter.workload.run_workload", fake_run)
+    assert main(["--bootstrap-servers", "127.0.0.1:1234", "demo", "workload", "--duration", "1"]) == 0
+    assert calls == [("127.0.0.1:1234",)]
