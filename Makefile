@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KAFKA_PORT ?= 9092
 
-.PHONY: setup run test lint typecheck unit integration bench lock kafka-start kafka-stop clean
+.PHONY: setup run demo test lint typecheck unit integration bench lock kafka-start kafka-stop clean
 
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -18,6 +18,9 @@ setup: $(VENV)/.installed ## virtualenv with the locked dependencies and lagwatc
 run: setup ## start a local Kafka (jars from Maven Central) and lagwatch against it
 	scripts/kafka-local start --base-port $(KAFKA_PORT)
 	$(VENV)/bin/lagwatch --bootstrap-servers 127.0.0.1:$(KAFKA_PORT)
+
+demo: setup ## Kafka, the scenario workload, lagwatch, Prometheus and Alertmanager with the shipped rules
+	VENV=$(VENV) KAFKA_PORT=$(KAFKA_PORT) scripts/demo
 
 test: lint typecheck ## everything CI checks: lint, types, unit, integration and end-to-end tests
 	$(PY) -m pytest
