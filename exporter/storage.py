@@ -63,8 +63,8 @@ DROP_REASONS = (
     "duplicate",
 )
 """Why `apply` refused an OffsetCommit: older than expire_group, group or topic rejected by the allow/deny
-lists, partition beyond the topic's known partition count, older than every commit of a full window, same order as
-a stored commit."""
+lists, partition beyond the topic's known partition count, older than every commit of a full window, same
+order as a stored commit."""
 
 _REMOVED_LOG_CAP = 65_536
 
@@ -769,8 +769,8 @@ class Storage:
             del self._topic_groups[topic]
 
     def _delete_topic(self, topic: str) -> None:
-        # A topic the metadata never listed was not deleted in Kafka: its commits came from history (or a typo'd
-        # assign()), so a group it leaves empty never consumed anything that exists and goes with it.
+        # A topic the metadata never listed was not deleted in Kafka: its commits came from history (or a
+        # mistyped assign()), so a group it leaves empty never consumed anything that exists and goes with it.
         confirmed = self._topics.pop(topic, None) is not None
         self._topic_log.pop(topic, None)
         for name in self._topic_groups.get(topic, set()).copy():
