@@ -1,8 +1,9 @@
-"""Composition root: builds one storage, evaluation cache and pair of sources per cluster, serves HTTP, and stops
-everything in reverse order on SIGTERM or SIGINT.
+"""Composition root: builds one storage, evaluation cache, lag-in-seconds state and set of sources per
+cluster, serves HTTP, and stops everything in reverse order on SIGTERM or SIGINT.
 
-Start order: storages and caches, then the HTTP server (health answers while Kafka is still being reached), then
-the sources. Stop order: sources first, then the server.
+Start order: storages, caches and lag-in-seconds state (restored from its file), then the HTTP server (health
+answers while Kafka is still being reached), then the sources. Stop order: sources first, then the HEAD
+histories of lag in seconds are saved, then the server stops.
 """
 
 from __future__ import annotations
@@ -13,26 +14,38 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from exporter.evaluator import EvaluationCache
 from exporter.exposition.http import HttpServer
 from exporter.exposition.metrics import ClusterView
 from exporter.filters import NameFilter
-from exporter.model import GroupStatus
+from exporter.model import GroupStatus, PartitionStatus
 from exporter.settings import ClusterSettings, Settings
 from exporter.sources.admin_api import AdminApiSource
 from exporter.sources.cluster import HeadPoller
+from exporter.sources.exact_reads import ExactReader
 from exporter.sources.offsets_topic import OffsetsTopicSource
 from exporter.sources.progress import SourceProgress
 from exporter.storage import Storage
+from exporter.timelag import LagSeconds, Policy, TimeLag, dump, restore, save_atomically
 
 log = logging.getLogger(__name__)
 
 _STOP_TIMEOUT_S = 5.0
+_SAVE_INTERVAL_S = 300.0
+"""How often the HEAD histories are written to the state file; what a crash can lose."""
+_CAUGHT_UP = LagSeconds(0.0, "caught_up")
+_HEAD_UNKNOWN = LagSeconds(None, "head_unknown")
+
+GroupLagSeconds = tuple[LagSeconds | None, ...]
+"""Lag in seconds of a group's partitions, in the order of its `GroupStatus.partitions`; None where the group
+never committed."""
 
 
 class ClusterRuntime:
-    """One Kafka cluster: its storage, sources and cached evaluation, and the read API the HTTP server uses."""
+    """One Kafka cluster: its storage, sources, cached evaluation and lag in seconds, and the read API the
+    HTTP server uses."""
 
     def __init__(
         self, name: str, settings: Settings, cluster: ClusterSettings, clock: Callable[[], float] = time.time
@@ -53,7 +66,35 @@ class ClusterRuntime:
             settings.evaluator.allowed_lag, settings.evaluator.minimum_complete, cluster=name
         )
         self.evaluation_seconds: float | None = None
-        self.head = HeadPoller(name, cluster, self.storage, on_round=self.evaluate, clock=clock)
+        lag = settings.lag_seconds
+        self.state_file: Path | None = None
+        """Where the HEAD histories of lag in seconds are kept across restarts; None when they are not."""
+        self.timelag: TimeLag | None = None
+        self.exact_reads: ExactReader | None = None
+        if lag.enabled:
+            policy = Policy.for_refresh(cluster.offset_refresh, lag.span)
+            if lag.state_dir:
+                # Cluster names are restricted to [A-Za-z0-9._-], so the name is safe in a file name.
+                self.state_file = Path(lag.state_dir).expanduser() / f"heads-{name}.bin"
+            self.timelag = TimeLag(
+                policy,
+                histories=restore(self.state_file, name, policy) if self.state_file else None,
+                exact_reads=lag.exact_reads,
+            )
+            if lag.exact_reads:
+                self.exact_reads = ExactReader(
+                    name,
+                    cluster,
+                    self.timelag,
+                    concurrency=lag.exact_read_concurrency,
+                    rate=lag.exact_reads_per_second,
+                )
+        self._lag_seconds: dict[str, GroupLagSeconds] = {}
+        self._restored_pruned = False
+        self._save_failing = False
+        self.head = HeadPoller(
+            name, cluster, self.storage, on_round=self.evaluate, observer=self.timelag, clock=clock
+        )
         self.offsets: OffsetsTopicSource | AdminApiSource = (
             AdminApiSource(name, cluster, self.storage, clock=clock)
             if cluster.offsets_source == "admin-api"
@@ -61,13 +102,33 @@ class ClusterRuntime:
         )
 
     def evaluate(self) -> None:
-        """Expire stale groups and re-evaluate what changed; runs after every HEAD refresh round."""
+        """Expire stale groups, re-evaluate what changed and bring lag in seconds up to date; runs after every
+        HEAD refresh round."""
         now = self._clock()
         for group in self.storage.expire(int(now * 1000)):
             log.info("cluster %s: group %s expired (no commit within expire_group)", self.name, group)
         started = time.perf_counter()
         self.cache.refresh(self.storage, now)
+        if self.timelag is not None:
+            self._update_lag_seconds(self.timelag, now)
         self.evaluation_seconds = time.perf_counter() - started
+        if self.exact_reads is not None:
+            self.exact_reads.wake()
+
+    def _update_lag_seconds(self, timelag: TimeLag, now: float) -> None:
+        if not self._restored_pruned and self.head.health.rounds:
+            # Histories restored for topics deleted (or re-created) while lagwatch was down would never be
+            # told apart from live ones: the first metadata decides.
+            self._restored_pruned = True
+            live = set(self.storage.topics())
+            for topic in {topic for topic, _ in timelag.histories} - live:
+                timelag.forget_topic(topic)
+        # Every group: each HEAD round re-evaluates the groups of every polled topic anyway, and a lagging
+        # partition's figure moves with the clock. Caught-up and unknown partitions cost no TimeLag call.
+        self._lag_seconds = {
+            group: tuple(_partition_lag_seconds(timelag, p, now) for p in status.partitions)
+            for group, status in self.cache.statuses().items()
+        }
 
     @property
     def progress(self) -> SourceProgress:
@@ -99,12 +160,66 @@ class ClusterRuntime:
             caught_up=progress.caught_up,
             head_refresh_ms=None if refreshed is None else int(refreshed * 1000),
             evaluation_seconds=self.evaluation_seconds,
+            lag_seconds=self._lag_seconds,
         )
+
+    def lag_seconds(self) -> Mapping[str, GroupLagSeconds]:
+        """Lag in seconds by group, as of the last evaluation; empty when it is disabled."""
+        return self._lag_seconds
+
+    async def save_state(self) -> None:
+        """Write the HEAD histories to the state file. The bytes are taken on the event loop, which owns the
+        histories, and written in a thread; a failure is logged, not raised."""
+        if self.timelag is None or self.state_file is None:
+            return
+        data = dump(self.name, self.timelag.histories)
+        try:
+            await asyncio.to_thread(_write_state, self.state_file, data)
+        except OSError as exc:
+            if not self._save_failing:
+                log.warning(
+                    "cluster %s: cannot save the HEAD history to %s (%s); lag in seconds will need exact "
+                    "reads after a restart",
+                    self.name,
+                    self.state_file,
+                    exc,
+                )
+            self._save_failing = True
+            return
+        if self._save_failing:
+            log.info("cluster %s: HEAD history saved to %s again", self.name, self.state_file)
+        self._save_failing = False
+
+    async def _save_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(_SAVE_INTERVAL_S)
+            await self.save_state()
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.head.run(), name=f"head-{self.name}")
             tasks.create_task(self.offsets.run(), name=f"offsets-{self.name}")
+            if self.exact_reads is not None:
+                tasks.create_task(self.exact_reads.run(), name=f"exact-reads-{self.name}")
+            if self.state_file is not None:
+                tasks.create_task(self._save_periodically(), name=f"save-{self.name}")
+
+
+def _partition_lag_seconds(timelag: TimeLag, partition: PartitionStatus, now: float) -> LagSeconds | None:
+    end, lag = partition.end, partition.current_lag
+    if end is None:
+        return None
+    if lag is None:
+        return _HEAD_UNKNOWN
+    if lag == 0:
+        # current_lag is max(HEAD - committed, 0): 0 means committed >= HEAD.
+        return _CAUGHT_UP
+    return timelag.lag(partition.topic, partition.partition, end.offset, end.offset + lag, now)
+
+
+def _write_state(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    save_atomically(path, data)
 
 
 def _configure_logging(level: str) -> None:
@@ -142,6 +257,8 @@ async def run(settings: Settings) -> int:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_STOP_TIMEOUT_S):
                 await asyncio.gather(*sources, return_exceptions=True)
+        # After the sources: nothing changes the histories any more.
+        await asyncio.gather(*(c.save_state() for c in clusters.values()))
         await server.stop()
         log.info("lagwatch stopped")
     return 1 if failed else 0

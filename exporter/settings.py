@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -297,6 +298,43 @@ class MetricsSettings(_Section):
     )
 
 
+def _default_state_dir() -> str:
+    # The XDG base directory spec's place for state that should survive a restart but is not worth a backup.
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "lagwatch")
+
+
+class LagSecondsSettings(_Section):
+    """Lag in seconds (docs/lag-seconds.md): the HEAD history it interpolates on, where that history is kept
+    across restarts, and the exact reads that answer what interpolation cannot."""
+
+    enabled: bool = Field(default=True, description="Compute and export lag in seconds.")
+    span: Seconds = Field(
+        default=3600.0,
+        description="Seconds of HEAD history kept per partition: lags up to this are interpolated, older "
+        "ones need an exact read.",
+    )
+    state_dir: str = Field(
+        default_factory=_default_state_dir,
+        description="Directory of the HEAD history files (heads-<cluster>.bin), saved every 300 s and at "
+        "shutdown and read at start; empty keeps the history in memory only.",
+    )
+    exact_reads: bool = Field(
+        default=True,
+        description="Read the record at a committed offset where interpolation cannot answer (needs Read "
+        "permission on the topics).",
+    )
+    exact_read_concurrency: int = Field(
+        default=4, ge=1, description="Exact reads in flight per cluster, at most (one consumer each)."
+    )
+    exact_reads_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Exact reads started per second and cluster, at most.",
+    )
+
+
 def _default_clusters() -> dict[str, ClusterSettings]:
     return {DEFAULT_CLUSTER: ClusterSettings(bootstrap_servers=(DEFAULT_BOOTSTRAP_SERVER,))}
 
@@ -318,6 +356,7 @@ class Settings(BaseSettings):
     filters: FilterSettings = FilterSettings()
     http: HttpSettings = HttpSettings()
     metrics: MetricsSettings = MetricsSettings()
+    lag_seconds: LagSecondsSettings = Field(default_factory=LagSecondsSettings)
 
     @classmethod
     def settings_customise_sources(

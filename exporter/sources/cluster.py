@@ -6,6 +6,9 @@ state, and are retried with capped exponential backoff; a fresh client is built 
 that nothing stale survives a broker restart. Burrow's rules for a partial round hold (burrow-semantics.md
 section 4): a partition without a leader, or one its leader answers with an error, is skipped and the
 metadata is refreshed next round.
+
+Lag in seconds keeps its own, longer HEAD history; a `HeadObserver` passed in by the app is told of every
+offset stored and every topic deleted, so the poller stays about HEAD offsets.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError, for_code
@@ -55,6 +59,16 @@ class ClusterHealth:
     """Rounds that did not, each followed by a backoff."""
 
 
+class HeadObserver(Protocol):
+    """Told of what the poller writes to the storage (`timelag.TimeLag` is one)."""
+
+    def observe(self, topic: str, partition: int, offset: int, now: float) -> None:
+        """A HEAD offset polled at `now`, in seconds since the epoch."""
+
+    def forget_topic(self, topic: str) -> None:
+        """The topic was deleted."""
+
+
 class HeadPoller:
     """Keeps the storage's topics, topic ids and HEAD offsets of one cluster current."""
 
@@ -65,6 +79,7 @@ class HeadPoller:
         storage: Storage,
         *,
         on_round: Callable[[], None] | None = None,
+        observer: HeadObserver | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
@@ -72,6 +87,7 @@ class HeadPoller:
         self._cluster = cluster
         self._storage = storage
         self._on_round = on_round
+        self._observer = observer
         self._clock = clock
         self._client: AIOKafkaClient | None = None
         self._metadata_due = 0.0
@@ -147,6 +163,8 @@ class HeadPoller:
                 counts[topic] = known
         for topic in self._storage.set_topics(counts, int(self._clock() * 1000)):
             log.info("cluster %s: topic %s was deleted", self.name, topic)
+            if self._observer is not None:
+                self._observer.forget_topic(topic)
         self._storage.set_topic_ids(topology.topic_ids)
 
         plan: defaultdict[int, defaultdict[str, list[tuple[int, int]]]] = defaultdict(
@@ -193,7 +211,9 @@ class HeadPoller:
         self, client: AIOKafkaClient, leader: int, topics: list[tuple[str, list[tuple[int, int]]]]
     ) -> bool:
         response = await client.send(leader, OffsetRequest(-1, _READ_UNCOMMITTED, topics))
-        now_ms = int(self._clock() * 1000)
+        now = self._clock()
+        now_ms = int(now * 1000)
+        observer = self._observer
         complete = True
         # ListOffsets v1-v3 (Kafka 4 dropped v0, aiokafka stops at v3): partition, error, timestamp, offset.
         for topic, partitions in response.topics:
@@ -205,6 +225,8 @@ class HeadPoller:
                     complete = False
                 else:
                     self._storage.add_head_offset(topic, partition, offset, now_ms)
+                    if observer is not None:
+                        observer.observe(topic, partition, offset, now)
         return complete
 
     def _mark_up(self) -> None:

@@ -122,7 +122,7 @@ def test_amtool_accepts_the_alertmanager_example() -> None:
 # --- structure --------------------------------------------------------------------------------------------
 
 
-def test_the_alerts_are_the_documented_thirteen() -> None:
+def test_the_alerts_are_the_documented_fourteen() -> None:
     assert ALERT_NAMES == [
         "LagwatchGroupErr",
         "LagwatchPartitionsStopped",
@@ -130,6 +130,7 @@ def test_the_alerts_are_the_documented_thirteen() -> None:
         "LagwatchPartitionsRewound",
         "LagwatchGroupWarn",
         "LagwatchGroupLagGrowing",
+        "LagwatchGroupLagSecondsHigh",
         "LagwatchDown",
         "LagwatchAbsent",
         "LagwatchClusterUnreachable",
@@ -195,7 +196,7 @@ def test_consumer_group_alerts_carry_the_cluster_and_the_group() -> None:
         if "group" in alert["exp_labels"]
     }
     assert set(labelled.values()) == {("group", "kafka_cluster", "severity")}
-    assert len(labelled) == 6
+    assert len(labelled) == 7
 
 
 def test_the_rules_use_only_documented_metrics() -> None:

@@ -12,6 +12,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -262,7 +263,7 @@ def test_help_lists_every_option_with_its_environment_variable(
         f"LAGWATCH_CLUSTERS__<NAME>__{'__'.join(path).upper()}" for path in _model_paths(ClusterSettings)
     ]
     expected += ["LAGWATCH_CONFIG", "LAGWATCH_CLUSTERS__LOCAL__BOOTSTRAP_SERVERS"]
-    assert len(expected) == 36
+    assert len(expected) == 42
     missing = [name for name in expected if f"{name}]" not in out]
     assert missing == []
     for path in _model_paths(Settings):
@@ -331,8 +332,10 @@ def test_docs_name_every_environment_variable() -> None:
 def test_docs_toml_examples_are_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     examples = re.findall(r"```toml\n(.*?)```", _DOCS.read_text(), re.DOTALL)
     assert len(examples) == 2
-    for name in ("eu-ca.pem", "us-ca.pem", "us-client.pem", "us-client.key", "web.yml"):
+    for name in ("eu-ca.pem", "us-ca.pem", "us-client.pem", "us-client.key"):
         (tmp_path / name).write_text("placeholder")
+    password_hash = bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4)).decode()
+    (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  prometheus: '{password_hash}'\n")
     clusters = []
     for number, example in enumerate(examples):
         config = tmp_path / f"example{number}.toml"

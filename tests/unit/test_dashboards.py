@@ -107,6 +107,8 @@ PANEL_TITLES = {
         "Top groups by lag",
         "Total lag",
         "Groups not OK",
+        "Top groups by lag in seconds",
+        "Max lag in seconds",
         "lagwatch",
         "Kafka clusters up",
         "Committed offsets caught up",
@@ -126,6 +128,8 @@ PANEL_TITLES = {
         "Status per partition",
         "Lag per partition",
         "Time since last commit",
+        "Lag in seconds per partition",
+        "Lag in seconds: source",
         "Committed offset against HEAD",
         "Produced and committed per second",
         "Owners",
@@ -319,6 +323,7 @@ LABELS = {
     "client_host",
     "client_id",
     "member_id",
+    "source",
     "kind",
     "key_type",
     "version",
@@ -389,6 +394,7 @@ REQUIRED_METRICS = {
         "lagwatch_offsets_caught_up",
         "lagwatch_head_refresh_timestamp_seconds",
         "lagwatch_series_dropped",
+        "lagwatch_group_max_lag_seconds",
     },
     "lagwatch-consumer-group": {
         "lagwatch_group_status",
@@ -398,6 +404,8 @@ REQUIRED_METRICS = {
         "lagwatch_topic_partition_end_offset",
         "lagwatch_partition_owner_info",
         "lagwatch_group_complete_ratio",
+        "lagwatch_partition_lag_seconds",
+        "lagwatch_group_lag_seconds_partitions",
     },
     "lagwatch-self": {
         "lagwatch_cluster_up",
@@ -506,7 +514,7 @@ def test_data_links_open_shipped_dashboards_with_their_variables() -> None:
         for node in walk_json(dashboard["panels"])
         if isinstance(node.get("url"), str)
     ]
-    assert len(urls) == 2
+    assert len(urls) == 3
     for url in urls:
         uid = re.fullmatch(r"/d/([\w-]+)/[\w-]+\?.*", url)
         assert uid is not None, url
@@ -659,8 +667,8 @@ def test_panel_queries_of_the_shipped_dashboards() -> None:
     ]
     assert sorted((d, p) for d, p, _ in queries) == sorted(targets)
     assert Counter(d for d, _, _ in queries) == {
-        "lagwatch / Overview": 12,
-        "lagwatch / Consumer group": 15,
+        "lagwatch / Overview": 14,
+        "lagwatch / Consumer group": 17,
         "lagwatch / Exporter health": 13,
     }
     assert not [q for _, _, q in queries if "$" in q]

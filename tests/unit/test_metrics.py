@@ -26,6 +26,7 @@ from exporter.exposition.metrics import (
     render,
 )
 from exporter.model import Commit, GroupStatus, PartitionStatus, Status
+from exporter.timelag import METHODS, SOURCE_CODES, LagSeconds
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 # LAGWATCH_UPDATE_GOLDEN=1 rewrites the golden files from the current output; review the diff, then commit.
@@ -133,6 +134,17 @@ def fixture() -> list[ClusterView]:
         # The HEAD of `events` is not known yet: committed offsets are, the lag is not.
         _group("staging", "etl", Status.OK, [_partition("events", 0, lag=None, end=42, complete=0.3)]),
     ]
+    # Lag in seconds, aligned with each group's partitions; None where the group never committed.
+    prod_lags = {
+        "billing": (LagSeconds(0.0, "caught_up"), LagSeconds(12.3456, "interpolated"), None),
+        'fraud "detector"\\v2\nbeta': (LagSeconds(None, "pending_exact_read", 1885),),
+        "search": (
+            LagSeconds(3600.5, "exact"),
+            LagSeconds(None, "below_log_start"),
+            LagSeconds(1_234_567.8912, "exact"),
+        ),
+        "empty": (),
+    }
     return [
         ClusterView(
             name="prod",
@@ -140,8 +152,16 @@ def fixture() -> list[ClusterView]:
             topics=[("clicks", [9000, 8000]), ("payments", [2005, 1000, None]), ("views", [43])],
             head_refresh_ms=T + 2_500,
             evaluation_seconds=0.0125,
+            lag_seconds=prod_lags,
         ),
-        ClusterView(name="staging", groups=staging, topics=[("events", [None])], up=False, caught_up=False),
+        ClusterView(
+            name="staging",
+            groups=staging,
+            topics=[("events", [None])],
+            up=False,
+            caught_up=False,
+            lag_seconds={"etl": (LagSeconds(None, "head_unknown"),)},
+        ),
     ]
 
 
@@ -327,7 +347,7 @@ def test_health_series() -> None:
     assert found[key("lagwatch_head_refresh_timestamp_seconds", kafka_cluster="prod")] == 1_763_000_002.5
     assert key("lagwatch_head_refresh_timestamp_seconds", kafka_cluster="staging") not in found
     assert found[key("lagwatch_evaluation_duration_seconds", kafka_cluster="prod")] == 0.0125
-    assert found[key("lagwatch_series_exposed")] == result.series == len(data_samples(result.body)) == 74
+    assert found[key("lagwatch_series_exposed")] == result.series == len(data_samples(result.body)) == 93
     assert found[key("lagwatch_series_dropped")] == result.dropped == 0
     assert found[key("lagwatch_series_cap_exceeded")] == 0
     assert not result.capped
@@ -339,8 +359,9 @@ def test_granularity_group_emits_no_partition_label() -> None:
     assert not [k for k in found if any(label == "partition" for label, _ in k[1])]
     full = data_samples(render(fixture()).body)
     assert found == {k: v for k, v in full.items() if k[0].startswith("lagwatch_group_")}
-    # 8 per group, less the max lag of the two groups without a known lag.
-    assert grouped.series == len(found) == 5 * 8 - 2
+    # 8 per group, less the max lag of the two groups without a known lag, plus 8 of lag in seconds: the max
+    # of billing and search, and the sources of billing (2), fraud (1), search (2) and etl (1).
+    assert grouped.series == len(found) == 5 * 8 - 2 + 8
 
 
 def test_families_are_contiguous_blocks() -> None:
@@ -353,27 +374,93 @@ def test_families_are_contiguous_blocks() -> None:
 
 
 def test_cap_keeps_group_series_first_and_whole_groups() -> None:
-    # 38 group-level series, then 11 of billing's partitions, 5 of fraud's, 12 of search's, 3 of etl's, then 5
-    # topic series: a cap of 54 admits the partitions of billing and fraud, and nothing after them.
-    result = render(fixture(), RenderOptions(max_series=54))
+    # 46 group-level series, then 15 of billing's partitions, 6 of fraud's, 17 of search's, 4 of etl's, then 5
+    # topic series: a cap of 71 admits the partitions of billing and fraud and stops at search, though etl's
+    # would fit.
+    result = render(fixture(), RenderOptions(max_series=71))
     found = data_samples(result.body)
-    assert result.series == len(found) == 54
-    assert result.dropped == 74 - 54
+    assert result.series == len(found) == 67
+    assert result.dropped == 93 - 67
     assert result.capped
-    assert len([k for k in found if k[0].startswith("lagwatch_group_")]) == 38
+    assert len([k for k in found if k[0].startswith("lagwatch_group_")]) == 46
     groups_with_partitions = {dict(k[1])["group"] for k in found if k[0].startswith("lagwatch_partition_")}
     assert groups_with_partitions == {"billing", 'fraud "detector"\\v2\nbeta'}
     assert not [k for k in found if k[0] == "lagwatch_topic_partition_end_offset"]
     health = samples(result.body)
-    assert health[key("lagwatch_series_dropped")] == 20
+    assert health[key("lagwatch_series_dropped")] == 26
     assert health[key("lagwatch_series_cap_exceeded")] == 1
 
 
 def test_cap_below_one_group_drops_everything_but_health() -> None:
-    result = render(fixture(), RenderOptions(max_series=7))
+    result = render(fixture(), RenderOptions(max_series=10))
     assert result.series == 0
-    assert result.dropped == 74
+    assert result.dropped == 93
     assert {k[0] for k in samples(result.body)} == HEALTH
+
+
+# --- lag in seconds ---------------------------------------------------------------------------------------
+
+
+def test_lag_seconds_partition_series() -> None:
+    found = samples(render(fixture()).body)
+    billing = {"kafka_cluster": "prod", "group": "billing", "topic": "payments"}
+    search = {"kafka_cluster": "prod", "group": "search"}
+    fraud = {"kafka_cluster": "prod", "group": 'fraud "detector"\\v2\nbeta', "topic": "payments"}
+    etl = {"kafka_cluster": "staging", "group": "etl", "topic": "events", "partition": "0"}
+    seconds = {k: v for k, v in found.items() if k[0] == "lagwatch_partition_lag_seconds"}
+    assert seconds == {
+        key("lagwatch_partition_lag_seconds", **billing, partition=0): 0.0,
+        key("lagwatch_partition_lag_seconds", **billing, partition=1): 12.346,
+        key("lagwatch_partition_lag_seconds", **search, topic="clicks", partition=0): 3600.5,
+        key("lagwatch_partition_lag_seconds", **search, topic="views", partition=0): 1_234_567.891,
+    }
+    sources = {k: v for k, v in found.items() if k[0] == "lagwatch_partition_lag_seconds_source"}
+    # The placeholder partition 2 of billing has no source: the group never committed to it.
+    assert sources == {
+        key("lagwatch_partition_lag_seconds_source", **billing, partition=0): 1,
+        key("lagwatch_partition_lag_seconds_source", **billing, partition=1): 2,
+        key("lagwatch_partition_lag_seconds_source", **fraud, partition=0): 12,
+        key("lagwatch_partition_lag_seconds_source", **search, topic="clicks", partition=0): 3,
+        key("lagwatch_partition_lag_seconds_source", **search, topic="clicks", partition=1): 13,
+        key("lagwatch_partition_lag_seconds_source", **search, topic="views", partition=0): 3,
+        key("lagwatch_partition_lag_seconds_source", **etl): 10,
+    }
+
+
+def test_lag_seconds_are_durations_to_the_millisecond() -> None:
+    body = render(fixture()).body.decode()
+    lines = [line for line in body.splitlines() if line.startswith("lagwatch_partition_lag_seconds{")]
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ["0", "12.346", "3600.5", "1.234567891e+06"]
+
+
+def test_lag_seconds_group_series() -> None:
+    found = samples(render(fixture()).body)
+    maxima = {dict(k[1])["group"]: v for k, v in found.items() if k[0] == "lagwatch_group_max_lag_seconds"}
+    # fraud and etl have no figure at all; search's max ignores its partition below the log start.
+    assert maxima == {"billing": 12.346, "search": 1_234_567.891}
+    counts = {
+        (dict(k[1])["group"], dict(k[1])["source"]): v
+        for k, v in found.items()
+        if k[0] == "lagwatch_group_lag_seconds_partitions"
+    }
+    assert counts == {
+        ("billing", "caught_up"): 1,
+        ("billing", "interpolated"): 1,
+        ('fraud "detector"\\v2\nbeta', "pending_exact_read"): 1,
+        ("search", "exact"): 2,
+        ("search", "below_log_start"): 1,
+        ("etl", "head_unknown"): 1,
+    }
+    body = render(fixture()).body.decode()
+    # Sources in code order within a group.
+    assert body.index('group="search",source="exact"') < body.index('group="search",source="below_log_start"')
+
+
+def test_without_lag_seconds_no_family_appears() -> None:
+    views = [ClusterView(v.name, v.groups, v.topics, v.up, v.caught_up) for v in fixture()]
+    body = render(views).body
+    assert b"lag_seconds" not in body
+    assert render(views).series == 74
 
 
 # --- Burrow compatibility ---------------------------------------------------------------------------------
@@ -488,7 +575,7 @@ def promtool(body: bytes) -> subprocess.CompletedProcess[bytes]:
 
 @pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
 @pytest.mark.parametrize(
-    "options", [RenderOptions(), RenderOptions(granularity="group"), RenderOptions(max_series=54)]
+    "options", [RenderOptions(), RenderOptions(granularity="group"), RenderOptions(max_series=71)]
 )
 def test_promtool_accepts_the_output(options: RenderOptions) -> None:
     checked = promtool(render(fixture(), options).body)
@@ -536,6 +623,13 @@ def groups(draw: st.DrawFn, cluster: str) -> GroupStatus:
 
 
 @st.composite
+def lag_seconds(draw: st.DrawFn) -> LagSeconds:
+    source = draw(st.sampled_from(sorted(SOURCE_CODES)))
+    seconds = draw(st.floats(0, 10**9)) if source in METHODS else None
+    return LagSeconds(seconds, source)
+
+
+@st.composite
 def clusters(draw: st.DrawFn) -> list[ClusterView]:
     views = []
     for name in draw(st.lists(names, min_size=1, max_size=2, unique=True)):
@@ -543,7 +637,15 @@ def clusters(draw: st.DrawFn) -> list[ClusterView]:
         heads = draw(
             st.lists(st.tuples(names, st.lists(st.none() | st.integers(0, 10**12), max_size=3)), max_size=3)
         )
-        views.append(ClusterView(name=name, groups=found, topics=sorted(dict(heads).items())))
+        # Some groups without lag in seconds, the others with one entry per partition (None: no commit).
+        lags = {
+            g.group: tuple(draw(st.none() | lag_seconds()) for _ in g.partitions)
+            for g in found
+            if draw(st.booleans())
+        }
+        views.append(
+            ClusterView(name=name, groups=found, topics=sorted(dict(heads).items()), lag_seconds=lags)
+        )
     return views
 
 

@@ -81,6 +81,31 @@ def test_defaults_follow_burrow() -> None:
     )
 
 
+def test_lag_seconds_defaults_keep_the_history_in_the_xdg_state_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    lag = load_settings(None, {}).lag_seconds
+    assert lag.model_dump() == {
+        "enabled": True,
+        "span": 3600.0,
+        "state_dir": str(tmp_path / ".local" / "state" / "lagwatch"),
+        "exact_reads": True,
+        "exact_read_concurrency": 4,
+        "exact_reads_per_second": 20.0,
+    }
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert load_settings(None, {}).lag_seconds.state_dir == str(tmp_path / "xdg" / "lagwatch")
+
+
+def test_lag_seconds_state_dir_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAGWATCH_LAG_SECONDS__STATE_DIR", "")
+    monkeypatch.setenv("LAGWATCH_LAG_SECONDS__EXACT_READS", "off")
+    lag = load_settings(None, {"lag_seconds.exact_reads_per_second": "2.5"}).lag_seconds
+    assert (lag.state_dir, lag.exact_reads, lag.exact_reads_per_second) == ("", False, 2.5)
+
+
 def test_toml_overrides_defaults(toml: Path) -> None:
     toml.write_text('log_level = "debug"\n[storage]\nintervals = 15\n[evaluator]\nallowed_lag = 3\n')
     settings = load_settings(toml, {})
@@ -257,6 +282,19 @@ def test_redacted_masks_secrets_only_when_set() -> None:
             '[clusters.p]\nbootstrap_servers = "k:1"\noffsets_source = "zookeeper"\n',
             "clusters.p.offsets_source: input should be 'offsets-topic' or 'admin-api' (got 'zookeeper')",
         ),
+        (
+            "[lag_seconds]\nspan = 0\n",
+            "lag_seconds.span: input should be greater than 0 (got 0)",
+        ),
+        (
+            "[lag_seconds]\nexact_read_concurrency = 0\n",
+            "lag_seconds.exact_read_concurrency: input should be greater than or equal to 1 (got 0)",
+        ),
+        (
+            "[lag_seconds]\nexact_reads_per_second = inf\n",
+            "lag_seconds.exact_reads_per_second: input should be a finite number (got inf)",
+        ),
+        ("[lag_seconds]\nstate_file = 'x'\n", "lag_seconds.state_file: unknown key"),
         (
             "[storage]\nintervals = 0\nexpire_group = -1\n",
             "storage.intervals: input should be greater than or equal to 1 (got 0) (and 1 more problem)",
