@@ -22,13 +22,18 @@ LABEL org.opencontainers.image.title="lagwatch" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="https://github.com/lagwatch/lagwatch" \
       org.opencontainers.image.licenses="Apache-2.0"
-RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin lagwatch
+# /var/lib/lagwatch holds the HEAD history that makes lag in seconds available at once after a restart:
+# mount a volume there to keep it across container replacements.
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin lagwatch \
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/lagwatch
 COPY --from=build /opt/lagwatch /opt/lagwatch
 ENV PATH=/opt/lagwatch/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    LAGWATCH_HTTP__LISTEN=0.0.0.0:7980
+    LAGWATCH_HTTP__LISTEN=0.0.0.0:7980 \
+    LAGWATCH_LAG_SECONDS__STATE_DIR=/var/lib/lagwatch
 USER 10001:10001
+VOLUME ["/var/lib/lagwatch"]
 EXPOSE 7980
 # Plain HTTP on the default port; with TLS or basic auth in a web config, override the check in your runtime.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -184,11 +184,14 @@ async def lagwatch(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
     """lagwatch serving on a free loopback port, ready (its first read of __consumer_offsets is done)."""
     await _create_offsets_topic(kafka_bootstrap)
     port = _free_port()
-    log = tmp_path_factory.mktemp("lagwatch") / "lagwatch.log"
+    workdir = tmp_path_factory.mktemp("lagwatch")
+    log = workdir / "lagwatch.log"
     env = {
         **os.environ,
         "LAGWATCH_CLUSTERS__LOCAL__OFFSET_REFRESH": str(OFFSET_REFRESH),
         "LAGWATCH_CLUSTERS__LOCAL__TOPIC_REFRESH": "1",
+        # The HEAD history file must not outlive the test's Kafka, nor touch the user's state directory.
+        "LAGWATCH_LAG_SECONDS__STATE_DIR": str(workdir / "state"),
     }
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
