@@ -131,6 +131,13 @@ class ClusterRuntime:
         }
 
     @property
+    def exact_read_counts(self) -> tuple[int, int, int] | None:
+        """Exact reads done, failed and waiting; None when exact reads are off."""
+        if self.exact_reads is None or self.timelag is None:
+            return None
+        return self.exact_reads.reads, self.exact_reads.failures, self.timelag.pending_reads
+
+    @property
     def progress(self) -> SourceProgress:
         return self.offsets.progress
 

@@ -104,6 +104,11 @@ class ClusterHandle(Protocol):
     @property
     def progress(self) -> ProgressHandle: ...
 
+    @property
+    def exact_read_counts(self) -> tuple[int, int, int] | None:
+        """Exact reads for lag in seconds: done, failed, waiting; None when they are off."""
+        ...
+
     def statuses(self) -> Mapping[str, GroupStatus]:
         """The cached evaluation of every group, by name."""
         ...
@@ -507,9 +512,14 @@ class _SelfCollector(Collector):
         return self._families()
 
     def collect(self) -> Iterable[Metric]:
-        build, records, errors, skipped = self._families()
+        build, records, errors, skipped, reads, read_failures, reads_pending = self._families()
         build.add_metric([__version__], 1)
         for name, cluster in self._clusters.items():
+            counts = cluster.exact_read_counts
+            if counts is not None:
+                reads.add_metric([name], counts[0])
+                read_failures.add_metric([name], counts[1])
+                reads_pending.add_metric([name], counts[2])
             progress = cluster.progress
             for kind in sorted(set(RECORD_KINDS).union(progress.records)):
                 records.add_metric([name, kind], progress.records.get(kind, 0))
@@ -517,11 +527,17 @@ class _SelfCollector(Collector):
                 errors.add_metric([name, key_type], count)
             for record_type, count in sorted(progress.skipped_types.items()):
                 skipped.add_metric([name, str(record_type)], count)
-        return build, records, errors, skipped
+        return build, records, errors, skipped, reads, read_failures, reads_pending
 
     @staticmethod
     def _families() -> tuple[
-        GaugeMetricFamily, CounterMetricFamily, CounterMetricFamily, CounterMetricFamily
+        GaugeMetricFamily,
+        CounterMetricFamily,
+        CounterMetricFamily,
+        CounterMetricFamily,
+        CounterMetricFamily,
+        CounterMetricFamily,
+        GaugeMetricFamily,
     ]:
         return (
             GaugeMetricFamily("lagwatch_build_info", "lagwatch's version; always 1.", labels=["version"]),
@@ -539,6 +555,21 @@ class _SelfCollector(Collector):
                 "lagwatch_offsets_skipped_records",
                 "Records of __consumer_offsets key types lagwatch does not interpret, by key type.",
                 labels=["kafka_cluster", "key_type"],
+            ),
+            CounterMetricFamily(
+                "lagwatch_exact_reads",
+                "Records read from Kafka to time a committed offset exactly (lag in seconds).",
+                labels=["kafka_cluster"],
+            ),
+            CounterMetricFamily(
+                "lagwatch_exact_read_failures",
+                "Exact reads that failed and will be retried.",
+                labels=["kafka_cluster"],
+            ),
+            GaugeMetricFamily(
+                "lagwatch_exact_reads_pending",
+                "Exact reads waiting for their turn under the concurrency and rate limits.",
+                labels=["kafka_cluster"],
             ),
         )
 

@@ -70,6 +70,7 @@ class FakeCluster:
         self.storage = storage
         self.cache = EvaluationCache(cluster=name)
         self.progress = FakeProgress()
+        self.exact_read_counts: tuple[int, int, int] | None = (7, 1, 2) if name == "c1" else None
         self.ready = True
         self.up = True
         self.evaluate()
@@ -559,6 +560,14 @@ async def test_metrics_parse_and_carry_data_and_self_metrics(client: TestClient[
     assert value("lagwatch_offsets_records_total", ("kafka_cluster", "c2"), ("kind", "offset_commit")) == 0
     assert value("lagwatch_offsets_decode_errors_total", c1, ("key_type", "1")) == 2
     assert value("lagwatch_offsets_skipped_records_total", c1, ("key_type", "10")) == 3
+    assert value("lagwatch_exact_reads_total", c1) == 7
+    assert value("lagwatch_exact_read_failures_total", c1) == 1
+    assert value("lagwatch_exact_reads_pending", c1) == 2
+    assert not [
+        key
+        for key in values
+        if key[0].startswith("lagwatch_exact_read") and ("kafka_cluster", "c2") in key[1]
+    ]
     assert any(name.startswith("process_") for name, _ in values)
     assert any(name == "python_info" for name, _ in values)
     # Every family is declared once: the self-metrics never collide with the renderer's families.
