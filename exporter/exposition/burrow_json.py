@@ -8,6 +8,7 @@ Burrow clients parse them. Where lagwatch deliberately differs, docs/burrow-api.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,30 @@ CLUSTER_MODULE_NOT_FOUND = "cluster module not found"
 CLUSTER_NOT_FOUND = "cluster not found"
 CLUSTER_OR_TOPIC_NOT_FOUND = "cluster or topic not found"
 CLUSTER_OR_CONSUMER_NOT_FOUND = "cluster or consumer not found"
+STORAGE_MODULE_NOT_FOUND = "storage module not found"
+EVALUATOR_MODULE_NOT_FOUND = "evaluator module not found"
+CONSUMER_MODULE_NOT_FOUND = "consumer module not found"
+NOTIFIER_MODULE_NOT_FOUND = "notifier module not found"
+UNKNOWN_LOG_LEVEL = "unknown log level"
+UNDECODABLE_BODY = "could not decode message body"
+
+# The level names Burrow's POST /v3/admin/loglevel accepts, as Python levels (zap's fatal is CRITICAL).
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "trace": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+}
+# zap's names for the levels above, least severe first.
+_LEVEL_NAMES = (
+    (logging.DEBUG, "debug"),
+    (logging.INFO, "info"),
+    (logging.WARNING, "warn"),
+    (logging.ERROR, "error"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +83,62 @@ class ClusterModule:
     sasl: SASLProfile | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MainConfig:
+    """What `/v3/config` shows: lagwatch's counterparts of Burrow's logging and httpserver sections."""
+
+    log_level: int
+    """The configured Python level (the current one is `/v3/admin/loglevel`'s)."""
+    listen: str
+    tls: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StorageModule:
+    intervals: int
+    min_distance: float
+    """Seconds."""
+    expire_group: float
+    """Seconds."""
+    group_allowlist: str = ""
+    group_denylist: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatorModule:
+    expire_cache: float
+    """Seconds a cached status may be old."""
+    minimum_complete: float
+    allowed_lag: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerModule:
+    """How one cluster's committed offsets are read; `client` gives its servers and client profile."""
+
+    cluster: str
+    client: ClusterModule
+    class_name: str = "kafka"
+    offsets_topic: str = "__consumer_offsets"
+    start_latest: bool = False
+    group_allowlist: str = ""
+    group_denylist: str = ""
+
+
+def parse_log_level(name: str) -> int | None:
+    """The Python level for a level name Burrow accepts, any case; None for any other name."""
+    return _LEVELS.get(name.lower())
+
+
+def log_level_name(level: int) -> str:
+    """Burrow's (zap's) name for a Python level: the least severe of zap's levels that `level` lets through,
+    so NOTSET and custom levels under DEBUG are `debug` and anything above ERROR is `fatal`."""
+    for threshold, name in _LEVEL_NAMES:
+        if level <= threshold:
+            return name
+    return "fatal"
+
+
 def cluster_list(clusters: Iterable[str], *, url: str, host: str) -> Body:
     """`GET /v3/kafka`."""
     return _reply("cluster list returned", "clusters", sorted(clusters), url, host)
@@ -65,28 +146,10 @@ def cluster_list(clusters: Iterable[str], *, url: str, host: str) -> Body:
 
 def cluster_detail(module: ClusterModule, *, url: str, host: str) -> Body:
     """`GET /v3/kafka/(cluster)`."""
-    tls = module.tls
-    sasl = module.sasl
     body = {
         "class-name": module.class_name,
         "servers": list(module.servers),
-        "client-profile": {
-            "name": module.client_profile,
-            "client-id": module.client_id,
-            "kafka-version": module.kafka_version,
-            "tls": None
-            if tls is None
-            else {
-                "name": tls.name,
-                "noverify": tls.no_verify,
-                "certfile": tls.cert_file,
-                "keyfile": tls.key_file,
-                "cafile": tls.ca_file,
-            },
-            "sasl": None
-            if sasl is None
-            else {"name": sasl.name, "handshake-first": sasl.handshake_first, "username": sasl.username},
-        },
+        "client-profile": _client_profile(module),
         "topic-refresh": _number(module.topic_refresh),
         "offset-refresh": _number(module.offset_refresh),
     }
@@ -143,6 +206,97 @@ def group_removed(*, url: str, host: str) -> Body:
     return {"error": False, "message": "consumer group removed", "request": _request(url, host)}
 
 
+def log_level(level: int, *, url: str, host: str) -> Body:
+    """`GET /v3/admin/loglevel`."""
+    return _reply("log level returned", "level", log_level_name(level), url, host)
+
+
+def log_level_set(*, url: str, host: str) -> Body:
+    """`POST /v3/admin/loglevel`, when the level was changed."""
+    return {"error": False, "message": "set log level", "request": _request(url, host)}
+
+
+def config_main(config: MainConfig, *, url: str, host: str) -> Body:
+    """`GET /v3/config`. Unlike the other bodies, Burrow's struct puts `request` right after `message`.
+
+    lagwatch has no pid file, stdout log file, CORS header nor ZooKeeper: those are Burrow's empty values.
+    Logs go to stderr, so the rotation settings are Burrow's defaults, unused as in a Burrow without a log
+    file. The one listener is `default`, its `tls` the web configuration's (`default` when on); `timeout` is
+    0 because lagwatch sets no request timeout."""
+    return {
+        "error": False,
+        "message": "main config returned",
+        "request": _request(url, host),
+        "general": {"pidfile": "", "stdout-logfile": "", "access-control-allow-origin": ""},
+        "logging": {
+            "filename": "",
+            "max-size": 100,
+            "max-backups": 10,
+            "max-age": 30,
+            "use-local-time": False,
+            "use-compression": False,
+            "level": log_level_name(config.log_level),
+        },
+        "zookeeper": {"servers": [], "timeout": 0, "root-path": ""},
+        "httpserver": {
+            "default": {"address": config.listen, "tls": "default" if config.tls else "", "timeout": 0}
+        },
+    }
+
+
+def module_list(coordinator: str, modules: Iterable[str], *, url: str, host: str) -> Body:
+    """`GET /v3/config/(coordinator)`; `request` comes before the list, as in Burrow's struct."""
+    return {
+        "error": False,
+        "message": "module list returned",
+        "request": _request(url, host),
+        "coordinator": coordinator,
+        "modules": sorted(modules),
+    }
+
+
+def storage_module(module: StorageModule, *, url: str, host: str) -> Body:
+    """`GET /v3/config/storage/(name)`: Burrow's keys, then lagwatch's `group-denylist`, which Burrow's body
+    lacks although its storage has the setting."""
+    body = {
+        "class-name": "inmemory",
+        "intervals": module.intervals,
+        "min-distance": _number(module.min_distance),
+        "group-allowlist": module.group_allowlist,
+        "expire-group": _number(module.expire_group),
+        "group-denylist": module.group_denylist,
+    }
+    return _reply("storage module detail returned", "module", body, url, host)
+
+
+def evaluator_module(module: EvaluatorModule, *, url: str, host: str) -> Body:
+    """`GET /v3/config/evaluator/(name)`: Burrow's keys, then the two thresholds Burrow's body leaves out."""
+    body = {
+        "class-name": "caching",
+        "expire-cache": _number(module.expire_cache),
+        "minimum-complete": _number(module.minimum_complete),
+        "allowed-lag": module.allowed_lag,
+    }
+    return _reply("evaluator module detail returned", "module", body, url, host)
+
+
+def consumer_module(module: ConsumerModule, *, url: str, host: str) -> Body:
+    """`GET /v3/config/consumer/(name)`: Burrow's keys (the ZooKeeper ones empty), then `group-denylist`."""
+    body = {
+        "class-name": module.class_name,
+        "cluster": module.cluster,
+        "servers": list(module.client.servers),
+        "group-allowlist": module.group_allowlist,
+        "zookeeper-path": "",
+        "zookeeper-timeout": 0,
+        "client-profile": _client_profile(module.client),
+        "offsets-topic": module.offsets_topic,
+        "start-latest": module.start_latest,
+        "group-denylist": module.group_denylist,
+    }
+    return _reply("consumer module detail returned", "module", body, url, host)
+
+
 def error(message: str, *, url: str, host: str) -> Body:
     """Body of an error answer (its HTTP status is the caller's)."""
     return {"error": True, "message": message, "request": _request(url, host)}
@@ -159,6 +313,28 @@ def _reply(message: str, key: str, value: object, url: str, host: str) -> Body:
 
 def _request(url: str, host: str) -> Body:
     return {"url": url, "host": host}
+
+
+def _client_profile(module: ClusterModule) -> Body:
+    tls = module.tls
+    sasl = module.sasl
+    return {
+        "name": module.client_profile,
+        "client-id": module.client_id,
+        "kafka-version": module.kafka_version,
+        "tls": None
+        if tls is None
+        else {
+            "name": tls.name,
+            "noverify": tls.no_verify,
+            "certfile": tls.cert_file,
+            "keyfile": tls.key_file,
+            "cafile": tls.ca_file,
+        },
+        "sasl": None
+        if sasl is None
+        else {"name": sasl.name, "handshake-first": sasl.handshake_first, "username": sasl.username},
+    }
 
 
 def _group_status(status: GroupStatus, partitions: Iterable[PartitionStatus]) -> Body:

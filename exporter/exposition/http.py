@@ -67,6 +67,17 @@ _GZIP_LEVEL = 1
 _GZIP_WBITS = 31
 _JSON = "application/json"
 _TEXT = "text/plain"
+_TOKEN_METHODS = frozenset({"DELETE", "POST"})
+"""The methods of the requests that change lagwatch; they authenticate with the admin token."""
+_DEFAULT_MODULE = "default"
+"""The name of lagwatch's one storage and evaluator module in `/v3/config`, Burrow's usual name."""
+# Module names of `/v3/config/(coordinator)` that are not the clusters': lagwatch has no notifier (it alerts
+# through Prometheus and Alertmanager).
+_FIXED_MODULES: Mapping[str, tuple[str, ...]] = {
+    "storage": (_DEFAULT_MODULE,),
+    "evaluator": (_DEFAULT_MODULE,),
+    "notifier": (),
+}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -189,6 +200,8 @@ def build_app(
         hostname=socket.gethostname(),
         admin_token=token,
         registry=_self_registry(clusters),
+        settings=settings,
+        tls=web_config.tls is not None,
     )
     app[_GUARD] = _Guard(
         users=web_config.users,
@@ -222,8 +235,18 @@ def build_app(
             web.get("/v3/kafka/{cluster}/consumer/{group}", _consumer_detail),
             web.get("/v3/kafka/{cluster}/consumer/{group}/status", _consumer_status),
             web.get("/v3/kafka/{cluster}/consumer/{group}/lag", _consumer_lag),
-            web.delete("/v3/kafka/{cluster}/consumer/{group}", _delete_group),
-            web.delete("/v3/kafka/{cluster}/consumer/{group}/topic/{topic}", _delete_group),
+            web.delete("/v3/kafka/{cluster}/consumer/{group}", _with_admin_token(_delete_group)),
+            web.delete(
+                "/v3/kafka/{cluster}/consumer/{group}/topic/{topic}", _with_admin_token(_delete_group)
+            ),
+            web.get("/v3/admin/loglevel", _log_level),
+            web.post("/v3/admin/loglevel", _with_admin_token(_set_log_level)),
+            web.get("/v3/config", _config_main),
+            web.get("/v3/config/{coordinator:storage|evaluator|cluster|consumer|notifier}", _module_list),
+            web.get("/v3/config/storage/{name}", _storage_module),
+            web.get("/v3/config/evaluator/{name}", _evaluator_module),
+            web.get("/v3/config/consumer/{name}", _consumer_module),
+            web.get("/v3/config/notifier/{name}", _notifier_module),
         ]
     )
     return app
@@ -251,6 +274,9 @@ class _State:
     hostname: str
     admin_token: str
     registry: CollectorRegistry
+    settings: Settings
+    tls: bool
+    """Whether the web configuration serves TLS."""
     render_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """One render at a time: a second scrape waits for the first and finds its result."""
     rendered: _Rendered | None = None
@@ -287,7 +313,7 @@ class _Guard:
     allowed_sans: tuple[str, ...]
     limiter: _TokenBucket | None
     admin_token: bool
-    """When set, DELETE requests authenticate with the admin bearer token instead of basic auth."""
+    """When set, DELETE and POST requests authenticate with the admin bearer token instead of basic auth."""
     verified: set[str] = field(default_factory=set)
     """Authorization headers whose password matched: bcrypt is slow by design, so each is checked once."""
     bcrypt_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -342,12 +368,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         peercert = None if request.transport is None else request.transport.get_extra_info("peercert")
         if not san_allowed(peercert, guard.allowed_sans):
             return web.Response(status=403, text="Forbidden: client certificate SAN not allowed\n")
-    delete_by_token = request.method == "DELETE" and guard.admin_token
-    if (
-        guard.users
-        and not delete_by_token
-        and not await guard.authenticated(request.headers.get("Authorization"))
-    ):
+    by_token = request.method in _TOKEN_METHODS and guard.admin_token
+    if guard.users and not by_token and not await guard.authenticated(request.headers.get("Authorization")):
         return web.Response(status=401, text="Unauthorized\n", headers={"WWW-Authenticate": "Basic"})
     return await handler(request)
 
@@ -696,17 +718,27 @@ async def _consumer_lag(request: web.Request) -> web.Response:
     return _json(burrow_json.consumer_lag(status, **_where(request)), status=_status_code(status))
 
 
+def _with_admin_token(handler: Handler) -> Handler:
+    """The handler of a request that changes lagwatch: off (an unknown path) while no admin token is set, and
+    401 unless the request carries it. Burrow's are open to anyone."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        state = request.app[_STATE]
+        if not state.admin_token:
+            return _unknown_path()
+        if not _bearer_matches(request.headers.get("Authorization", ""), state.admin_token):
+            return _json(
+                burrow_json.error("missing or invalid admin token", **_where(request)),
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return await handler(request)
+
+    return guarded
+
+
 async def _delete_group(request: web.Request) -> web.Response:
-    """Burrow's DELETE, which answers 200 whether or not anything was removed; off without an admin token."""
-    state = request.app[_STATE]
-    if not state.admin_token:
-        return _unknown_path()
-    if not _bearer_matches(request.headers.get("Authorization", ""), state.admin_token):
-        return _json(
-            burrow_json.error("missing or invalid admin token", **_where(request)),
-            status=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    """Burrow's DELETE, which answers 200 whether or not anything was removed."""
     cluster = _cluster(request)
     group = request.match_info["group"]
     topic = request.match_info.get("topic")
@@ -718,6 +750,117 @@ async def _delete_group(request: web.Request) -> web.Response:
             "" if topic is None else f" topic {topic}",
         )
     return _json(burrow_json.group_removed(**_where(request)))
+
+
+async def _log_level(request: web.Request) -> web.Response:
+    return _json(burrow_json.log_level(logging.getLogger().level, **_where(request)))
+
+
+async def _set_log_level(request: web.Request) -> web.Response:
+    """Burrow's POST: sets the root logger's level; aiokafka's own stays where app.py put it."""
+    try:
+        name = _level_field(await request.json())
+    except ValueError:
+        name = None
+    if name is None:
+        return _json(burrow_json.error(burrow_json.UNDECODABLE_BODY, **_where(request)), status=400)
+    level = burrow_json.parse_log_level(name)
+    if level is None:
+        return _error(request, burrow_json.UNKNOWN_LOG_LEVEL)
+    logging.getLogger().setLevel(level)
+    # At INFO or above the new level, so that the change itself is always on record.
+    log.log(
+        max(level, logging.INFO),
+        "log level set to %s through the HTTP API",
+        burrow_json.log_level_name(level),
+    )
+    return _json(burrow_json.log_level_set(**_where(request)))
+
+
+def _level_field(body: object) -> str | None:
+    """The `level` of a decoded body as Go's encoding/json reads it into Burrow's struct: the last key that
+    matches in any case, a missing key or a null read as ""; None when the body does not fit the struct."""
+    if body is None:
+        return ""
+    if not isinstance(body, dict):
+        return None
+    values = [value for key, value in body.items() if key.lower() == "level"]
+    value = values[-1] if values else None
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else None
+
+
+async def _config_main(request: web.Request) -> web.Response:
+    state = request.app[_STATE]
+    settings = state.settings
+    config = burrow_json.MainConfig(
+        log_level=logging.getLevelNamesMapping()[settings.log_level.upper()],
+        listen=settings.http.listen,
+        tls=state.tls,
+    )
+    return _json(burrow_json.config_main(config, **_where(request)))
+
+
+async def _module_list(request: web.Request) -> web.Response:
+    coordinator = request.match_info["coordinator"]
+    modules = _FIXED_MODULES.get(coordinator, request.app[_STATE].clusters.keys())
+    return _json(burrow_json.module_list(coordinator, modules, **_where(request)))
+
+
+async def _storage_module(request: web.Request) -> web.Response:
+    if request.match_info["name"] != _DEFAULT_MODULE:
+        return _error(request, burrow_json.STORAGE_MODULE_NOT_FOUND)
+    settings = request.app[_STATE].settings
+    module = burrow_json.StorageModule(
+        intervals=settings.storage.intervals,
+        min_distance=settings.storage.min_distance,
+        expire_group=settings.storage.expire_group,
+        group_allowlist=settings.filters.group_allow,
+        group_denylist=settings.filters.group_deny,
+    )
+    return _json(burrow_json.storage_module(module, **_where(request)))
+
+
+async def _evaluator_module(request: web.Request) -> web.Response:
+    if request.match_info["name"] != _DEFAULT_MODULE:
+        return _error(request, burrow_json.EVALUATOR_MODULE_NOT_FOUND)
+    state = request.app[_STATE]
+    evaluator = state.settings.evaluator
+    module = burrow_json.EvaluatorModule(
+        # lagwatch re-evaluates after every HEAD round rather than expiring a cache, so a status is at most
+        # one round old: the longest offset_refresh is the counterpart of Burrow's expire-cache.
+        expire_cache=max((c.settings.offset_refresh for c in state.clusters.values()), default=0.0),
+        minimum_complete=evaluator.minimum_complete,
+        allowed_lag=evaluator.allowed_lag,
+    )
+    return _json(burrow_json.evaluator_module(module, **_where(request)))
+
+
+async def _consumer_module(request: web.Request) -> web.Response:
+    """One consumer module per cluster, named after it: what reads the cluster's committed offsets."""
+    state = request.app[_STATE]
+    name = request.match_info["name"]
+    cluster = state.clusters.get(name)
+    if cluster is None:
+        return _error(request, burrow_json.CONSUMER_MODULE_NOT_FOUND)
+    settings = cluster.settings
+    filters = state.settings.filters
+    from_topic = settings.offsets_source == "offsets-topic"
+    module = burrow_json.ConsumerModule(
+        cluster=name,
+        client=_module(settings),
+        class_name="kafka" if from_topic else "kafka_admin_api",
+        offsets_topic=settings.offsets_topic if from_topic else "",
+        start_latest=settings.start_latest and from_topic,
+        group_allowlist=filters.group_allow,
+        group_denylist=filters.group_deny,
+    )
+    return _json(burrow_json.consumer_module(module, **_where(request)))
+
+
+async def _notifier_module(request: web.Request) -> web.Response:
+    return _error(request, burrow_json.NOTIFIER_MODULE_NOT_FOUND)
 
 
 def _bearer_matches(header: str, token: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import struct
 
 from hypothesis import given
@@ -325,3 +326,138 @@ def test_the_fixture_statuses_are_what_the_evaluator_computes() -> None:
     now = (T0 + 100_000) / 1000
     assert evaluate_group(snapshot("testgroup", 10), now) == healthy_group()
     assert evaluate_group(snapshot("testgroup2", 5), now) == stopped_group()
+
+
+def test_log_level_bodies() -> None:
+    url = "/v3/admin/loglevel"
+    assert dumps(burrow_json.log_level(logging.WARNING, url=url, host=HOST)) == (
+        '{"error":false,"message":"log level returned","level":"warn",'
+        '"request":{"url":"/v3/admin/loglevel","host":"burrow-host"}}'
+    )
+    assert dumps(burrow_json.log_level_set(url=url, host=HOST)) == (
+        '{"error":false,"message":"set log level",'
+        '"request":{"url":"/v3/admin/loglevel","host":"burrow-host"}}'
+    )
+    assert [burrow_json.UNKNOWN_LOG_LEVEL, burrow_json.UNDECODABLE_BODY] == [
+        "unknown log level",
+        "could not decode message body",
+    ]
+
+
+def test_log_level_names() -> None:
+    names = {
+        level: burrow_json.log_level_name(level) for level in (0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 60)
+    }
+    assert names == {
+        0: "debug",
+        5: "debug",
+        10: "debug",
+        15: "info",
+        20: "info",
+        25: "warn",
+        30: "warn",
+        35: "error",
+        40: "error",
+        45: "fatal",
+        50: "fatal",
+        60: "fatal",
+    }
+    accepted = ("debug", "TRACE", "Info", "warning", "WARN", "error", "Fatal")
+    assert [burrow_json.parse_log_level(name) for name in accepted] == [10, 10, 20, 30, 30, 40, 50]
+    for name in ("", "panic", "dpanic", "critical", "notset", " info", "10"):
+        assert burrow_json.parse_log_level(name) is None
+
+
+@given(st.integers(0, 100))
+def test_a_level_is_named_after_the_least_severe_burrow_level_it_lets_through(level: int) -> None:
+    through = [name for name in ("debug", "info", "warn", "error", "fatal") if _level(name) >= level]
+    assert burrow_json.log_level_name(level) == (through[0] if through else "fatal")
+
+
+def _level(name: str) -> int:
+    level = burrow_json.parse_log_level(name)
+    assert level is not None
+    return level
+
+
+def test_config_main() -> None:
+    config = burrow_json.MainConfig(log_level=logging.ERROR, listen="0.0.0.0:7980", tls=True)
+    assert dumps(burrow_json.config_main(config, url="/v3/config", host=HOST)) == (
+        '{"error":false,"message":"main config returned","request":{"url":"/v3/config","host":"burrow-host"},'
+        '"general":{"pidfile":"","stdout-logfile":"","access-control-allow-origin":""},'
+        '"logging":{"filename":"","max-size":100,"max-backups":10,"max-age":30,"use-local-time":false,'
+        '"use-compression":false,"level":"error"},'
+        '"zookeeper":{"servers":[],"timeout":0,"root-path":""},'
+        '"httpserver":{"default":{"address":"0.0.0.0:7980","tls":"default","timeout":0}}}'
+    )
+    plain = burrow_json.config_main(
+        burrow_json.MainConfig(log_level=logging.INFO, listen=":7980", tls=False), url="/", host=HOST
+    )
+    assert plain["httpserver"] == {"default": {"address": ":7980", "tls": "", "timeout": 0}}
+    assert plain["logging"]["level"] == "info"
+
+
+def test_module_list_is_sorted_and_may_be_empty() -> None:
+    url = "/v3/config/consumer"
+    assert dumps(burrow_json.module_list("consumer", ["prod", "local"], url=url, host=HOST)) == (
+        '{"error":false,"message":"module list returned",'
+        '"request":{"url":"/v3/config/consumer","host":"burrow-host"},'
+        '"coordinator":"consumer","modules":["local","prod"]}'
+    )
+    assert burrow_json.module_list("notifier", (), url="/", host=HOST)["modules"] == []
+
+
+def test_storage_module() -> None:
+    module = burrow_json.StorageModule(
+        intervals=10, min_distance=0.5, expire_group=604800.0, group_allowlist="^app-", group_denylist="test"
+    )
+    assert dumps(burrow_json.storage_module(module, url="/v3/config/storage/default", host=HOST)) == (
+        '{"error":false,"message":"storage module detail returned","module":{"class-name":"inmemory",'
+        '"intervals":10,"min-distance":0.5,"group-allowlist":"^app-","expire-group":604800,'
+        '"group-denylist":"test"},"request":{"url":"/v3/config/storage/default","host":"burrow-host"}}'
+    )
+
+
+def test_evaluator_module() -> None:
+    module = burrow_json.EvaluatorModule(expire_cache=10.0, minimum_complete=0.0, allowed_lag=100)
+    assert dumps(burrow_json.evaluator_module(module, url="/v3/config/evaluator/default", host=HOST)) == (
+        '{"error":false,"message":"evaluator module detail returned","module":{"class-name":"caching",'
+        '"expire-cache":10,"minimum-complete":0,"allowed-lag":100},'
+        '"request":{"url":"/v3/config/evaluator/default","host":"burrow-host"}}'
+    )
+
+
+def test_consumer_module() -> None:
+    client = ClusterModule(
+        servers=["k1:9093"],
+        client_id="lagwatch",
+        topic_refresh=60.0,
+        offset_refresh=10.0,
+        tls=TLSProfile(name="default", ca_file="/etc/ca.pem"),
+        sasl=SASLProfile(name="default", username="monitor"),
+    )
+    module = burrow_json.ConsumerModule(
+        cluster="prod", client=client, start_latest=True, group_denylist="^tmp"
+    )
+    assert dumps(burrow_json.consumer_module(module, url="/v3/config/consumer/prod", host=HOST)) == (
+        '{"error":false,"message":"consumer module detail returned","module":{"class-name":"kafka",'
+        '"cluster":"prod","servers":["k1:9093"],"group-allowlist":"","zookeeper-path":"","zookeeper-timeout":0,'
+        '"client-profile":{"name":"default","client-id":"lagwatch","kafka-version":"","tls":{"name":"default",'
+        '"noverify":false,"certfile":"","keyfile":"","cafile":"/etc/ca.pem"},"sasl":{"name":"default",'
+        '"handshake-first":true,"username":"monitor"}},"offsets-topic":"__consumer_offsets","start-latest":true,'
+        '"group-denylist":"^tmp"},"request":{"url":"/v3/config/consumer/prod","host":"burrow-host"}}'
+    )
+
+
+def test_module_not_found_messages() -> None:
+    assert [
+        burrow_json.STORAGE_MODULE_NOT_FOUND,
+        burrow_json.EVALUATOR_MODULE_NOT_FOUND,
+        burrow_json.CONSUMER_MODULE_NOT_FOUND,
+        burrow_json.NOTIFIER_MODULE_NOT_FOUND,
+    ] == [
+        "storage module not found",
+        "evaluator module not found",
+        "consumer module not found",
+        "notifier module not found",
+    ]

@@ -11,6 +11,7 @@ import base64
 import gc
 import gzip
 import json
+import logging
 import shutil
 import socket
 import ssl
@@ -18,7 +19,7 @@ import subprocess
 import time
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -475,6 +476,328 @@ async def test_delete_of_one_topic_and_of_unknown_groups(admin_client: TestClien
         assert response.status == 200
         assert (await response.json())["message"] == "consumer group removed"
     assert "testgroup2" in (await get_json(admin_client, "/v3/kafka/c1/consumer"))["consumers"]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Log level
+
+
+@pytest.fixture
+def root_logger() -> Iterator[logging.Logger]:
+    """The root logger, its level restored after the test."""
+    root = logging.getLogger()
+    saved = root.level
+    yield root
+    root.setLevel(saved)
+
+
+@pytest.mark.parametrize(
+    ("level", "name"),
+    [
+        (logging.DEBUG, "debug"),
+        (logging.INFO, "info"),
+        (logging.WARNING, "warn"),
+        (logging.CRITICAL, "fatal"),
+    ],
+)
+async def test_get_log_level_is_the_root_loggers(
+    client: TestClient[Any, Any], root_logger: logging.Logger, level: int, name: str
+) -> None:
+    root_logger.setLevel(level)
+    assert await get_json(client, "/v3/admin/loglevel") == {
+        "error": False,
+        "message": "log level returned",
+        "level": name,
+        "request": request("/v3/admin/loglevel"),
+    }
+
+
+async def post_level(
+    test_client: TestClient[Any, Any], data: str, headers: Mapping[str, str] | None = None
+) -> tuple[int, Any]:
+    auth = {"Authorization": f"Bearer {TOKEN}"} if headers is None else headers
+    response = await test_client.post("/v3/admin/loglevel", data=data, headers=auth)
+    return response.status, await response.json()
+
+
+@pytest.mark.parametrize(
+    ("sent", "level", "shown"),
+    [
+        ("debug", logging.DEBUG, "debug"),
+        ("TRACE", logging.DEBUG, "debug"),
+        ("Info", logging.INFO, "info"),
+        ("warning", logging.WARNING, "warn"),
+        ("WARN", logging.WARNING, "warn"),
+        ("error", logging.ERROR, "error"),
+        ("fatal", logging.CRITICAL, "fatal"),
+    ],
+)
+async def test_post_log_level_sets_the_root_logger(
+    admin_client: TestClient[Any, Any], root_logger: logging.Logger, sent: str, level: int, shown: str
+) -> None:
+    root_logger.setLevel(logging.INFO if level != logging.INFO else logging.ERROR)
+    assert await post_level(admin_client, json.dumps({"level": sent})) == (
+        200,
+        {"error": False, "message": "set log level", "request": request("/v3/admin/loglevel")},
+    )
+    assert root_logger.level == level
+    assert (await get_json(admin_client, "/v3/admin/loglevel"))["level"] == shown
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "message"),
+    [
+        ('{"level": "verbose"}', 404, "unknown log level"),
+        ('{"level": "panic"}', 404, "unknown log level"),
+        ('{"level": ""}', 404, "unknown log level"),
+        ("{}", 404, "unknown log level"),
+        ('{"level": null}', 404, "unknown log level"),
+        ("null", 404, "unknown log level"),
+        ("", 400, "could not decode message body"),
+        ("{level: debug}", 400, "could not decode message body"),
+        ('["debug"]', 400, "could not decode message body"),
+        ('"debug"', 400, "could not decode message body"),
+        ('{"level": 10}', 400, "could not decode message body"),
+    ],
+)
+async def test_post_log_level_rejects_what_burrow_rejects(
+    admin_client: TestClient[Any, Any], root_logger: logging.Logger, data: str, status: int, message: str
+) -> None:
+    root_logger.setLevel(logging.WARNING)
+    assert await post_level(admin_client, data) == (
+        status,
+        {"error": True, "message": message, "request": request("/v3/admin/loglevel")},
+    )
+    assert root_logger.level == logging.WARNING
+
+
+async def test_post_log_level_reads_the_key_in_any_case_as_go_does(
+    admin_client: TestClient[Any, Any], root_logger: logging.Logger
+) -> None:
+    root_logger.setLevel(logging.INFO)
+    status, _ = await post_level(admin_client, '{"Level": "info", "LEVEL": "error", "other": 1}')
+    assert status == 200
+    assert root_logger.level == logging.ERROR
+
+
+async def test_post_log_level_is_off_without_an_admin_token(
+    client: TestClient[Any, Any], root_logger: logging.Logger
+) -> None:
+    root_logger.setLevel(logging.WARNING)
+    assert await post_level(client, '{"level": "debug"}') == (
+        404,
+        {"error": True, "message": "invalid request type", "result": {}},
+    )
+    assert root_logger.level == logging.WARNING
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token", f"Basic {TOKEN}"])
+async def test_post_log_level_needs_the_bearer_token(
+    admin_client: TestClient[Any, Any], root_logger: logging.Logger, header: str | None
+) -> None:
+    root_logger.setLevel(logging.WARNING)
+    response = await admin_client.post(
+        "/v3/admin/loglevel",
+        data='{"level": "debug"}',
+        headers={} if header is None else {"Authorization": header},
+    )
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert (await response.json())["message"] == "missing or invalid admin token"
+    assert root_logger.level == logging.WARNING
+
+
+async def test_post_log_level_authenticates_with_the_token_under_basic_auth(
+    clusters: dict[str, FakeCluster], root_logger: logging.Logger
+) -> None:
+    root_logger.setLevel(logging.WARNING)
+    app = web_app(clusters, f"basic_auth_users:\n  alice: '{PASSWORD_HASH}'\n", admin_token=TOKEN)
+    async with TestClient(TestServer(app)) as test_client:
+        assert (await test_client.get("/v3/admin/loglevel")).status == 401
+        assert (await post_level(test_client, '{"level": "debug"}', basic("alice", PASSWORD)))[0] == 401
+        assert root_logger.level == logging.WARNING
+        assert (await post_level(test_client, '{"level": "debug"}'))[0] == 200
+        assert root_logger.level == logging.DEBUG
+        response = await test_client.get("/v3/admin/loglevel", headers=basic("alice", PASSWORD))
+        assert (await response.json())["level"] == "debug"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# /v3/config
+
+
+async def test_config_main(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/v3/config")
+    assert response.status == 200
+    assert await response.text() == (
+        '{"error":false,"message":"main config returned",'
+        f'"request":{{"url":"/v3/config","host":{json.dumps(HOST)}}},'
+        '"general":{"pidfile":"","stdout-logfile":"","access-control-allow-origin":""},'
+        '"logging":{"filename":"","max-size":100,"max-backups":10,"max-age":30,"use-local-time":false,'
+        '"use-compression":false,"level":"info"},'
+        '"zookeeper":{"servers":[],"timeout":0,"root-path":""},'
+        '"httpserver":{"default":{"address":"127.0.0.1:0","tls":"","timeout":0}}}'
+    )
+
+
+async def test_config_logging_level_is_the_configured_one(
+    clusters: dict[str, FakeCluster], root_logger: logging.Logger
+) -> None:
+    settings = Settings(
+        log_level="warning",
+        clusters={"c1": ClusterSettings(bootstrap_servers=("kafka1:9092",))},
+        http=HttpSettings(listen="127.0.0.1:0"),
+    )
+    root_logger.setLevel(logging.DEBUG)
+    async with TestClient(TestServer(build_app(clusters, settings))) as test_client:
+        assert (await get_json(test_client, "/v3/config"))["logging"]["level"] == "warn"
+        assert (await get_json(test_client, "/v3/admin/loglevel"))["level"] == "debug"
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "modules"),
+    [
+        ("storage", ["default"]),
+        ("evaluator", ["default"]),
+        ("cluster", ["c1", "c2"]),
+        ("consumer", ["c1", "c2"]),
+        ("notifier", []),
+    ],
+)
+async def test_config_module_lists(
+    client: TestClient[Any, Any], coordinator: str, modules: list[str]
+) -> None:
+    path = f"/v3/config/{coordinator}"
+    assert await get_json(client, path) == {
+        "error": False,
+        "message": "module list returned",
+        "request": request(path),
+        "coordinator": coordinator,
+        "modules": modules,
+    }
+
+
+async def test_config_storage_and_evaluator_modules(clusters: dict[str, FakeCluster]) -> None:
+    settings = Settings.model_validate(
+        {
+            "clusters": {"c1": {"bootstrap_servers": "kafka1:9092"}},
+            "http": {"listen": "127.0.0.1:0"},
+            "storage": {"intervals": 15, "min_distance": 1, "expire_group": 86400},
+            "evaluator": {"allowed_lag": 5, "minimum_complete": 0.5},
+            "filters": {"group_allow": "^team-", "group_deny": "-test$"},
+        }
+    )
+    async with TestClient(TestServer(build_app(clusters, settings))) as test_client:
+        assert await get_json(test_client, "/v3/config/storage/default") == {
+            "error": False,
+            "message": "storage module detail returned",
+            "module": {
+                "class-name": "inmemory",
+                "intervals": 15,
+                "min-distance": 1,
+                "group-allowlist": "^team-",
+                "expire-group": 86400,
+                "group-denylist": "-test$",
+            },
+            "request": request("/v3/config/storage/default"),
+        }
+        assert await get_json(test_client, "/v3/config/evaluator/default") == {
+            "error": False,
+            "message": "evaluator module detail returned",
+            "module": {
+                "class-name": "caching",
+                "expire-cache": 10,
+                "minimum-complete": 0.5,
+                "allowed-lag": 5,
+            },
+            "request": request("/v3/config/evaluator/default"),
+        }
+
+
+async def test_config_consumer_module_of_an_offsets_topic_cluster(client: TestClient[Any, Any]) -> None:
+    assert await get_json(client, "/v3/config/consumer/c1") == {
+        "error": False,
+        "message": "consumer module detail returned",
+        "module": {
+            "class-name": "kafka",
+            "cluster": "c1",
+            "servers": ["kafka1:9092", "kafka2:9092"],
+            "group-allowlist": "",
+            "zookeeper-path": "",
+            "zookeeper-timeout": 0,
+            "client-profile": {
+                "name": "default",
+                "client-id": "lagwatch",
+                "kafka-version": "",
+                "tls": None,
+                "sasl": None,
+            },
+            "offsets-topic": "__consumer_offsets",
+            "start-latest": False,
+            "group-denylist": "",
+        },
+        "request": request("/v3/config/consumer/c1"),
+    }
+
+
+async def test_config_of_an_admin_api_cluster_hides_every_secret() -> None:
+    cluster = make_c2()
+    cluster.settings = ClusterSettings.model_validate(
+        {
+            "bootstrap_servers": "k:9093",
+            "offsets_source": "admin-api",
+            "offsets_topic": "__custom_offsets",
+            "start_latest": True,
+            "offset_refresh": 30,
+            "security": {"protocol": "SASL_SSL", "sasl_username": "alice", "sasl_password": "sasl-pw"},
+        }
+    )
+    app = build_app({"c2": cluster}, make_settings(admin_token=TOKEN))
+    async with TestClient(TestServer(app)) as test_client:
+        consumer = await get_json(test_client, "/v3/config/consumer/c2")
+        assert {key: consumer["module"][key] for key in ("class-name", "offsets-topic", "start-latest")} == {
+            "class-name": "kafka_admin_api",
+            "offsets-topic": "",
+            "start-latest": False,
+        }
+        assert consumer["module"]["client-profile"]["sasl"] == {
+            "name": "default",
+            "handshake-first": True,
+            "username": "alice",
+        }
+        evaluator = await get_json(test_client, "/v3/config/evaluator/default")
+        assert evaluator["module"]["expire-cache"] == 30
+        bodies = [
+            await (await test_client.get(path)).text()
+            for path in ("/v3/config", "/v3/config/storage/default", "/v3/config/consumer/c2")
+        ]
+    for body in [*bodies, json.dumps(consumer), json.dumps(evaluator)]:
+        assert "sasl-pw" not in body
+        assert TOKEN not in body
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/v3/config/storage/local", "storage module not found"),
+        ("/v3/config/evaluator/caching", "evaluator module not found"),
+        ("/v3/config/consumer/nope", "consumer module not found"),
+        ("/v3/config/notifier/default", "notifier module not found"),
+        ("/v3/config/cluster/nope", "cluster module not found"),
+    ],
+)
+async def test_config_unknown_modules_are_burrows_404(
+    client: TestClient[Any, Any], path: str, message: str
+) -> None:
+    assert await get_json(client, path, 404) == {"error": True, "message": message, "request": request(path)}
+
+
+async def test_config_unknown_coordinator_is_an_unknown_path(client: TestClient[Any, Any]) -> None:
+    assert await get_json(client, "/v3/config/zookeeper", 404) == {
+        "error": True,
+        "message": "invalid request type",
+        "result": {},
+    }
 
 
 # ------------------------------------------------------------------------------------------------------------
