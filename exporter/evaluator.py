@@ -16,7 +16,7 @@ Deliberate differences from Burrow, each with a test:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from types import MappingProxyType
@@ -368,6 +368,11 @@ class EvaluationCache:
 
     def refresh(self, source: GroupSource, now: float) -> int:
         """Bring every group of `source` up to date at `now`; returns how many groups were evaluated."""
+        return sum(self.refresh_in_steps(source, now))
+
+    def refresh_in_steps(self, source: GroupSource, now: float, batch: int = 1000) -> Iterator[int]:
+        """`refresh`, yielding the number of groups evaluated after every `batch` of them, so that the caller
+        can let other work run in between; the new statuses replace the old ones when the generator ends."""
         now_s = math.floor(now)
         entries: dict[str, _Entry] = {}
         statuses: dict[str, GroupStatus] = {}
@@ -383,21 +388,45 @@ class EvaluationCache:
                 entries[group] = entry
                 statuses[group] = self._statuses[group]
                 continue
-            snapshot = source.group_snapshot(group)
-            statuses[group] = evaluate_group(
-                snapshot,
-                now,
-                allowed_lag=self._allowed_lag,
-                minimum_complete=self._minimum_complete,
-                cluster=self._cluster,
-                group=group,
-            )
-            entries[group] = _Entry(version, now_s, self._deadline(snapshot, now_s))
+            entries[group], statuses[group] = self._evaluate(source, group, version, now)
             evaluated += 1
+            if evaluated % batch == 0:
+                yield batch
+        # Groups deleted while the caller ran other work between batches must not come back.
+        alive = set(source.groups())
+        for gone in [g for g in statuses if g not in alive]:
+            del statuses[gone], entries[gone]
         # New dicts, not in-place updates: a mapping handed out by `statuses` stays one consistent round.
         self._entries = entries
         self._statuses = statuses
-        return evaluated
+        yield evaluated % batch
+
+    def refresh_group(self, source: GroupSource, group: str, now: float) -> None:
+        """Re-evaluate one group at once (after an admin deletion); a group the source lost is dropped."""
+        entries = dict(self._entries)
+        statuses = dict(self._statuses)
+        if group in source.groups():
+            entries[group], statuses[group] = self._evaluate(source, group, source.group_version(group), now)
+        else:
+            entries.pop(group, None)
+            statuses.pop(group, None)
+        self._entries = entries
+        self._statuses = statuses
+
+    def _evaluate(
+        self, source: GroupSource, group: str, version: int, now: float
+    ) -> tuple[_Entry, GroupStatus]:
+        snapshot = source.group_snapshot(group)
+        status = evaluate_group(
+            snapshot,
+            now,
+            allowed_lag=self._allowed_lag,
+            minimum_complete=self._minimum_complete,
+            cluster=self._cluster,
+            group=group,
+        )
+        now_s = math.floor(now)
+        return _Entry(version, now_s, self._deadline(snapshot, now_s)), status
 
     def _deadline(self, snapshot: GroupSnapshot | None, now_s: int) -> float:
         if snapshot is None:

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,7 +78,7 @@ class HeadPoller:
         cluster: ClusterSettings,
         storage: Storage,
         *,
-        on_round: Callable[[], None] | None = None,
+        on_round: Callable[[], Awaitable[None]] | None = None,
         observer: HeadObserver | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -111,7 +111,7 @@ class HeadPoller:
                     continue
                 self._backoff = _FIRST_BACKOFF_S
                 if self._on_round is not None:
-                    self._on_round()
+                    await self._on_round()
                 elapsed = time.monotonic() - started
                 await asyncio.sleep(max(0.0, self._cluster.offset_refresh - elapsed))
         finally:

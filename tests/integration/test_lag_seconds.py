@@ -452,12 +452,12 @@ class Driven:
     def ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def head(self, offset: int, partition: int = 0) -> None:
+    async def head(self, offset: int, partition: int = 0) -> None:
         """A HEAD round at the current time, as the poller makes it, then the evaluation it triggers."""
         self.runtime.storage.add_head_offset("t", partition, offset, self.ms)
         assert self.runtime.timelag is not None
         self.runtime.timelag.observe("t", partition, offset, self.clock())
-        self.runtime.evaluate()
+        await self.runtime.evaluate()
 
     def commit(self, group: str, offset: int, partition: int = 0) -> None:
         self.order += 1
@@ -467,16 +467,16 @@ class Driven:
         self.clock.freeze(self.clock() + seconds)
 
 
-def test_figures_per_partition_follow_the_statuses(tmp_path: Path) -> None:
+async def test_figures_per_partition_follow_the_statuses(tmp_path: Path) -> None:
     driven = Driven(tmp_path)
-    driven.head(0)
+    await driven.head(0)
     driven.tick(10)
     # 100 records in (0, 10]: offset 49, the 50th, is placed at 50/101 of the bracket.
-    driven.head(100)
+    await driven.head(100)
     driven.commit("behind", 49)
     driven.commit("current", 100)
     driven.tick(10)
-    driven.head(100)
+    await driven.head(100)
     lags = driven.runtime.lag_seconds()
     # Partition 1 of t has no HEAD and no commit: None (never committed), in the order of the statuses.
     assert lags["current"] == (LagSeconds(0.0, "caught_up"), None)
@@ -488,7 +488,7 @@ def test_figures_per_partition_follow_the_statuses(tmp_path: Path) -> None:
 
     driven.commit("unknown", 3, partition=1)
     driven.tick(10)
-    driven.head(100)
+    await driven.head(100)
     assert driven.runtime.lag_seconds()["unknown"] == (None, LagSeconds(None, "head_unknown"))
     # The stopped group's figure moved with the clock although nothing else changed.
     assert driven.runtime.lag_seconds()["behind"][0] == LagSeconds(
@@ -498,13 +498,13 @@ def test_figures_per_partition_follow_the_statuses(tmp_path: Path) -> None:
     assert view.lag_seconds is driven.runtime.lag_seconds()
 
 
-def test_disabled_lag_seconds_builds_nothing(tmp_path: Path) -> None:
+async def test_disabled_lag_seconds_builds_nothing(tmp_path: Path) -> None:
     driven_settings = Settings(
         clusters={CLUSTER: _cluster("127.0.0.1:1")}, lag_seconds=LagSecondsSettings(enabled=False)
     )
     runtime = ClusterRuntime(CLUSTER, driven_settings, _cluster("127.0.0.1:1"), Clock())
     assert (runtime.timelag, runtime.exact_reads, runtime.state_file) == (None, None, None)
-    runtime.evaluate()
+    await runtime.evaluate()
     assert runtime.lag_seconds() == {}
     assert runtime.view().lag_seconds == {}
 
@@ -515,7 +515,7 @@ async def test_a_state_dir_that_cannot_be_written_is_logged_once(
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the directory should be")
     driven = Driven(blocked, exact_reads=False)
-    driven.head(7)
+    await driven.head(7)
     caplog.set_level(logging.INFO, logger="exporter.app")
     await driven.runtime.save_state()
     await driven.runtime.save_state()

@@ -685,3 +685,44 @@ def test_property_cache_matches_a_fresh_evaluation_after_every_refresh(
             for g in source.groups()
         }
         assert dict(cache.statuses()) == fresh
+
+
+def test_cache_refresh_in_steps_yields_per_batch_and_swaps_at_the_end() -> None:
+    source = FakeSource()
+    for name in "abcde":
+        source.set(name, group_of(partition("t", 0, EX3, 6, (106,)), name=name))
+    cache = EvaluationCache()
+    steps = cache.refresh_in_steps(source, T + 600, batch=2)
+    assert next(steps) == 2
+    assert cache.statuses() == {}
+    assert list(steps) == [2, 1]
+    assert {g: s.status for g, s in cache.statuses().items()} == dict.fromkeys("abcde", Status.WARN)
+
+
+def test_cache_drops_a_group_deleted_between_steps() -> None:
+    source = FakeSource()
+    for name in "abc":
+        source.set(name, group_of(partition("t", 0, EX3, 6, (106,)), name=name))
+    cache = EvaluationCache()
+    steps = cache.refresh_in_steps(source, T + 600, batch=1)
+    assert next(steps) == 1
+    del source.data["a"]
+    assert sum(steps) == 2
+    assert sorted(cache.statuses()) == ["b", "c"]
+
+
+def test_cache_refresh_group_re_evaluates_or_drops_one_group() -> None:
+    source = FakeSource()
+    source.set("a", group_of(partition("t", 0, EX3, 6, (106,)), name="a"))
+    source.set("b", group_of(partition("t", 0, EX1, 5, (105,)), name="b"))
+    cache = EvaluationCache()
+    cache.refresh(source, T + 600)
+    before = cache.statuses()
+    source.set("a", group_of(partition("t", 0, EX1, 5, (105,)), name="a"))
+    cache.refresh_group(source, "a", T + 600)
+    assert cache.status("a").status == Status.OK
+    assert before["a"].status == Status.WARN
+    del source.data["b"]
+    cache.refresh_group(source, "b", T + 600)
+    assert sorted(cache.statuses()) == ["a"]
+    assert cache.refresh(source, T + 600) == 0

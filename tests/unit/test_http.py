@@ -1205,7 +1205,7 @@ async def test_the_apps_cluster_runtime_is_a_cluster_handle() -> None:
     runtime.storage.set_topics({"testtopic": 1}, NOW_MS)
     runtime.storage.add_head_offset("testtopic", 0, 4321, NOW_MS)
     runtime.storage.apply(OffsetCommit("g", "testtopic", 0, 4000, NOW_MS), 1, NOW_MS)
-    runtime.evaluate()
+    await runtime.evaluate()
     async with TestClient(TestServer(build_app({"c1": runtime}, settings))) as test_client:
         assert (await test_client.get("/-/ready")).status == 503
         lag = await get_json(test_client, "/v3/kafka/c1/consumer/g/lag")

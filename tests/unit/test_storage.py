@@ -934,3 +934,18 @@ def test_expire_removes_exactly_the_groups_lazy_expiry_hides(operations: list[tu
         assert storage.expire(now) == due
         assert set(due).isdisjoint(storage.groups())
         assert all(storage.group_snapshot(name, now) is not None for name in storage.groups())
+
+
+def test_an_idle_partitions_repeated_head_keeps_its_groups_version() -> None:
+    storage = _storage(intervals=3)
+    _commit(storage, 100, 1, T0)
+    for i in range(2):
+        storage.add_head_offset("t", 0, 100, NOW + i)
+    before = storage.group_version("g")
+    storage.add_head_offset("t", 0, 100, NOW + 2)
+    assert storage.group_version("g") > before
+    full = storage.group_version("g")
+    storage.add_head_offset("t", 0, 100, NOW + 3)
+    assert storage.group_version("g") == full
+    storage.add_head_offset("t", 0, 101, NOW + 4)
+    assert storage.group_version("g") > full
