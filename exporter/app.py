@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -20,6 +21,7 @@ from exporter.evaluator import EvaluationCache
 from exporter.exposition.http import HttpServer
 from exporter.exposition.metrics import ClusterView
 from exporter.filters import NameFilter
+from exporter.gc_pause import gc_paused
 from exporter.model import GroupStatus, PartitionStatus
 from exporter.settings import ClusterSettings, Settings
 from exporter.sources.admin_api import AdminApiSource
@@ -112,8 +114,10 @@ class ClusterRuntime:
         started = time.perf_counter()
         # 100,000 group-partitions take about a second to evaluate: health checks and scrapes get their turn
         # between batches instead of waiting for the whole round.
-        for _ in self.cache.refresh_in_steps(self.storage, now, _EVALUATION_BATCH):
-            await asyncio.sleep(0)
+        with gc_paused():
+            for _ in self.cache.refresh_in_steps(self.storage, now, _EVALUATION_BATCH):
+                gc.collect(1)
+                await asyncio.sleep(0)
         if self.timelag is not None:
             self._update_lag_seconds(self.timelag, now)
         self.evaluation_seconds = time.perf_counter() - started

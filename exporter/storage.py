@@ -229,10 +229,15 @@ def _window(ring: array[int], unfilled: tuple[None, ...]) -> tuple[Commit | None
     return (
         *unfilled[n:],
         *[
-            Commit(offset, order, ts, lag if lag >= 0 else None, observed)
+            _new_tuple(Commit, (offset, order, ts, lag if lag >= 0 else None, observed))
             for offset, order, ts, observed, lag in zip(fields, fields, fields, fields, fields, strict=True)
         ],
     )
+
+
+# A NamedTuple's own constructor is a Python-level lambda around tuple.__new__; calling tuple.__new__ directly
+# halves the cost of the million Commits an evaluation round of 100,000 partitions materialises.
+_new_tuple = tuple.__new__
 
 
 class Storage:

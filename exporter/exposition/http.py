@@ -17,7 +17,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import gc
 import hmac
 import json
 import logging
@@ -48,6 +47,7 @@ from exporter.exposition.webconfig import (
     san_allowed,
     server_ssl_context,
 )
+from exporter.gc_pause import gc_paused
 from exporter.model import GroupStatus, Status
 from exporter.settings import ClusterSettings, Settings
 from exporter.storage import Storage
@@ -422,16 +422,8 @@ async def _current(state: _State, gzip: bool) -> _Rendered:
 
 
 def _render(views: list[ClusterView], options: RenderOptions, gzip: bool) -> _Rendered:
-    # The renderer makes tens of thousands of short-lived containers. With the collector on, young collections
-    # promote them while they live, and every few renders that triggers a full collection, which walks every
-    # status in memory while holding the GIL: 0.15-0.35 s of stalled event loop at 100k partitions.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         result = render(views, options)
-    finally:
-        if collecting:
-            gc.enable()
     rendered = _Rendered(views, result)
     if gzip:
         _compress(rendered)
