@@ -95,6 +95,7 @@ class ClusterRuntime:
                 )
         self._lag_seconds: dict[str, GroupLagSeconds] = {}
         self._restored_pruned = False
+        self._restored_cluster_id = "" if self.state_file is None else _read_cluster_id(self.state_file)
         self._save_failing = False
         self.head = HeadPoller(
             name, cluster, self.storage, on_round=self.evaluate, observer=self.timelag, clock=clock
@@ -127,9 +128,19 @@ class ClusterRuntime:
     def _update_lag_seconds(self, timelag: TimeLag, now: float) -> None:
         if not self._restored_pruned and self.head.health.rounds:
             # Histories restored for topics deleted (or re-created) while lagwatch was down would never be
-            # told apart from live ones: the first metadata decides.
+            # told apart from live ones: the first metadata decides. A file written for another Kafka cluster
+            # that was given the same name would mislead on every topic the two share: all of it goes.
             self._restored_pruned = True
             live = set(self.storage.topics())
+            saved_for, running_on = self._restored_cluster_id, self.head.health.cluster_id
+            if saved_for and running_on and saved_for != running_on:
+                log.warning(
+                    "cluster %s: the saved HEAD history belongs to Kafka cluster %s, not %s: discarded",
+                    self.name,
+                    saved_for,
+                    running_on,
+                )
+                live = set()
             for topic in {topic for topic, _ in timelag.histories} - live:
                 timelag.forget_topic(topic)
         # Every group: each HEAD round re-evaluates the groups of every polled topic anyway, and a lagging
@@ -192,7 +203,7 @@ class ClusterRuntime:
             return
         data = dump(self.name, self.timelag.histories)
         try:
-            await asyncio.to_thread(_write_state, self.state_file, data)
+            await asyncio.to_thread(_write_state, self.state_file, data, self.head.health.cluster_id)
         except OSError as exc:
             if not self._save_failing:
                 log.warning(
@@ -235,9 +246,23 @@ def _partition_lag_seconds(timelag: TimeLag, partition: PartitionStatus, now: fl
     return timelag.lag(partition.topic, partition.partition, end.offset, end.offset + lag, now)
 
 
-def _write_state(path: Path, data: bytes) -> None:
+def _write_state(path: Path, data: bytes, cluster_id: str) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     save_atomically(path, data)
+    if cluster_id:
+        save_atomically(_cluster_id_file(path), cluster_id.encode())
+
+
+def _cluster_id_file(state_file: Path) -> Path:
+    """Beside the state file: the id of the Kafka cluster its histories were observed on."""
+    return state_file.with_suffix(".cluster-id")
+
+
+def _read_cluster_id(state_file: Path) -> str:
+    try:
+        return _cluster_id_file(state_file).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _configure_logging(level: str) -> None:

@@ -57,6 +57,8 @@ class ClusterHealth:
     """Rounds that reached the cluster."""
     failures: int = 0
     """Rounds that did not, each followed by a backoff."""
+    cluster_id: str = ""
+    """The Kafka cluster's id from the last metadata; empty before it (or from brokers older than 3.1)."""
 
 
 class HeadObserver(Protocol):
@@ -155,6 +157,7 @@ class HeadPoller:
                 log.debug("cluster %s: closing client: %s", self.name, exc)
 
     def _apply_topology(self, topology: Topology) -> None:
+        self.health.cluster_id = topology.cluster_id or self.health.cluster_id
         counts = {topic: len(leaders) for topic, leaders in topology.leaders.items()}
         for topic in topology.failed:
             # A topic listed with an error still exists: deleting it would drop every group's commits on it.

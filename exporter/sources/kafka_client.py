@@ -73,6 +73,8 @@ class Topology:
     """Topics listed with an error code: their partitions are unknown this time, not gone."""
     topic_ids: dict[str, str] = field(default_factory=dict)
     """Topic id (as Kafka's `Uuid.toString()`) -> topic name; empty when the broker predates Metadata v12."""
+    cluster_id: str = ""
+    """The Kafka cluster's id; empty when the broker predates Metadata v12."""
 
 
 async def fetch_topology(client: AIOKafkaClient) -> Topology:
@@ -116,7 +118,7 @@ def _topology(response: _MetadataResponseV12) -> Topology:
             failed.add(name)
         else:
             leaders[name] = _by_index({index: leader for _error, index, leader, *_rest in partitions})
-    return Topology(leaders, frozenset(failed), ids)
+    return Topology(leaders, frozenset(failed), ids, response.cluster_id or "")
 
 
 async def _legacy_topology(client: AIOKafkaClient) -> Topology:

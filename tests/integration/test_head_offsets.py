@@ -132,6 +132,18 @@ async def test_topic_ids_are_those_kafka_reports(
     await _eventually(lambda: running.storage.topic_ids.get(match[1]) == topic, f"topic id {match[1]}")
 
 
+async def test_the_cluster_id_is_the_one_kafka_reports(
+    running: _Running, kafka_bootstrap: str, kafka_tool: KafkaTool
+) -> None:
+    reported = await kafka_tool(
+        "org.apache.kafka.tools.ClusterTool", "cluster-id", "--bootstrap-server", kafka_bootstrap
+    )
+    assert reported.returncode == 0, reported.stderr
+    match = re.search(r"Cluster ID: (\S+)", reported.stdout)
+    assert match is not None, reported.stdout
+    await _eventually(lambda: running.poller.health.cluster_id == match[1], f"cluster id {match[1]}")
+
+
 async def test_a_deleted_topic_leaves_the_store(
     running: _Running, kafka_admin: AIOKafkaAdminClient, new_topic: NewTopicFactory, produce: Produce
 ) -> None:

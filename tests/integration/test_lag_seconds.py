@@ -537,3 +537,34 @@ async def test_a_state_dir_that_cannot_be_written_is_logged_once(
         0o700,
         0o600,
     )
+
+
+async def test_a_history_saved_on_another_kafka_cluster_is_discarded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def on(cluster_id: str) -> Driven:
+        driven = Driven(tmp_path, exact_reads=False)
+        driven.runtime.head.health.cluster_id = cluster_id
+        driven.runtime.head.health.rounds = 1
+        return driven
+
+    first = on("kafka-a")
+    await first.head(100)
+    first.tick(10)
+    await first.head(200)
+    await first.runtime.save_state()
+    assert (tmp_path / "heads-it.cluster-id").read_text() == "kafka-a"
+
+    same = on("kafka-a")
+    await same.runtime.evaluate()
+    assert same.runtime.timelag is not None
+    assert [key for key, _ in same.runtime.timelag.histories.items()] == [("t", 0)]
+
+    caplog.set_level(logging.WARNING, logger="exporter.app")
+    other = on("kafka-b")
+    await other.runtime.evaluate()
+    assert other.runtime.timelag is not None
+    assert dict(other.runtime.timelag.histories) == {}
+    assert [r.getMessage() for r in caplog.records if r.name == "exporter.app"] == [
+        f"cluster {CLUSTER}: the saved HEAD history belongs to Kafka cluster kafka-a, not kafka-b: discarded"
+    ]

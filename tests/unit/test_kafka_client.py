@@ -349,6 +349,7 @@ async def test_topology_has_leaders_ids_and_failed_topics_and_asks_for_all_topic
         leaders={"orders": (1, 2, -1), "__consumer_offsets": (2,), "legacy": (1,)},
         failed=frozenset({"creating"}),
         topic_ids={"AQIDBAUGBwgJCgsMDQ4PEA": "orders", "-_-_-_-_-_-_-_-_-_-__g": "__consumer_offsets"},
+        cluster_id="cluster-1",
     )
     ((node, version, flexible, body),) = client.sent
     assert node in (1, 2)
