@@ -93,7 +93,7 @@ class ClusterRuntime:
                     concurrency=lag.exact_read_concurrency,
                     rate=lag.exact_reads_per_second,
                 )
-        self._lag_seconds: dict[str, GroupLagSeconds] = {}
+        self._lag_seconds: dict[str, tuple[GroupStatus, GroupLagSeconds]] = {}
         self._restored_pruned = False
         self._restored_cluster_id = "" if self.state_file is None else _read_cluster_id(self.state_file)
         self._save_failing = False
@@ -120,12 +120,12 @@ class ClusterRuntime:
                 gc.collect(1)
                 await asyncio.sleep(0)
         if self.timelag is not None:
-            self._update_lag_seconds(self.timelag, now)
+            await self._update_lag_seconds(self.timelag, now)
         self.evaluation_seconds = time.perf_counter() - started
         if self.exact_reads is not None:
             self.exact_reads.wake()
 
-    def _update_lag_seconds(self, timelag: TimeLag, now: float) -> None:
+    async def _update_lag_seconds(self, timelag: TimeLag, now: float) -> None:
         if not self._restored_pruned and self.head.health.rounds:
             # Histories restored for topics deleted (or re-created) while lagwatch was down would never be
             # told apart from live ones: the first metadata decides. A file written for another Kafka cluster
@@ -143,12 +143,16 @@ class ClusterRuntime:
                 live = set()
             for topic in {topic for topic, _ in timelag.histories} - live:
                 timelag.forget_topic(topic)
-        # Every group: each HEAD round re-evaluates the groups of every polled topic anyway, and a lagging
-        # partition's figure moves with the clock. Caught-up and unknown partitions cost no TimeLag call.
-        self._lag_seconds = {
-            group: tuple(_partition_lag_seconds(timelag, p, now) for p in status.partitions)
-            for group, status in self.cache.statuses().items()
-        }
+        # Every group, not only the re-evaluated ones: a lagging partition's figure moves with the clock.
+        # Caught-up and unknown partitions cost no TimeLag call. Each figure set is kept with the status it
+        # was computed from, so a status that changes meanwhile (an admin deletion, the next round) never
+        # gets another status's figures; the batches let the event loop in, as evaluation does.
+        lags: dict[str, tuple[GroupStatus, GroupLagSeconds]] = {}
+        for count, (group, status) in enumerate(self.cache.statuses().items(), 1):
+            lags[group] = (status, tuple(_partition_lag_seconds(timelag, p, now) for p in status.partitions))
+            if count % _EVALUATION_BATCH == 0:
+                await asyncio.sleep(0)
+        self._lag_seconds = lags
 
     @property
     def exact_read_counts(self) -> tuple[int, int, int] | None:
@@ -173,8 +177,6 @@ class ClusterRuntime:
         removed = self.storage.delete_group(group, topic)
         if removed:
             self.cache.refresh_group(self.storage, group, self._clock())
-            # The group's partitions changed: its figures come back with the next round.
-            self._lag_seconds = {g: lags for g, lags in self._lag_seconds.items() if g != group}
         return removed
 
     def view(self) -> ClusterView:
@@ -189,12 +191,21 @@ class ClusterRuntime:
             caught_up=progress.caught_up,
             head_refresh_ms=None if refreshed is None else int(refreshed * 1000),
             evaluation_seconds=self.evaluation_seconds,
-            lag_seconds=self._lag_seconds,
+            lag_seconds=self._current_lag_seconds(statuses),
         )
 
     def lag_seconds(self) -> Mapping[str, GroupLagSeconds]:
         """Lag in seconds by group, as of the last evaluation; empty when it is disabled."""
-        return self._lag_seconds
+        return self._current_lag_seconds(self.cache.statuses())
+
+    def _current_lag_seconds(self, statuses: Mapping[str, GroupStatus]) -> dict[str, GroupLagSeconds]:
+        """The figures computed from exactly these statuses; a group re-evaluated since has none until the
+        next round."""
+        return {
+            group: lags
+            for group, (status, lags) in self._lag_seconds.items()
+            if statuses.get(group) is status
+        }
 
     async def save_state(self) -> None:
         """Write the HEAD histories to the state file. The bytes are taken on the event loop, which owns the

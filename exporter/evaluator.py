@@ -16,7 +16,7 @@ Deliberate differences from Burrow, each with a test:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from types import MappingProxyType
@@ -365,19 +365,31 @@ class EvaluationCache:
         self._cluster = cluster
         self._entries: dict[str, _Entry] = {}
         self._statuses: dict[str, GroupStatus] = {}
+        self._overrides: dict[str, tuple[_Entry, GroupStatus] | None] | None = None
+        """While a round runs: the groups `refresh_group` handled meanwhile, and their results."""
 
     def refresh(self, source: GroupSource, now: float) -> int:
         """Bring every group of `source` up to date at `now`; returns how many groups were evaluated."""
-        return sum(self.refresh_in_steps(source, now))
+        steps = self.refresh_in_steps(source, now)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                evaluated: int = done.value
+                return evaluated
 
-    def refresh_in_steps(self, source: GroupSource, now: float, batch: int = 1000) -> Iterator[int]:
-        """`refresh`, yielding the number of groups evaluated after every `batch` of them, so that the caller
-        can let other work run in between; the new statuses replace the old ones when the generator ends."""
+    def refresh_in_steps(
+        self, source: GroupSource, now: float, batch: int = 1000
+    ) -> Generator[int, None, int]:
+        """`refresh`, yielding after every `batch` groups checked, so that the caller can let other work
+        run in between. The new statuses replace the old ones in the step that ends the generator, never
+        before a yield; it returns how many groups were evaluated."""
         now_s = math.floor(now)
         entries: dict[str, _Entry] = {}
         statuses: dict[str, GroupStatus] = {}
         evaluated = 0
-        for group in source.groups():
+        self._overrides = {}
+        for checked, group in enumerate(source.groups(), 1):
             version = source.group_version(group)
             entry = self._entries.get(group)
             if (
@@ -387,29 +399,45 @@ class EvaluationCache:
             ):
                 entries[group] = entry
                 statuses[group] = self._statuses[group]
-                continue
-            entries[group], statuses[group] = self._evaluate(source, group, version, now)
-            evaluated += 1
-            if evaluated % batch == 0:
-                yield batch
-        # Groups deleted while the caller ran other work between batches must not come back.
+            else:
+                entries[group], statuses[group] = self._evaluate(source, group, version, now)
+                evaluated += 1
+            if checked % batch == 0:
+                yield checked
+        # What happened between the yields wins over what this round saw before: groups deleted meanwhile
+        # must not come back, and a group `refresh_group` re-evaluated keeps that newer result.
         alive = set(source.groups())
         for gone in [g for g in statuses if g not in alive]:
             del statuses[gone], entries[gone]
+        for group, result in self._overrides.items():
+            if result is None:
+                statuses.pop(group, None)
+                entries.pop(group, None)
+            else:
+                entries[group], statuses[group] = result
+        self._overrides = None
         # New dicts, not in-place updates: a mapping handed out by `statuses` stays one consistent round.
         self._entries = entries
         self._statuses = statuses
-        yield evaluated % batch
+        return evaluated
 
     def refresh_group(self, source: GroupSource, group: str, now: float) -> None:
-        """Re-evaluate one group at once (after an admin deletion); a group the source lost is dropped."""
+        """Re-evaluate one group at once (after an admin deletion); a group the source lost is dropped. A
+        round in progress keeps this result."""
+        result = (
+            self._evaluate(source, group, source.group_version(group), now)
+            if group in source.groups()
+            else None
+        )
+        if self._overrides is not None:
+            self._overrides[group] = result
         entries = dict(self._entries)
         statuses = dict(self._statuses)
-        if group in source.groups():
-            entries[group], statuses[group] = self._evaluate(source, group, source.group_version(group), now)
-        else:
+        if result is None:
             entries.pop(group, None)
             statuses.pop(group, None)
+        else:
+            entries[group], statuses[group] = result
         self._entries = entries
         self._statuses = statuses
 
