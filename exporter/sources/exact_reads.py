@@ -34,6 +34,8 @@ from exporter.timelag import (
 __all__ = ["ExactReader", "RateLimit", "read_record_time"]
 
 log = logging.getLogger(__name__)
+_FIRST_BACKOFF_S = 0.5
+_MAX_BACKOFF_S = 30.0
 
 _POLL_MS = 200
 """One wait for records; between two, the position is compared with the end the broker reported."""
@@ -150,6 +152,7 @@ class ExactReader:
 
     async def _work(self) -> None:
         consumer: AIOKafkaConsumer | None = None
+        failures = 0
         try:
             while True:
                 await self._limit.ready()
@@ -163,10 +166,17 @@ class ExactReader:
                 if consumer is None:
                     consumer = await self._start_consumer()
                 answer = None if consumer is None else await self._read(consumer, reads[0])
-                if answer is None and consumer is not None:
+                self._timelag.answer(reads[0], answer)
+                if answer is not None:
+                    failures = 0
+                    continue
+                if consumer is not None:
                     await _stop(consumer)
                     consumer = None
-                self._timelag.answer(reads[0], answer)
+                # Kafka away or refusing: every worker backing off keeps a 4,096-read queue from turning into
+                # a reconnection every 1/exact_reads_per_second.
+                failures += 1
+                await asyncio.sleep(min(_MAX_BACKOFF_S, _FIRST_BACKOFF_S * 2 ** (failures - 1)))
         finally:
             if consumer is not None:
                 await _stop(consumer)

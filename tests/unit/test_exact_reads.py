@@ -335,3 +335,17 @@ async def test_an_unreachable_cluster_fails_the_read_and_logs_once(
     assert warnings == [
         "cluster c: exact read failed (cannot connect: KafkaConnectionError: refused); retried while needed"
     ]
+
+
+async def test_failures_back_off_before_the_next_attempt(broker: Broker, reader_task: Any) -> None:
+    broker.refuse_start = True
+    timelag = timelag_wanting([1, 2, 3, 4, 5])
+    reader = ExactReader("c", CLUSTER, timelag, concurrency=1, rate=1000.0)
+    reader_task(reader)
+    reader.wake()
+    started = time.monotonic()
+    await until(lambda: reader.failures == 3)
+    # 0.5 s after the first failure, 1 s after the second: without backoff, three would take milliseconds.
+    assert time.monotonic() - started >= 1.5
+    await asyncio.sleep(0.3)
+    assert reader.failures == 3
