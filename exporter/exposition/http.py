@@ -50,7 +50,7 @@ from exporter.exposition.webconfig import (
 from exporter.gc_pause import gc_paused
 from exporter.model import GroupStatus, Status
 from exporter.settings import ClusterSettings, Settings
-from exporter.storage import Storage
+from exporter.storage import DROP_REASONS, Storage
 
 __all__ = ["ClusterHandle", "HttpServer", "ProgressHandle", "build_app"]
 
@@ -526,9 +526,14 @@ class _SelfCollector(Collector):
         return self._families()
 
     def collect(self) -> Iterable[Metric]:
-        build, records, errors, skipped, reads, read_failures, reads_pending = self._families()
+        families = self._families()
+        build, records, errors, skipped, reads, read_failures, reads_pending, stored, dropped = families
         build.add_metric([__version__], 1)
         for name, cluster in self._clusters.items():
+            stats = cluster.storage.stats()
+            stored.add_metric([name], stats.commits_stored)
+            for reason in DROP_REASONS:
+                dropped.add_metric([name, reason], stats.commits_dropped.get(reason, 0))
             counts = cluster.exact_read_counts
             if counts is not None:
                 reads.add_metric([name], counts[0])
@@ -541,7 +546,7 @@ class _SelfCollector(Collector):
                 errors.add_metric([name, key_type], count)
             for record_type, count in sorted(progress.skipped_types.items()):
                 skipped.add_metric([name, str(record_type)], count)
-        return build, records, errors, skipped, reads, read_failures, reads_pending
+        return build, records, errors, skipped, reads, read_failures, reads_pending, stored, dropped
 
     @staticmethod
     def _families() -> tuple[
@@ -552,6 +557,8 @@ class _SelfCollector(Collector):
         CounterMetricFamily,
         CounterMetricFamily,
         GaugeMetricFamily,
+        CounterMetricFamily,
+        CounterMetricFamily,
     ]:
         return (
             GaugeMetricFamily("lagwatch_build_info", "lagwatch's version; always 1.", labels=["version"]),
@@ -584,6 +591,17 @@ class _SelfCollector(Collector):
                 "lagwatch_exact_reads_pending",
                 "Exact reads waiting for their turn under the concurrency and rate limits.",
                 labels=["kafka_cluster"],
+            ),
+            CounterMetricFamily(
+                "lagwatch_commits_stored",
+                "Committed offsets placed in a group-partition's window.",
+                labels=["kafka_cluster"],
+            ),
+            CounterMetricFamily(
+                "lagwatch_commits_dropped",
+                "Committed offsets the storage refused, by reason (expired, group_filtered, topic_filtered, "
+                "unknown_partition, backfill, duplicate).",
+                labels=["kafka_cluster", "reason"],
             ),
         )
 

@@ -883,6 +883,8 @@ async def test_metrics_parse_and_carry_data_and_self_metrics(client: TestClient[
     assert value("lagwatch_offsets_records_total", ("kafka_cluster", "c2"), ("kind", "offset_commit")) == 0
     assert value("lagwatch_offsets_decode_errors_total", c1, ("key_type", "1")) == 2
     assert value("lagwatch_offsets_skipped_records_total", c1, ("key_type", "10")) == 3
+    assert value("lagwatch_commits_stored_total", c1) == 25
+    assert value("lagwatch_commits_dropped_total", c1, ("reason", "duplicate")) == 0
     assert value("lagwatch_exact_reads_total", c1) == 7
     assert value("lagwatch_exact_read_failures_total", c1) == 1
     assert value("lagwatch_exact_reads_pending", c1) == 2
