@@ -12,7 +12,7 @@ Figures printed:
   evicts the oldest slot), into a fresh storage (startup replay: groups and windows being created), and
   decoded from `__consumer_offsets` bytes by `exporter.decoder` and then applied;
 - group_snapshot: groups and partitions materialised per second;
-- the evaluator cache's refresh bookkeeping: `group_version` over every group, `changed_groups_since`.
+- the evaluator cache's refresh bookkeeping: `group_version` over every group.
 """
 
 from __future__ import annotations
@@ -177,15 +177,6 @@ def main() -> None:
 
     done, seconds = _timed(versions)
     print(f"group_version, all groups: {seconds * 1000:.0f} ms for {done:,}")
-    version = storage.changed_groups_since(0).version
-    for t in range(args.topics // 10):
-        storage.add_head_offset(_topic(t, args.topics), 0, 10**9 + 1, NOW)
-    started = time.perf_counter()
-    changes = storage.changed_groups_since(version)
-    seconds = time.perf_counter() - started
-    print(
-        f"changed_groups_since:     {seconds * 1000:.1f} ms, {len(changes.changed):,} groups (10% of topics)"
-    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS:                 {peak:,.0f} MiB (with the benchmark's own record lists)")
 

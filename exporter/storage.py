@@ -52,7 +52,7 @@ from exporter.model import (
     TopicPartitions,
 )
 
-__all__ = ["DROP_REASONS", "Changes", "Storage", "StorageStats"]
+__all__ = ["DROP_REASONS", "Storage", "StorageStats"]
 
 DROP_REASONS = (
     "expired",
@@ -65,8 +65,6 @@ DROP_REASONS = (
 """Why `apply` refused an OffsetCommit: older than expire_group, group or topic rejected by the allow/deny
 lists, partition beyond the topic's known partition count, older than every commit of a full window, same
 order as a stored commit."""
-
-_REMOVED_LOG_CAP = 65_536
 
 # Slot fields of a window ring, relative to the slot's base index.
 _ORDER, _TS, _OBSERVED, _LAG = 1, 2, 3, 4
@@ -94,20 +92,6 @@ class StorageStats:
     """OffsetCommits refused by `apply`, by reason; every reason of DROP_REASONS is present."""
     records_filtered: int
     """Membership records (classic and KIP-848) dropped by the group allow/deny list."""
-
-
-@dataclass(frozen=True, slots=True)
-class Changes:
-    """What changed since a version, for caches of per-group evaluations."""
-
-    version: int
-    """The current version: pass it to the next `changed_groups_since` call."""
-    changed: frozenset[str]
-    """Existing groups whose `group_version` is greater than the version asked about."""
-    removed: frozenset[str]
-    """Groups deleted since then and not re-created."""
-    complete: bool
-    """False when deletions that old were already forgotten: drop every cached group not in `groups()`."""
 
 
 class _Topic:
@@ -274,13 +258,9 @@ class Storage:
         self._members: dict[str, _Membership] = {}
         self._unresolved: set[str] = set()
 
-        # Versions come from one counter. The logs are dicts kept in version order (an entry moves to the end
-        # when bumped), so "what changed since v" walks back from the end and stops at the first older entry.
+        # Group and topic versions come from one counter, so `group_version` can take the largest of a group's
+        # own version and its topics' versions, and an unknown group can report the current value.
         self._seq = 0
-        self._group_log: dict[str, int] = {}
-        self._topic_log: dict[str, int] = {}
-        self._removed_log: dict[str, int] = {}
-        self._removed_floor = 0
 
         self._clock = 0
         self._min_reference = 0
@@ -306,14 +286,14 @@ class Storage:
         for name, count in wanted.items():
             topic = self._topics.get(name)
             if topic is None:
-                self._topics[name] = _Topic(count, self._bump_topic(name))
+                self._topics[name] = _Topic(count, self._next_version())
                 # Groups that committed before the metadata arrived get Burrow's placeholders now.
                 for group in self._topic_groups.get(name, ()):
                     self._pad(self._groups[group].topics[name], count)
             elif count > topic.count:
                 topic.heads.extend([None] * (count - topic.count))
                 topic.count = count
-                topic.version = self._bump_topic(name)
+                topic.version = self._next_version()
         return sorted(gone)
 
     def add_head_offset(self, topic: str, partition: int, offset: int, now_ms: int) -> None:
@@ -339,7 +319,7 @@ class Storage:
         history[base] = offset
         history[base + 1] = now_ms
         if not unchanged:
-            known.version = self._bump_topic(topic)
+            known.version = self._next_version()
 
     def set_topic_ids(self, ids: Mapping[str, str]) -> None:
         """Replace the cluster's topic id (UUID string) -> name map, used for KIP-848 assignments."""
@@ -405,7 +385,7 @@ class Storage:
             return False
         self._drop_group_topic(group, stored, topic)
         if stored.topics:
-            self._touch(group, stored)
+            self._touch(stored)
         else:
             self._remove_group(group)
         return True
@@ -520,24 +500,6 @@ class Storage:
                 version = known.version
         return version
 
-    def changed_groups_since(self, version: int) -> Changes:
-        """Groups whose `group_version` is above `version`, and groups deleted since. Costs O(changes)."""
-        changed: set[str] = set()
-        for name, seen in reversed(self._group_log.items()):
-            if seen <= version:
-                break
-            changed.add(name)
-        for name, seen in reversed(self._topic_log.items()):
-            if seen <= version:
-                break
-            changed.update(self._topic_groups.get(name, ()))
-        removed: set[str] = set()
-        for name, seen in reversed(self._removed_log.items()):
-            if seen <= version:
-                break
-            removed.add(name)
-        return Changes(self._seq, frozenset(changed), frozenset(removed), version >= self._removed_floor)
-
     def stats(self) -> StorageStats:
         return StorageStats(
             groups=len(self._groups),
@@ -596,7 +558,7 @@ class Storage:
             if ts < self._min_reference:
                 self._min_reference = ts
         self._stored += 1
-        self._touch(name, group)
+        self._touch(group)
 
     def _forget_offset(self, name: str, topic: str, partition: int) -> None:
         group = self._groups.get(name)
@@ -608,11 +570,11 @@ class Storage:
         entry.parts[partition] = None
         entry.owners.pop(partition, None)
         if any(ring is not None for ring in entry.parts):
-            self._touch(name, group)
+            self._touch(group)
             return
         self._drop_group_topic(name, group, topic)
         if group.topics:
-            self._touch(name, group)
+            self._touch(group)
         else:
             self._remove_group(name)
 
@@ -630,7 +592,7 @@ class Storage:
             if group is not None and any(entry.owners for entry in group.topics.values()):
                 for entry in group.topics.values():
                     entry.owners.clear()
-                self._touch(record.group, group)
+                self._touch(group)
             return
         changed = False
         for member in record.members:
@@ -642,7 +604,7 @@ class Storage:
                 for partition in assigned.partitions:
                     changed |= self._set_owner(record.group, topic, partition, owner, now)
         if changed:
-            self._touch(record.group, self._groups[record.group])
+            self._touch(self._groups[record.group])
 
     def _membership_accepted(self, group: str) -> bool:
         if group in self._groups or group in self._members or self._accept_group(group):
@@ -697,7 +659,7 @@ class Storage:
         if not (state.members or state.assignments or state.topic_names):
             del self._members[name]
         if changed:
-            self._touch(name, self._groups[name])
+            self._touch(self._groups[name])
 
     def _set_owner(self, name: str, topic: str, partition: int, owner: _Owner, now: int) -> bool:
         """Burrow's addConsumerOwner: creates the group, the topic's placeholders and the partition's (empty)
@@ -737,10 +699,7 @@ class Storage:
         return known.heads[partition]
 
     def _new_group(self, name: str, now: int) -> _Group:
-        self._seq += 1
-        group = self._groups[name] = _Group(now, self._seq)
-        self._group_log[name] = self._seq
-        self._removed_log.pop(name, None)
+        group = self._groups[name] = _Group(now, self._next_version())
         if now < self._min_reference:
             self._min_reference = now
         return group
@@ -781,14 +740,13 @@ class Storage:
         # A topic the metadata never listed was not deleted in Kafka: its commits came from history (or a
         # mistyped assign()), so a group it leaves empty never consumed anything that exists and goes with it.
         confirmed = self._topics.pop(topic, None) is not None
-        self._topic_log.pop(topic, None)
         for name in self._topic_groups.get(topic, set()).copy():
             group = self._groups[name]
             self._drop_group_topic(name, group, topic)
             if not confirmed and not group.topics:
                 self._remove_group(name)
             else:
-                self._touch(name, group)
+                self._touch(group)
 
     def _remove_group(self, name: str) -> None:
         self._members.pop(name, None)
@@ -798,22 +756,12 @@ class Storage:
             return
         for topic in list(group.topics):
             self._drop_group_topic(name, group, topic)
-        del self._group_log[name]
+        # An unknown group reports the current version: make it exceed the removed group's last version.
         self._seq += 1
-        self._removed_log[name] = self._seq
-        if len(self._removed_log) > _REMOVED_LOG_CAP:
-            oldest = next(iter(self._removed_log))
-            self._removed_floor = self._removed_log.pop(oldest)
 
-    def _touch(self, name: str, group: _Group) -> None:
-        self._seq += 1
-        group.version = self._seq
-        log = self._group_log
-        del log[name]
-        log[name] = self._seq
+    def _touch(self, group: _Group) -> None:
+        group.version = self._next_version()
 
-    def _bump_topic(self, topic: str) -> int:
+    def _next_version(self) -> int:
         self._seq += 1
-        self._topic_log.pop(topic, None)
-        self._topic_log[topic] = self._seq
         return self._seq

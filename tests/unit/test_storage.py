@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter import storage as storage_module
 from exporter.filters import NameFilter
 from exporter.model import (
     Commit,
@@ -687,39 +686,6 @@ def test_group_version_moves_with_everything_that_feeds_evaluation() -> None:
     assert not changed()
     storage.delete_group("g")
     assert changed()
-
-
-def test_changed_groups_since_reports_changes_and_removals() -> None:
-    storage = Storage("c1")
-    storage.set_topics({"t": 1, "u": 1}, NOW)
-    _commit(storage, 1, 1, T0, group="a", topic="t")
-    _commit(storage, 1, 1, T0, group="b", topic="u")
-    _commit(storage, 1, 1, T0, group="c", topic="u")
-    start = storage.changed_groups_since(0)
-    assert (start.changed, start.removed, start.complete) == (frozenset({"a", "b", "c"}), frozenset(), True)
-    assert storage.changed_groups_since(start.version).changed == frozenset()
-    _commit(storage, 2, 2, T0 + 1, group="a", topic="t")
-    storage.add_head_offset("u", 0, 9, NOW)
-    storage.delete_group("c")
-    changes = storage.changed_groups_since(start.version)
-    assert (changes.changed, changes.removed) == (frozenset({"a", "b"}), frozenset({"c"}))
-    assert changes.version > start.version
-    _commit(storage, 1, 3, T0, group="c", topic="t")
-    again = storage.changed_groups_since(start.version)
-    assert (again.changed, again.removed) == (frozenset({"a", "b", "c"}), frozenset())
-
-
-def test_forgotten_removals_make_changes_incomplete(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(storage_module, "_REMOVED_LOG_CAP", 2)
-    storage = _storage(head=1)
-    for order, group in enumerate("abc"):
-        _commit(storage, 1, order, T0, group=group)
-    start = storage.changed_groups_since(0).version
-    for group in "abc":
-        storage.delete_group(group)
-    changes = storage.changed_groups_since(start)
-    assert (changes.removed, changes.complete) == (frozenset({"b", "c"}), False)
-    assert storage.changed_groups_since(changes.version).complete is True
 
 
 def test_unknown_group_version_is_current() -> None:
