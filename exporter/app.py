@@ -30,7 +30,7 @@ from exporter.sources.exact_reads import ExactReader
 from exporter.sources.offsets_topic import OffsetsTopicSource
 from exporter.sources.progress import SourceProgress
 from exporter.storage import Storage
-from exporter.timelag import LagSeconds, Policy, TimeLag, dump, restore, save_atomically
+from exporter.timelag import HeadHistory, LagSeconds, Policy, TimeLag, dump, restore, save_atomically
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ _STOP_TIMEOUT_S = 5.0
 _EVALUATION_BATCH = 500
 """Groups evaluated between two yields to the event loop (about 50 ms of work at 10 partitions a group)."""
 _SAVE_INTERVAL_S = 300.0
+_SAVE_BATCH = 5000
+"""HEAD histories copied between two yields to the event loop when saving."""
 """How often the HEAD histories are written to the state file; what a crash can lose."""
 _CAUGHT_UP = LagSeconds(0.0, "caught_up")
 _HEAD_UNKNOWN = LagSeconds(None, "head_unknown")
@@ -208,12 +210,18 @@ class ClusterRuntime:
         }
 
     async def save_state(self) -> None:
-        """Write the HEAD histories to the state file. The bytes are taken on the event loop, which owns the
-        histories, and written in a thread; a failure is logged, not raised."""
+        """Write the HEAD histories to the state file; a failure is logged, not raised. The histories are
+        copied on the event loop, which owns them, in batches that let it serve in between; serialising
+        (about 14 us per busy partition) and writing happen in a thread."""
         if self.timelag is None or self.state_file is None:
             return
-        data = dump(self.name, self.timelag.histories)
+        copies: dict[tuple[str, int], HeadHistory] = {}
+        for count, (key, history) in enumerate(list(self.timelag.histories.items()), 1):
+            copies[key] = history.copy()
+            if count % _SAVE_BATCH == 0:
+                await asyncio.sleep(0)
         try:
+            data = await asyncio.to_thread(dump, self.name, copies)
             await asyncio.to_thread(_write_state, self.state_file, data, self.head.health.cluster_id)
         except OSError as exc:
             if not self._save_failing:

@@ -169,6 +169,13 @@ class HeadHistory:
     def __len__(self) -> int:
         return len(self._offsets)
 
+    def copy(self) -> HeadHistory:
+        """An independent copy (two array copies), for serialising away from the owner's thread."""
+        twin = HeadHistory(self.policy)
+        twin._offsets = array("q", self._offsets)
+        twin._times = array("d", self._times)
+        return twin
+
     @property
     def head(self) -> int | None:
         """The newest HEAD offset observed."""
