@@ -38,11 +38,9 @@ _STOP_TIMEOUT_S = 5.0
 _EVALUATION_BATCH = 500
 """Groups evaluated between two yields to the event loop (about 50 ms of work at 10 partitions a group)."""
 _SAVE_INTERVAL_S = 300.0
+"""How often the HEAD histories are written to the state file; what a crash can lose."""
 _SAVE_BATCH = 5000
 """HEAD histories copied between two yields to the event loop when saving."""
-"""How often the HEAD histories are written to the state file; what a crash can lose."""
-_CAUGHT_UP = LagSeconds(0.0, "caught_up")
-_HEAD_UNKNOWN = LagSeconds(None, "head_unknown")
 
 GroupLagSeconds = tuple[LagSeconds | None, ...]
 """Lag in seconds of a group's partitions, in the order of its `GroupStatus.partitions`; None where the group
@@ -254,15 +252,13 @@ class ClusterRuntime:
 
 
 def _partition_lag_seconds(timelag: TimeLag, partition: PartitionStatus, now: float) -> LagSeconds | None:
+    """None for a partition that never had a commit; otherwise `TimeLag.lag` at its newest commit, with the
+    HEAD that its current lag implies (current_lag is HEAD minus committed offset, floored at 0)."""
     end, lag = partition.end, partition.current_lag
     if end is None:
         return None
-    if lag is None:
-        return _HEAD_UNKNOWN
-    if lag == 0:
-        # current_lag is max(HEAD - committed, 0): 0 means committed >= HEAD.
-        return _CAUGHT_UP
-    return timelag.lag(partition.topic, partition.partition, end.offset, end.offset + lag, now)
+    head = None if lag is None else end.offset + lag
+    return timelag.lag(partition.topic, partition.partition, end.offset, head, now)
 
 
 def _write_state(path: Path, data: bytes, cluster_id: str) -> None:

@@ -37,10 +37,10 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.decoder import RECORD_KINDS
+from exporter.evaluator import evaluate_group
 from exporter.exposition import burrow_json
 from exporter.exposition.metrics import CONTENT_TYPE, ClusterView, RenderOptions, RenderResult, render
 from exporter.exposition.webconfig import (
-    RateLimit,
     WebConfig,
     check_password,
     load_web_config,
@@ -51,6 +51,7 @@ from exporter.gc_pause import gc_paused
 from exporter.model import GroupStatus, Status
 from exporter.settings import ClusterSettings, Settings
 from exporter.storage import DROP_REASONS, Storage
+from exporter.token_bucket import TokenBucket
 
 __all__ = ["ClusterHandle", "HttpServer", "ProgressHandle", "build_app"]
 
@@ -203,10 +204,11 @@ def build_app(
         settings=settings,
         tls=web_config.tls is not None,
     )
+    limit = web_config.rate_limit
     app[_GUARD] = _Guard(
         users=web_config.users,
         allowed_sans=() if web_config.tls is None else web_config.tls.client_allowed_sans,
-        limiter=None if web_config.rate_limit is None else _TokenBucket(web_config.rate_limit),
+        limiter=None if limit is None else TokenBucket(1 / limit.interval_s, limit.burst),
         admin_token=bool(token),
     )
     app.cleanup_ctx.append(_prerender)
@@ -287,31 +289,11 @@ class _State:
     """Whether the last scrape asked for gzip, so that pre-rendering compresses too."""
 
 
-class _TokenBucket:
-    """The web configuration's `rate_limit`: one token every `interval_s`, at most `burst` saved up."""
-
-    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
-        self._interval = limit.interval_s
-        self._burst = float(limit.burst)
-        self._tokens = float(limit.burst)
-        self._clock = clock
-        self._last = clock()
-
-    def allow(self) -> bool:
-        now = self._clock()
-        self._tokens = min(self._burst, self._tokens + (now - self._last) / self._interval)
-        self._last = now
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
-
-
 @dataclass(slots=True)
 class _Guard:
     users: Mapping[str, str]
     allowed_sans: tuple[str, ...]
-    limiter: _TokenBucket | None
+    limiter: TokenBucket | None
     admin_token: bool
     """When set, DELETE and POST requests authenticate with the admin bearer token instead of basic auth."""
     verified: set[str] = field(default_factory=set)
@@ -887,10 +869,8 @@ def _group_status(request: web.Request) -> GroupStatus:
     group = request.match_info["group"]
     cluster = request.app[_STATE].clusters.get(name)
     status = None if cluster is None else cluster.statuses().get(group)
-    if status is None:
-        # Burrow's evaluator answer for an unknown cluster or group.
-        return GroupStatus(name, group, Status.NOTFOUND, 1.0, (), 0, None, 0)
-    return status
+    # Burrow's evaluator answer for an unknown cluster or group: the evaluator's own NOTFOUND shape.
+    return evaluate_group(None, 0, cluster=name, group=group) if status is None else status
 
 
 def _status_code(status: GroupStatus) -> int:

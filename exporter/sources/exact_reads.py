@@ -30,6 +30,7 @@ from exporter.timelag import (
     TimeLag,
     Untimed,
 )
+from exporter.token_bucket import TokenBucket
 
 __all__ = ["ExactReader", "RateLimit", "read_record_time"]
 
@@ -46,33 +47,12 @@ _FETCH_BYTES = 64 * 1024
 """One record is needed, not a megabyte; Kafka still returns a first batch larger than this whole."""
 
 
-class RateLimit:
-    """A token bucket: `rate` acquisitions per second on average, bursts of up to `burst`."""
+class RateLimit(TokenBucket):
+    """The token bucket with a wait for the asyncio workers that share it."""
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst at least 1")
-        self._rate = rate
-        self._burst = float(burst)
-        self._clock = clock
-        self._tokens = float(burst)
-        self._updated = clock()
+        super().__init__(rate, burst, clock)
         self._turn = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
-        self._updated = now
-
-    def delay(self) -> float:
-        """Seconds until a token is available; 0 when one is."""
-        self._refill()
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
-
-    def take(self) -> None:
-        """Spend a token."""
-        self._refill()
-        self._tokens -= 1
 
     async def ready(self) -> None:
         """Wait until a token is available, without spending it: the caller spends it with `take`, before its
