@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from aiokafka.errors import CoordinatorNotAvailableError
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.workload import Workload, WorkloadConfig
+from tests.e2e.driving import started_workload
 from tests.kafka_cluster import REPO, KafkaTool, unique_name
 
 INTERVALS = 4
@@ -136,7 +137,7 @@ class Lagwatch:
             await asyncio.sleep(0.1)
         raise AssertionError(f"lagwatch not ready after {READY_TIMEOUT_S} s:\n{self.log_tail()}")
 
-    async def wait_for_topics(self, topics: list[str]) -> None:
+    async def wait_for_topics(self, topics: Sequence[str]) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
             code, body = await self.burrow("/v3/kafka/local/topic")
@@ -220,8 +221,8 @@ async def workload(
     lagwatch: Lagwatch, kafka_bootstrap: str, kafka_tool: KafkaTool
 ) -> AsyncIterator[Workload]:
     """Every scenario, on topics and groups named `lagwatch-e2e-<random>-<scenario>`, started once lagwatch
-    knows the HEAD of every topic (commits to a partition of unknown HEAD are dropped, as in Burrow).
-    `kafka_tool` makes sure the jars of the console consumer (consumer-protocol) are there."""
+    polls the HEAD of every topic. `kafka_tool` makes sure the jars of the console consumer
+    (consumer-protocol) are there."""
     config = WorkloadConfig(
         bootstrap_servers=tuple(kafka_bootstrap.split(",")),
         prefix=unique_name("lagwatch-e2e"),
@@ -229,11 +230,5 @@ async def workload(
         rate=RATE,
         phase=INTERVALS,
     )
-    running = Workload(config)
-    await running.create_topics()
-    await lagwatch.wait_for_topics([state.topic for state in running.states.values()])
-    try:
-        await running.start()
+    async with started_workload(lagwatch, config) as running:
         yield running
-    finally:
-        await running.stop()

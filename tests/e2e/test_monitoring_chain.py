@@ -13,9 +13,7 @@ in CI (CI set), where their absence is a broken setup.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -25,6 +23,7 @@ import pytest
 from exporter.model import Status
 from exporter.workload import Workload, WorkloadConfig
 from tests.dashboard_queries import DASHBOARD_DIR, panel_queries
+from tests.e2e.driving import eventually, started_workload
 from tests.e2e.monitoring import (
     Alert,
     Daemon,
@@ -82,16 +81,7 @@ def _required_binaries() -> None:
 
 
 async def _eventually(workload: Workload, check: Callable[[], Awaitable[T]], seconds: float) -> T:
-    """Retry `check` until it stops failing an assertion; the last failure is raised at the deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        workload.raise_for_failures()
-        try:
-            return await check()
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise
-        await asyncio.sleep(POLL_S)
+    return await eventually(workload, check, seconds, POLL_S)
 
 
 @pytest.fixture(scope="module")
@@ -148,14 +138,8 @@ async def chain_workload(lagwatch: Lagwatch, kafka_bootstrap: str) -> AsyncItera
         rate=RATE,
         phase=lagwatch.intervals,
     )
-    running = Workload(config)
-    await running.create_topics()
-    await lagwatch.wait_for_topics([state.topic for state in running.states.values()])
-    try:
-        await running.start()
+    async with started_workload(lagwatch, config) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 def _of(alert: Alert, group: str) -> bool:

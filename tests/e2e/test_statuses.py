@@ -9,9 +9,7 @@ order; the last one stops lagwatch with SIGTERM.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,6 +17,7 @@ import pytest
 
 from exporter.model import Status
 from exporter.workload import CONSUMER_PROTOCOL, ScenarioState, Workload, slow_quota
+from tests.e2e.driving import eventually
 from tests.kafka_cluster import KafkaTool
 
 if TYPE_CHECKING:
@@ -34,16 +33,7 @@ GROUP_TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 
 
 async def _eventually(workload: Workload, check: Callable[[], Awaitable[T]], seconds: float = TIMEOUT_S) -> T:
-    """Retry `check` until it stops failing an assertion; the last failure is raised at the deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        workload.raise_for_failures()
-        try:
-            return await check()
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise
-        await asyncio.sleep(POLL_S)
+    return await eventually(workload, check, seconds, POLL_S)
 
 
 def _labels(state: ScenarioState, partition: int) -> dict[str, str | int]:
