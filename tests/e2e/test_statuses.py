@@ -10,6 +10,7 @@ order; the last one stops lagwatch with SIGTERM.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -220,6 +221,9 @@ async def test_kip848_consumer_group_is_ok(
 ) -> None:
     state = workload.state(CONSUMER_PROTOCOL)
     if state.unavailable:
+        # Kafka 4 and the jars' console consumer are always there in CI: a skip there would hide a break.
+        if os.environ.get("CI"):
+            pytest.fail(state.unavailable)
         pytest.skip(state.unavailable)
     every_ok = dict.fromkeys(range(state.partitions), Status.OK)
 
