@@ -7,6 +7,10 @@ and compared as `now * 1000` with the millisecond commit timestamps, like Burrow
 Deliberate differences from Burrow, each with a test:
 - A partition whose current lag is unknown (HEAD not fetched yet) is kept and reported OK with `current_lag`
   None. Burrow drops such commits at ingest, so the partition would not exist at all.
+- A commit whose lag is unknown is evidence of nothing about lag. STOP and REWIND, which read timestamps
+  and offsets only, see every commit; STALL and WARN, which read the lags, are decided only on a window
+  whose every commit has a known lag (`lags_known`), so an unknown lag can only make a status better, never
+  worse. Burrow skips unknown lags, which turns a window of them into STALL or WARN with no lag measured.
 - Partitions are evaluated and reported in (topic, partition) order, so `maxlag` ties go to the first one in
   that order; Burrow walks a Go map and picks an arbitrary one. An unknown lag never beats a known one.
 - Burrow evaluates on request and caches for `expire-cache` seconds; `EvaluationCache` re-evaluates a group
@@ -33,6 +37,7 @@ __all__ = [
     "first_rewind_index",
     "lag_always_nonzero",
     "lag_never_decreases",
+    "lags_known",
     "offsets_all_equal",
     "offsets_stopped",
     "recent_lag_zero",
@@ -136,6 +141,18 @@ def lag_never_decreases(window: Sequence[Commit]) -> bool:
     return True
 
 
+def lags_known(window: Sequence[Commit]) -> bool:
+    """Gate of Rules 4 and 5 (lagwatch's own): every commit of the window has a known lag.
+
+    An unknown lag might have been zero (which vetoes STALL and WARN) or a dip (which vetoes WARN), so a
+    window with one is never STALL or WARN."""
+    # A loop, not all(): this runs for every lagging partition.
+    for commit in window:  # noqa: SIM110
+        if commit.lag is None:
+            return False
+    return True
+
+
 def _partition_status(
     window: Sequence[Commit],
     broker_offsets: Sequence[int],
@@ -152,7 +169,7 @@ def _partition_status(
     index = first_rewind_index(window)
     if index > 0 and not rewind_recovered(window, index):
         return _REWIND
-    if lag_always_nonzero(window, allowed_lag):
+    if lags_known(window) and lag_always_nonzero(window, allowed_lag):
         if offsets_all_equal(window):
             return _STALL
         if lag_never_decreases(window):

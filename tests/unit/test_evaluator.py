@@ -22,6 +22,7 @@ from exporter.evaluator import (
     first_rewind_index,
     lag_always_nonzero,
     lag_never_decreases,
+    lags_known,
     offsets_all_equal,
     offsets_stopped,
     recent_lag_zero,
@@ -162,22 +163,30 @@ RULE_CASES = [
              True, False, -1, None, True, False, False, Status.STOP, allowed_lag=3),
     RuleCase("current lag 0 is OK on a stalled window", EX2, (10,), T + 600, 0,
              False, True, -1, None, True, True, True, Status.OK),
-    # Unknown (null) per-commit lags.
-    RuleCase("all lags unknown count as non-zero", window(OFFSETS, (None,) * 10), (104,), T + 600, 4,
-             False, False, -1, None, True, False, True, Status.WARN),
+    # Unknown (null) per-commit lags: Burrow's predicates skip them, and lagwatch decides STALL and WARN only
+    # on windows without any (a deliberate difference: Burrow says WARN, STALL and WARN in the three cases
+    # marked "Burrow:").
+    RuleCase("Burrow: all lags unknown count as non-zero", window(OFFSETS, (None,) * 10), (104,),
+             T + 600, 4,
+             False, False, -1, None, True, False, True, Status.OK),
     RuleCase("a drop across an unknown lag", window(OFFSETS, (1, 2, 3, 4, 5, None, 4, 5, 6, 7)), (107,),
              T + 600, 7,
              False, False, -1, None, True, False, False, Status.OK),
-    RuleCase("a rise across an unknown lag", window(OFFSETS, (1, 2, 3, 4, 5, None, 5, 6, 7, 8)), (108,),
-             T + 600, 8,
-             False, False, -1, None, True, False, True, Status.WARN),
+    RuleCase("Burrow: a rise across an unknown lag", window(OFFSETS, (1, 2, 3, 4, 5, None, 5, 6, 7, 8)),
+             (108,), T + 600, 8,
+             False, False, -1, None, True, False, True, Status.OK),
     RuleCase("an unknown lag does not hide a zero", window(OFFSETS, (None, 0, 1, 2, 3, 4, 5, 6, 7, 8)),
              (108,), T + 600, 8,
              False, False, -1, None, False, False, True, Status.OK),
     RuleCase("equal lags with advancing offsets", window(OFFSETS, (5,) * 10), (105,), T + 600, 5,
              False, False, -1, None, True, False, True, Status.WARN),
-    RuleCase("equal offsets with unknown lags", window((10,) * 10, (None,) * 10), (15,), T + 600, 5,
-             False, False, -1, None, True, True, True, Status.STALL),
+    RuleCase("Burrow: equal offsets with unknown lags", window((10,) * 10, (None,) * 10), (15,), T + 600, 5,
+             False, False, -1, None, True, True, True, Status.OK),
+    RuleCase("unknown lags do not hide a STOP", window(OFFSETS, (None,) * 10), (104,), T + 1200, 4,
+             True, False, -1, None, True, False, True, Status.STOP),
+    RuleCase("unknown lags do not hide a REWIND",
+             window((10, 20, 30, 40, 50, 25, 30, 35, 40, 45), (None,) * 10), (60, 61), T + 600, 16,
+             False, False, 5, False, True, False, True, Status.REWIND),
     # Single-commit windows (span 0).
     RuleCase("single commit one second later", SINGLE, (105,), T + 541, 5,
              True, False, -1, None, True, True, True, Status.STOP),
@@ -638,6 +647,38 @@ def test_property_group_is_the_roll_up_of_its_partitions(
     if result.maxlag is not None:
         assert result.maxlag.current_lag == (max(known) if known else None)
     assert (result.maxlag is None) == (not ordered)
+
+
+_SEVERITY = {Status.OK: 0, Status.WARN: 1, Status.STOP: 2, Status.STALL: 2, Status.REWIND: 2}
+
+
+@given(windows(), heads, st.none() | lags, allowed_lags, minimum_completes, times, st.data())
+def test_property_unknown_lags_never_make_a_status_worse(
+    commits: tuple[Commit | None, ...],
+    broker_offsets: tuple[int, ...],
+    current_lag: int | None,
+    allowed_lag: int,
+    minimum_complete: float,
+    now: float,
+    data: st.DataObject,
+) -> None:
+    # A commit whose lag is unknown is evidence of nothing: forgetting any known lags (and the current lag)
+    # may take an alarm away, never raise one or raise it to a worse level.
+    forget = data.draw(st.sets(st.integers(min_value=0, max_value=max(len(commits) - 1, 0))))
+    partial = tuple(
+        c if c is None or i not in forget else c._replace(lag=None) for i, c in enumerate(commits)
+    )
+    partial_lag = None if data.draw(st.booleans()) else current_lag
+    known = evaluate_partition(commits, broker_offsets, current_lag, now, allowed_lag, minimum_complete)
+    unknown = evaluate_partition(partial, broker_offsets, partial_lag, now, allowed_lag, minimum_complete)
+    assert _SEVERITY[unknown.status] <= _SEVERITY[known.status]
+    if unknown.status is not Status.OK:
+        assert unknown.status is known.status
+
+
+def test_lags_known() -> None:
+    assert lags_known(EX3)
+    assert not lags_known(window(OFFSETS, (1, 2, 3, 4, 5, None, 5, 6, 7, 8)))
 
 
 @given(windows(), heads, st.none() | lags, allowed_lags, times, st.integers(min_value=0, max_value=5000))

@@ -1,0 +1,134 @@
+"""Trust outside steady state, through the whole app against a real Kafka (issues #11 and #16): partial data
+never raises an alarm, owners of classic groups are never lost, no blind spot at start-up, and a restarted
+lagwatch keeps its statuses.
+
+Each test runs a `ClusterRuntime` as `app.run` builds it, restricted by the filters to its own topic and
+groups, and samples what the exposition would read (`statuses()`, `groups()`) while Kafka does its part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from exporter.app import ClusterRuntime
+from exporter.model import Status
+from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings
+from tests.kafka_cluster import Produce, create_topic, unique_name
+
+CLUSTER = "it"
+DEADLINE_S = 40.0
+
+
+def _settings(bootstrap: str, prefix: str, state_dir: Path | None = None, **cluster: Any) -> Settings:
+    options = {"offset_refresh": 0.5, "topic_refresh": 60.0, "request_timeout": 10.0, **cluster}
+    return Settings(
+        clusters={CLUSTER: ClusterSettings(bootstrap_servers=(bootstrap,), **options)},
+        filters=FilterSettings(topic_allow=f"^{re.escape(prefix)}", group_allow=f"^{re.escape(prefix)}"),
+        lag_seconds=LagSecondsSettings(state_dir=str(state_dir or ""), exact_reads=False),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[ClusterRuntime]:
+    """A runtime with its sources running; on exit its state is saved as at shutdown."""
+    runtime = ClusterRuntime(CLUSTER, settings, settings.clusters[CLUSTER])
+    task = asyncio.create_task(runtime.run())
+    try:
+        yield runtime
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await runtime.save_state()
+
+
+async def eventually(check: Callable[[], object], what: str, within: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {within:.0f} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def topic_of(admin: AIOKafkaAdminClient, name: str, partitions: int = 1) -> AsyncIterator[str]:
+    await create_topic(admin, name, partitions, 1)
+    try:
+        yield name
+    finally:
+        await admin.delete_topics([name])
+
+
+@contextlib.asynccontextmanager
+async def committer(bootstrap: str, group: str, topic: str) -> AsyncIterator[Callable[[int], Any]]:
+    """`await commit(offset)` commits partition 0 of `topic` for `group`, a group without members."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+
+    async def commit(offset: int) -> None:
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            try:
+                await consumer.commit({tp: offset})
+                return
+            except KafkaError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    try:
+        yield commit
+    finally:
+        await consumer.stop()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# 1. Partial data never raises an alarm
+
+
+async def test_a_group_committing_before_the_head_is_known_is_never_warn_or_err(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient, produce: Produce
+) -> None:
+    # A long offset_refresh: the topic is created and the group commits between two HEAD rounds, so every
+    # commit until the second round is stored with an unknown lag, and the group is behind when the HEAD
+    # becomes known. Burrow's rules, which skip unknown lags, call such a window WARN.
+    prefix = unique_name("it-partial")
+    group = f"{prefix}-g"
+    seen: list[tuple[Status, int | None]] = []
+    async with running(_settings(kafka_bootstrap, prefix, offset_refresh=4.0)) as runtime:
+        await eventually(lambda: runtime.head.health.rounds >= 1, "the first HEAD round")
+        async with topic_of(kafka_admin, f"{prefix}-t") as topic:
+            await produce(topic, [1000])
+            async with committer(kafka_bootstrap, group, topic) as commit:
+                offset = 0
+                known_rounds = 0
+                last_round = runtime.head.health.rounds
+                while known_rounds < 3:
+                    offset += 10
+                    await commit(offset)
+                    for _ in range(10):
+                        status = runtime.statuses().get(group)
+                        if status is not None:
+                            seen.append((status.status, status.partitions[0].current_lag))
+                        await asyncio.sleep(0.02)
+                    if runtime.head.health.rounds > last_round:
+                        last_round = runtime.head.health.rounds
+                        status = runtime.statuses().get(group)
+                        if status is not None and status.partitions[0].current_lag is not None:
+                            known_rounds += 1
+                    assert offset < 1000, "the HEAD never became known"
+    lags = [lag for _, lag in seen if lag is not None]
+    assert lags, "the HEAD never became known"
+    assert lags[0] > 0, f"the group was not behind when the HEAD became known: {seen[:3]}"
+    assert {status for status, _ in seen} == {Status.OK}, seen
