@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KAFKA_PORT ?= 9092
 
-.PHONY: setup run demo test lint typecheck unit integration bench lock kafka-start kafka-stop clean
+.PHONY: setup run demo test test-deps lint typecheck unit integration bench lock kafka-start kafka-stop clean
 
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -22,8 +22,11 @@ run: setup ## start a local Kafka (jars from Maven Central) and lagwatch against
 demo: setup ## Kafka, the scenario workload, lagwatch, Prometheus and Alertmanager with the shipped rules
 	VENV=$(VENV) KAFKA_PORT=$(KAFKA_PORT) scripts/demo
 
-test: lint typecheck ## everything CI checks: lint, types, unit, integration and end-to-end tests
+test: test-deps lint typecheck ## everything CI checks: lint, types, unit, integration and end-to-end tests
 	$(PY) -m pytest
+
+test-deps: ## Java, Maven, Prometheus, Alertmanager, openssl: installed when missing, or named
+	scripts/install-test-deps
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -39,8 +42,9 @@ unit: setup ## fast tests only (no Kafka)
 integration: setup
 	$(PY) -m pytest tests/integration
 
-bench: setup ## performance figures (see bench/README.md)
-	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+bench: setup ## performance figures (see bench/README.md); starts the local Kafka on KAFKA_PORT for those that need one
+	scripts/kafka-local start --base-port $(KAFKA_PORT) >/dev/null
+	for b in bench/bench_*.py; do echo "== $$b"; KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_PORT) $(PY) $$b || exit 1; done
 
 lock: ## refresh the pinned versions from pyproject.toml's ranges
 	uv pip compile --quiet --upgrade --generate-hashes pyproject.toml -o requirements.lock
@@ -49,8 +53,8 @@ lock: ## refresh the pinned versions from pyproject.toml's ranges
 kafka-start:
 	scripts/kafka-local start --base-port $(KAFKA_PORT)
 
-kafka-stop:
-	scripts/kafka-local stop
+kafka-stop: ## stop the local Kafka that `make kafka-start` (or `make run`) started on KAFKA_PORT
+	scripts/kafka-local stop --base-port $(KAFKA_PORT)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

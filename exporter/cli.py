@@ -53,6 +53,8 @@ class _Command:
     run: Callable[[argparse.Namespace], int] | None = None
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
     subcommands: tuple[_Command, ...] = ()
+    configured: bool = True
+    """Whether the command reads lagwatch's configuration, and so accepts (and lists) its flags."""
 
 
 class _UsageError(Exception):
@@ -162,6 +164,7 @@ _COMMANDS = (
         "ask a running lagwatch for every group's status: exit 1 if one is ERR, 2 if it cannot be reached",
         run=status.run,
         arguments=status.add_arguments,
+        configured=False,
     ),
 )
 
@@ -203,7 +206,7 @@ def _add_commands(
             command.name,
             help=command.help,
             description=command.help,
-            parents=[options],
+            parents=[options] if command.configured else [],
             formatter_class=_Formatter,
         )
         if command.arguments is not None:

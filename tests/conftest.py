@@ -35,6 +35,9 @@ from tests.kafka_cluster import (
     unique_name,
 )
 
+# Every skip fails a CI run (tests/skips_fail_ci.py).
+pytest_plugins = ["tests.skips_fail_ci"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

@@ -11,7 +11,15 @@ from exporter.model import GroupStatus, PartitionStatus, Status
 
 __all__ = ["GROUP_COLUMNS", "PARTITION_COLUMNS", "groups_table", "partitions_table", "worst_first"]
 
-GROUP_COLUMNS = ("CLUSTER", "GROUP", "STATUS", "TOTAL-LAG", "MAX-LAG-PARTITION", "COMPLETE")
+GROUP_COLUMNS = (
+    "CLUSTER",
+    "GROUP",
+    "STATUS",
+    "WORST-PARTITION",
+    "TOTAL-LAG",
+    "MAX-LAG-PARTITION",
+    "COMPLETE",
+)
 PARTITION_COLUMNS = ("TOPIC", "PARTITION", "STATUS", "LAG", "COMMITTED-OFFSET", "OWNER", "CLIENT-ID")
 
 _RED, _YELLOW, _GREEN, _DIM, _RESET = "\033[31m", "\033[33m", "\033[32m", "\033[2m", "\033[0m"
@@ -40,7 +48,15 @@ def groups_table(groups: Iterable[GroupStatus], *, color: bool = False) -> str:
     """One line per group, worst first, under a header line; every line ends with a newline."""
     rows = [
         (
-            (g.cluster, g.group, g.status.name, _count(g.totallag), _max_lag(g.maxlag), _percent(g.complete)),
+            (
+                g.cluster,
+                g.group,
+                g.status.name,
+                _worst_partition(g.partitions),
+                _count(g.totallag),
+                _max_lag(g.maxlag),
+                _percent(g.complete),
+            ),
             g.status,
         )
         for g in worst_first(groups)
@@ -101,6 +117,17 @@ def _line(
 
 def _paint(text: str, status: Status, color: bool) -> str:
     return f"{_COLOURS[status]}{text}{_RESET}" if color else text
+
+
+def _worst_partition(partitions: Iterable[PartitionStatus]) -> str:
+    """What is wrong, without `--group`: the most severe partition (Burrow's order, REWIND > STALL > STOP >
+    WARN; the greater lag between equals) and how many others are not OK."""
+    bad = [p for p in partitions if p.status > Status.OK]
+    if not bad:
+        return _NONE
+    worst = max(bad, key=lambda p: (p.status, p.current_lag or 0, -p.partition))
+    others = f" (+{len(bad) - 1})" if len(bad) > 1 else ""
+    return f"{worst.status.name} {worst.topic}/{worst.partition}{others}"
 
 
 def _max_lag(p: PartitionStatus | None) -> str:

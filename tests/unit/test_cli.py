@@ -272,6 +272,23 @@ def test_help_lists_every_option_with_its_environment_variable(
     assert "--version" in out
 
 
+def test_status_help_lists_only_its_own_options(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "status", "--help")
+    assert (code, err) == (0, "")
+    options = sorted(set(re.findall(r"^\s+(--[a-z-]+)", out, re.MULTILINE)))
+    assert options == [
+        "--ca-file",
+        "--cluster",
+        "--group",
+        "--insecure",
+        "--json",
+        "--no-color",
+        "--timeout",
+        "--url",
+    ]
+    assert "LAGWATCH_" not in out
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(capsys, "--version") == (0, f"lagwatch {__version__}\n", "")
 

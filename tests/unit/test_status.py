@@ -28,11 +28,11 @@ from tests.unit.test_http import (
 
 # slowgroup is 50% complete: othertopic has two partitions and it commits to one (Burrow's placeholders).
 TABLE = (
-    "CLUSTER  GROUP       STATUS  TOTAL-LAG  MAX-LAG-PARTITION    COMPLETE\n"
-    "c1       testgroup2  ERR         2,921  testtopic/0 (2,921)        0%\n"
-    "c1       slowgroup   WARN          990  othertopic/1 (990)        50%\n"
-    "c1       testgroup   OK          2,421  testtopic/0 (2,421)      100%\n"
-    "c2       quiet       OK              0  events/0 (0)             100%\n"
+    "CLUSTER  GROUP       STATUS  WORST-PARTITION    TOTAL-LAG  MAX-LAG-PARTITION    COMPLETE\n"
+    "c1       testgroup2  ERR     STOP testtopic/0       2,921  testtopic/0 (2,921)        0%\n"
+    "c1       slowgroup   WARN    WARN othertopic/1        990  othertopic/1 (990)        50%\n"
+    "c1       testgroup   OK      -                      2,421  testtopic/0 (2,421)      100%\n"
+    "c2       quiet       OK      -                          0  events/0 (0)             100%\n"
 )
 
 
@@ -73,8 +73,8 @@ async def test_one_cluster_without_err_exits_0(
 ) -> None:
     assert await lagwatch_status("--url", server.url + "/", "--cluster", "c2") == status.EXIT_OK
     assert capsys.readouterr().out == (
-        "CLUSTER  GROUP  STATUS  TOTAL-LAG  MAX-LAG-PARTITION  COMPLETE\n"
-        "c2       quiet  OK              0  events/0 (0)           100%\n"
+        "CLUSTER  GROUP  STATUS  WORST-PARTITION  TOTAL-LAG  MAX-LAG-PARTITION  COMPLETE\n"
+        "c2       quiet  OK      -                        0  events/0 (0)           100%\n"
     )
 
 

@@ -59,12 +59,25 @@ GROUPS = [
 
 def test_groups_table_is_worst_first_and_aligned() -> None:
     assert groups_table(GROUPS) == (
-        "CLUSTER  GROUP     STATUS  TOTAL-LAG  MAX-LAG-PARTITION   COMPLETE\n"
-        "c1       payments  ERR         2,921  orders/0 (2,921)         50%\n"
-        "c1       search    WARN    1,234,567  docs/3 (1,234,567)       99%\n"
-        "c1       audit     OK             12  events/0 (12)           100%\n"
-        "c1       idle      OK              0  -                       100%\n"
+        "CLUSTER  GROUP     STATUS  WORST-PARTITION  TOTAL-LAG  MAX-LAG-PARTITION   COMPLETE\n"
+        "c1       payments  ERR     STOP orders/0        2,921  orders/0 (2,921)         50%\n"
+        "c1       search    WARN    WARN docs/3      1,234,567  docs/3 (1,234,567)       99%\n"
+        "c1       audit     OK      -                       12  events/0 (12)           100%\n"
+        "c1       idle      OK      -                        0  -                       100%\n"
     )
+
+
+def test_worst_partition_is_the_most_severe_then_the_most_lagged_and_counts_the_others() -> None:
+    parts = (
+        partition("a", 0, Status.WARN, 900),
+        partition("b", 1, Status.STALL, 10),
+        partition("b", 2, Status.STALL, 40),
+        partition("c", 3, Status.STOP, 5000),
+        partition("d", 4, Status.OK, 7000),
+    )
+    header, row = groups_table([group("g", Status.ERR, 12950, parts)]).splitlines()
+    start, end = header.index("WORST-PARTITION"), header.index("TOTAL-LAG")
+    assert row[start:end].strip() == "STALL b/2 (+3)"
 
 
 def test_partitions_table_lists_one_group() -> None:
