@@ -8,12 +8,13 @@ than `expire_group`, current lag computed at read time and never negative.
 
 Deliberate differences from Burrow (each pinned by tests/unit/test_storage.py):
 
-* A commit whose partition has no HEAD offset yet is kept with lag None; Burrow drops it, so after a restart
-  every window starts empty until the first offset refresh. A commit for a topic the metadata does not list
-  (yet) is kept too: the topic may be newer than the last metadata refresh, and Burrow's drop would lose up to
-  `topic_refresh` of its commits. `unconfirmed_topics` lists such topics so the HEAD poller refreshes the
-  metadata at once; the next `set_topics` confirms them or deletes them from every group. Commits for
-  partitions beyond a known topic's partition count are dropped as in Burrow (reason `unknown_partition`).
+* A commit whose partition has no HEAD offset yet is kept with lag None; Burrow drops it (a restart does not
+  empty Burrow's windows, though: it fetches HEAD offsets before its consumers start). A commit for a topic
+  the metadata does not list (yet) is kept too: the topic may be newer than the last metadata refresh, and
+  Burrow's drop would lose up to `topic_refresh` + `offset_refresh` of its commits. `unconfirmed_topics` lists
+  such topics so the HEAD poller refreshes the metadata at once; the next `set_topics` confirms them or
+  deletes them from every group. Commits for partitions beyond a known topic's partition count are dropped as
+  in Burrow (reason `unknown_partition`).
 * Offset tombstones remove the committed offset and the partition; a group with nothing left disappears.
   Burrow ignores them, so deleted or expired offsets linger forever (issue #818).
 * `expire` removes stale groups at once, and `group_snapshot` still applies Burrow's lazy check for callers

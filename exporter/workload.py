@@ -285,7 +285,8 @@ class Workload:
 
     async def create_topics(self) -> None:
         """Create the topics that are missing. A separate step for callers that want a lag monitor to know
-        the topics before the first commit: Burrow and lagwatch drop commits to topics they do not know."""
+        the topics before the first commit: Burrow drops commits to topics it has no HEAD offset for yet, and
+        lagwatch stores those that arrive before it knows the HEAD without a lag."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self._servers, client_id=f"{self.config.prefix}-admin")
         await admin.start()
         try:
