@@ -13,8 +13,10 @@ Deliberate differences from Burrow (each pinned by tests/unit/test_storage.py):
   the metadata does not list (yet) is kept too: the topic may be newer than the last metadata refresh, and
   Burrow's drop would lose up to `topic_refresh` + `offset_refresh` of its commits. `unconfirmed_topics` lists
   such topics so the HEAD poller refreshes the metadata at once; the next `set_topics` confirms them or
-  deletes them from every group. Commits for partitions beyond a known topic's partition count are dropped as
-  in Burrow (reason `unknown_partition`).
+  deletes them from every group. Assignments (owners) of such topics are kept the same way: Burrow drops them,
+  and a classic group writes its assignment only once per rebalance, so its owners would stay unknown.
+  Commits for partitions beyond a known topic's partition count are dropped as in Burrow (reason
+  `unknown_partition`).
 * Offset tombstones remove the committed offset and the partition; a group with nothing left disappears.
   Burrow ignores them, so deleted or expired offsets linger forever (issue #818).
 * `expire` removes stale groups at once, and `group_snapshot` still applies Burrow's lazy check for callers
@@ -670,8 +672,9 @@ class Storage:
         if entry is None and not self._accept_topic(topic):
             return False
         known = self._topics.get(topic)
-        if known is None and self._metadata_known:
-            return False
+        # An assignment for a topic the metadata does not list (yet) is kept like a commit would be: the
+        # topic is usually newer than the last metadata refresh (a group joined right after creating it),
+        # and the group writes no new assignment until it rebalances. The next metadata confirms it.
         if partition < 0 or (known is not None and partition >= known.count):
             return False
         count = 0 if known is None else known.count

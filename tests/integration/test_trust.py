@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from exporter.app import ClusterRuntime
 from exporter.model import Status
 from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings
+from tests.integration.test_offsets_topic import classic_member
 from tests.kafka_cluster import Produce, create_topic, unique_name
 
 CLUSTER = "it"
@@ -132,3 +133,35 @@ async def test_a_group_committing_before_the_head_is_known_is_never_warn_or_err(
     assert lags, "the HEAD never became known"
     assert lags[0] > 0, f"the group was not behind when the HEAD became known: {seen[:3]}"
     assert {status for status, _ in seen} == {Status.OK}, seen
+
+
+# ------------------------------------------------------------------------------------------------------------
+# 3. Owners of classic groups are never lost
+
+
+async def test_a_classic_group_started_right_after_its_topic_was_created_gets_its_owners(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient
+) -> None:
+    # The group joins, and writes its only assignment, before lagwatch's next metadata refresh (an hour
+    # away here) lists the topic; the consumer commits nothing, so no commit flags the topic as new either.
+    prefix = unique_name("it-owners")
+    group = f"{prefix}-g"
+    async with running(_settings(kafka_bootstrap, prefix, topic_refresh=3600.0)) as runtime:
+        await eventually(lambda: runtime.head.health.rounds >= 1, "the first HEAD round")
+        async with (
+            topic_of(kafka_admin, f"{prefix}-t", partitions=3) as topic,
+            classic_member(kafka_bootstrap, group, [topic], "owner-client", 3),
+        ):
+            joined = time.monotonic()
+
+            def owners() -> list[tuple[int, str]]:
+                status = runtime.statuses().get(group)
+                return [] if status is None else [(p.partition, p.client_id) for p in status.partitions]
+
+            await eventually(
+                lambda: owners() == [(0, "owner-client"), (1, "owner-client"), (2, "owner-client")],
+                f"the owners of {group} (last: {owners()})",
+                within=10.0,
+            )
+            # Within one offset_refresh of the assignment being read, give or take a round.
+            assert time.monotonic() - joined < 3 * 0.5 + 1.0

@@ -407,6 +407,24 @@ def test_group_metadata_sets_owners_and_empty_windows() -> None:
     ]
 
 
+def test_an_assignment_for_a_topic_newer_than_the_metadata_is_kept_until_metadata_decides() -> None:
+    # A classic group writes its assignment once per rebalance: dropping it because the topic is newer than
+    # the last metadata refresh would lose the owners until the next rebalance.
+    storage = _storage(partitions=1)
+    member = Member("m-1", "client-a", "/10.0.0.5", assignment=(TopicPartitions("new", (1,)),))
+    ghost = Member("m-2", "client-b", "/10.0.0.6", assignment=(TopicPartitions("dead", (0,)),))
+    storage.apply(_metadata("g", member), 7, NOW)
+    storage.apply(_metadata("ghost", ghost), 8, NOW)
+    assert storage.unconfirmed_topics() == ["dead", "new"]
+    assert storage.set_topics({"t": 1, "new": 3}, NOW) == ["dead"]
+    assert storage.groups() == ["g"]
+    assert [(p.topic, p.partition, p.owner, p.client_id) for p in _snapshot(storage).partitions] == [
+        ("new", 0, "", ""),
+        ("new", 1, "/10.0.0.5", "client-a"),
+        ("new", 2, "", ""),
+    ]
+
+
 def test_empty_member_list_clears_owners_but_unassigned_partitions_keep_theirs() -> None:
     storage = _storage(partitions=2)
     a = Member("m-1", "client-a", "/h1", assignment=(TopicPartitions("t", (0, 1)),))
