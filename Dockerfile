@@ -11,6 +11,8 @@ COPY requirements.lock ./
 RUN python -m venv /opt/lagwatch \
     && /opt/lagwatch/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock
 COPY pyproject.toml README.md ./
+# exporter/runbooks.md links to the runbooks in docs/; the package ships them for /runbooks.
+COPY docs/runbooks.md ./docs/runbooks.md
 COPY exporter ./exporter
 RUN /opt/lagwatch/bin/pip install --no-cache-dir --no-deps . \
     && find /opt/lagwatch -name '__pycache__' -type d -prune -exec rm -rf {} +

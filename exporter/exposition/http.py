@@ -38,7 +38,7 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.decoder import RECORD_KINDS
 from exporter.evaluator import evaluate_group
-from exporter.exposition import burrow_json
+from exporter.exposition import burrow_json, runbooks
 from exporter.exposition.metrics import CONTENT_TYPE, ClusterView, RenderOptions, RenderResult, render
 from exporter.exposition.webconfig import (
     WebConfig,
@@ -225,6 +225,7 @@ def build_app(
             web.get("/metrics", _metrics),
             web.get("/-/healthy", _healthy),
             web.get("/-/ready", _ready),
+            web.get("/runbooks", _runbooks),
             web.get("/burrow/admin", _burrow_admin),
             web.get("/burrow/admin/ready", _burrow_ready),
             web.get("/v3/kafka", _cluster_list),
@@ -609,6 +610,7 @@ _LANDING = """<!DOCTYPE html>
 <ul>
 <li><a href="metrics">/metrics</a>: Prometheus metrics</li>
 <li><a href="v3/kafka">/v3/kafka</a>: Burrow-compatible HTTP API</li>
+<li><a href="runbooks">/runbooks</a>: what each alert means and what to do</li>
 <li><a href="-/healthy">/-/healthy</a> and <a href="-/ready">/-/ready</a>: health and readiness</li>
 </ul>
 </body>
@@ -618,6 +620,10 @@ _LANDING = """<!DOCTYPE html>
 
 async def _landing(_: web.Request) -> web.Response:
     return web.Response(text=_LANDING.format(version=__version__), content_type="text/html")
+
+
+async def _runbooks(_: web.Request) -> web.Response:
+    return web.Response(text=runbooks.page(runbooks.runbooks(), __version__), content_type="text/html")
 
 
 async def _healthy(_: web.Request) -> web.Response:

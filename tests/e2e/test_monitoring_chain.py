@@ -13,11 +13,15 @@ in CI (CI set), where their absence is a broken setup.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
+import aiohttp
 import pytest
 
 from exporter.model import Status
@@ -107,13 +111,26 @@ async def alertmanager(
         await daemon.stop()
 
 
+def _runbooks(lagwatch: Lagwatch) -> str:
+    return f"{lagwatch.url}/runbooks"
+
+
 @pytest.fixture(scope="module")
 async def prometheus(
     lagwatch: Lagwatch, alertmanager: Daemon, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Daemon]:
     workdir = tmp_path_factory.mktemp("prometheus")
     rule_file = workdir / "lagwatch.rules.yml"
-    rule_file.write_text(shortened_rules((REPO / "alerts" / "lagwatch.rules.yml").read_text(), RULE_FOR))
+    # The shipped rules with their runbook links pointed at this lagwatch, as a user points them at theirs.
+    generate = [sys.executable, str(REPO / "scripts" / "gen-prometheusrule"), "--rules"]
+    rules = await asyncio.to_thread(
+        subprocess.run,
+        [*generate, "--runbook-base", _runbooks(lagwatch)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rule_file.write_text(shortened_rules(rules.stdout, RULE_FOR))
     config = prometheus_config(
         lagwatch=lagwatch.url.removeprefix("http://"),
         alertmanager=alertmanager.url.removeprefix("http://"),
@@ -152,7 +169,7 @@ async def _single_value(prometheus: Daemon, expr: str) -> float:
 
 
 async def test_stopped_consumer_alerts_the_webhook_and_its_restart_resolves_it(
-    chain_workload: Workload, prometheus: Daemon, webhook: WebhookReceiver
+    chain_workload: Workload, prometheus: Daemon, webhook: WebhookReceiver, lagwatch: Lagwatch
 ) -> None:
     state = chain_workload.state("stopped")
     labels = {
@@ -183,7 +200,11 @@ async def test_stopped_consumer_alerts_the_webhook_and_its_restart_resolves_it(
     )
     # The topic list comes from a query the template runs against this Prometheus.
     assert f"partition(s) in STOP (topics: {state.topic}):" in annotations["description"]
-    assert annotations["runbook_url"].endswith("/docs/runbooks.md#lagwatchpartitionsstopped")
+    runbook = annotations["runbook_url"]
+    assert runbook == f"{_runbooks(lagwatch)}#lagwatchpartitionsstopped"
+    async with aiohttp.ClientSession() as session, session.get(runbook) as response:
+        assert response.status == 200
+        assert '<section id="lagwatchpartitionsstopped">' in await response.text()
 
     await chain_workload.start_consumer("stopped")
     _, resolved = await webhook.wait_for(labels, "resolved", since=fired_at + 1, seconds=ALERT_TIMEOUT_S)

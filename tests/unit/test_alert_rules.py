@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter.exposition import runbooks
+
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "alerts"
 RULES = ALERTS / "lagwatch.rules.yml"
@@ -24,7 +27,7 @@ RULE_TESTS = sorted((ALERTS / "tests").glob("*.yml"))
 ALERTMANAGER_CONFIG = ALERTS / "alertmanager.example.yml"
 RUNBOOKS = REPO / "docs" / "runbooks.md"
 METRICS_DOC = REPO / "docs" / "metrics.md"
-RUNBOOK_BASE = "https://github.com/lagwatch/lagwatch/blob/main/docs/runbooks.md#"
+RUNBOOK_BASE = "http://localhost:7980/runbooks#"
 SEVERITIES = {"critical", "warning"}
 RUNBOOK_PARTS = ("**Meaning.**", "**Likely causes.**", "**What to check.**", "**How to resolve.**")
 NAMED_LABELS = ("kafka_cluster", "group", "instance")
@@ -307,3 +310,39 @@ def _wait_until(condition: Callable[[], bool]) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+# --- the runbooks page lagwatch serves ----------------------------------------------------------------------
+
+
+def test_the_served_runbooks_have_a_section_with_the_id_of_every_alert_link() -> None:
+    page = runbooks.page(runbooks.runbooks(), "9.9.9")
+    ids = re.findall(r'<section id="([^"]+)">', page)
+    assert sorted(ids) == sorted(_runbook_sections())
+    for rule in ALERT_RULES:
+        assert f'<section id="{rule["alert"].lower()}">' in page
+    assert runbooks.runbooks() == RUNBOOKS.read_text()
+
+
+def test_the_runbooks_page_escapes_the_markdown_and_ignores_headings_in_code() -> None:
+    page = runbooks.page("# T\nintro <b>\n## A & B\ntext\n```\n## not a heading\n```\n## C\n", "1")
+    assert re.findall(r'<section id="([^"]+)">', page) == ["a--b", "c"]
+    assert "intro &lt;b&gt;" in page
+    assert "<h2>A &amp; B</h2>" in page
+    assert "## not a heading" in page
+
+
+@pytest.mark.parametrize("rules", [False, True])
+def test_gen_prometheusrule_points_every_runbook_link_at_the_given_base(rules: bool) -> None:
+    base = "https://lagwatch.example.com/runbooks"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gen-prometheusrule"), "--runbook-base", base + "/"]
+        + (["--rules"] if rules else []),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    document = yaml.safe_load(done.stdout)
+    groups = document["groups"] if rules else document["spec"]["groups"]
+    urls = [r["annotations"]["runbook_url"] for g in groups for r in g["rules"] if "alert" in r]
+    assert urls == [f"{base}#{name.lower()}" for name in ALERT_NAMES]

@@ -1215,3 +1215,12 @@ async def test_the_apps_cluster_runtime_is_a_cluster_handle() -> None:
         values = samples(await (await test_client.get("/metrics")).text())
     assert values["lagwatch_cluster_up", (("kafka_cluster", "c1"),)] == 0
     assert values["lagwatch_offsets_caught_up", (("kafka_cluster", "c1"),)] == 0
+
+
+async def test_runbooks_page_has_a_section_for_every_alert(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/runbooks")
+    page = await response.text()
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    for alert in ("LagwatchGroupErr", "LagwatchPartitionsStopped", "LagwatchClusterUnreachable"):
+        assert f'<section id="{alert.lower()}">' in page
