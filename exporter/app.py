@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
+import os
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -45,6 +48,47 @@ _SAVE_BATCH = 5000
 GroupLagSeconds = tuple[LagSeconds | None, ...]
 """Lag in seconds of a group's partitions, in the order of its `GroupStatus.partitions`; None where the group
 never committed."""
+
+
+class StartupError(Exception):
+    """A start-up failure the user can fix (port taken, permission denied, state directory unwritable); the
+    message is one line naming the setting and the cause, and the command line exits 2 without traceback."""
+
+
+def check_state_dir(state_dir: str, clusters: list[str]) -> None:
+    """Fail now, not at the first save five minutes later, when the HEAD history cannot be written: the
+    directory cannot be created or written, or a cluster's state file is in the way."""
+    if not state_dir:
+        return
+    directory = Path(state_dir).expanduser()
+    setting = f"lag_seconds.state_dir {str(directory)!r}"
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory, prefix=".lagwatch-check-"):
+            pass
+    except OSError as exc:
+        raise StartupError(f"{setting}: {_cause(exc)}") from None
+    for name in clusters:
+        state_file = directory / f"heads-{name}.bin"
+        try:
+            if state_file.exists():
+                if not state_file.is_file():
+                    raise StartupError(f"{setting}: {state_file.name} is not a regular file")
+                with state_file.open("r+b"):
+                    pass
+        except OSError as exc:
+            raise StartupError(f"{setting}: state file {state_file.name}: {_cause(exc)}") from None
+
+
+def _cause(exc: OSError) -> str:
+    """The cause of an OSError in words, without the exception's name or a repeated path."""
+    if exc.errno == errno.EACCES or exc.errno == errno.EPERM:
+        return "permission denied"
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use (another lagwatch or another program listens there)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "address not available on this host"
+    return (exc.strerror or str(exc)).lower() if exc.errno is not None else str(exc)
 
 
 class ClusterRuntime:
@@ -292,13 +336,21 @@ def _configure_logging(level: str) -> None:
 async def run(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT; returns the process exit code."""
     _configure_logging(settings.log_level)
+    if settings.lag_seconds.enabled:
+        check_state_dir(settings.lag_seconds.state_dir, list(settings.clusters))
     clusters = {name: ClusterRuntime(name, settings, cluster) for name, cluster in settings.clusters.items()}
     server = HttpServer(clusters, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:
+        cause = _cause(exc)
+        if exc.errno == errno.EACCES and settings.http.port < 1024:
+            cause += f" (ports below 1024 need privileges; user id {os.getuid()})"
+        raise StartupError(f"http.listen {settings.http.listen!r}: {cause}") from None
     log.info("lagwatch listening on %s for clusters %s", settings.http.listen, ", ".join(clusters))
     sources = [asyncio.create_task(c.run(), name=f"cluster-{c.name}") for c in clusters.values()]
     stopper = asyncio.create_task(stop.wait())

@@ -94,9 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # Imported here so that `config` and `--help` never pay for (or fail on) the Kafka and HTTP stack.
-    from exporter.app import run
+    from exporter.app import StartupError, run
 
-    return asyncio.run(run(settings))
+    try:
+        return asyncio.run(run(settings))
+    except StartupError as error:
+        print(f"{_PROG}: cannot start: {error}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def _config_check(args: argparse.Namespace) -> int:
