@@ -8,7 +8,7 @@ exposition renders statuses. See docs/architecture.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import NamedTuple
 
 
@@ -211,6 +211,55 @@ class GroupSnapshot:
     last_commit_ms: int
 
 
+class Rule(Enum):
+    """What settled a partition's status (exporter.reasons has the words); the value is its API name."""
+
+    NO_COMMITS = "no_commits"
+    """OK: the partition has no stored commit (a placeholder, or assigned but never committed)."""
+    LAG_UNKNOWN = "lag_unknown"
+    """OK: the partition's HEAD offset is not known yet, so neither is its lag."""
+    INCOMPLETE = "incomplete"
+    """OK: the window is less complete than `minimum_complete`, so the rules do not run."""
+    CAUGHT_UP = "caught_up"
+    """OK: the current lag is at or below `allowed_lag`."""
+    STOPPED = "stopped"
+    """STOP (Burrow's rule 3): no commit for longer than the window spans, and HEAD moved past the commit."""
+    REWOUND = "rewound"
+    """REWIND (rule 2): the committed offset went back and has not returned to where it was."""
+    STALLED = "stalled"
+    """STALL (rule 4): the same offset committed over the whole window while messages wait."""
+    LAG_NOT_DECREASING = "lag_not_decreasing"
+    """WARN (rule 5): the lag never fell over the window."""
+    LAG_ZERO_IN_WINDOW = "lag_zero_in_window"
+    """OK (rule 1): some commit of the window had a lag at or below `allowed_lag`."""
+    LAGS_UNKNOWN_IN_WINDOW = "lags_unknown_in_window"
+    """OK (lagwatch's gate of rules 4 and 5): some commit of the window has an unknown lag."""
+    LAG_DECREASED = "lag_decreased"
+    """OK (rule 5 does not hold): the lag fell at some commit of the window."""
+
+
+class Reason(NamedTuple):
+    """Why a partition has its status: the rule that settled it and the figures that rule used, in the order
+    `exporter.reasons.FIGURES[rule]` names them. A NamedTuple: one is built per partition per evaluation."""
+
+    rule: Rule
+    figures: tuple[int | None, ...] = ()
+
+
+class GroupReason(NamedTuple):
+    """Why a group has its status: its partitions with the worst status, and the first one's reason."""
+
+    status: Status
+    partition_count: int
+    worst_status: Status
+    worst: tuple[tuple[str, int], ...]
+    """(topic, partition) of the first few partitions with `worst_status`, in topic, partition order."""
+    worst_count: int
+    """How many partitions have `worst_status`."""
+    first: Reason | None
+    """The reason of the first partition with `worst_status`; None when it has none or there is none."""
+
+
 @dataclass(frozen=True, slots=True)
 class PartitionStatus:
     """The evaluator's verdict on one group-partition (Burrow's PartitionStatus)."""
@@ -225,6 +274,8 @@ class PartitionStatus:
     current_lag: int | None
     complete: float
     member_id: str = ""
+    reason: Reason | None = None
+    """None only where the status came from elsewhere (a Burrow server, read by `lagwatch status`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,3 +291,5 @@ class GroupStatus:
     partition_count: int
     maxlag: PartitionStatus | None
     totallag: int
+    reason: GroupReason | None = None
+    """None only where the status came from elsewhere (a Burrow server, read by `lagwatch status`)."""

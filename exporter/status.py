@@ -21,7 +21,8 @@ from typing import Any, TextIO
 from urllib.parse import quote, unquote, urlsplit
 
 from exporter.exposition.table import groups_table, partitions_table, worst_first
-from exporter.model import Commit, GroupStatus, PartitionStatus, Status
+from exporter.model import Commit, GroupStatus, PartitionStatus, Reason, Rule, Status
+from exporter.reasons import FIGURES, group_reason
 from exporter.settings import DEFAULT_PORT
 
 __all__ = ["DEFAULT_URL", "EXIT_ERR", "EXIT_OK", "EXIT_UNREACHABLE", "add_arguments", "group_status", "run"]
@@ -99,15 +100,20 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def group_status(body: Mapping[str, Any]) -> GroupStatus:
     """A Burrow `status` object (from `/status` or `/lag`) as the model's GroupStatus."""
     maxlag = body.get("maxlag")
+    status = _status(body["status"])
+    partitions = tuple(_partition(p) for p in body.get("partitions") or ())
+    # lagwatch's partitions carry their reasons; the group's follows from them (Burrow's carry none).
+    known = all(p.reason is not None for p in partitions) and len(partitions) == body["partition_count"]
     return GroupStatus(
         cluster=body["cluster"],
         group=body["group"],
-        status=_status(body["status"]),
+        status=status,
         complete=float(body["complete"]),
-        partitions=tuple(_partition(p) for p in body.get("partitions") or ()),
+        partitions=partitions,
         partition_count=int(body["partition_count"]),
         maxlag=None if maxlag is None else _partition(maxlag),
         totallag=int(body["totallag"]),
+        reason=group_reason(status, partitions) if known else None,
     )
 
 
@@ -157,7 +163,20 @@ def _partition(body: Mapping[str, Any]) -> PartitionStatus:
         end=_commit(body.get("end")),
         current_lag=body.get("current_lag"),
         complete=float(body["complete"]),
+        reason=_partition_reason(body.get("reason")),
     )
+
+
+def _partition_reason(body: object) -> Reason | None:
+    """A partition's `reason` key; None when absent (Burrow) or from a lagwatch with other rules."""
+    if not isinstance(body, dict):
+        return None
+    try:
+        rule = Rule(body["rule"])
+        figures = body["figures"]
+        return Reason(rule, tuple(figures[name] for name in FIGURES[rule]))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _commit(body: Mapping[str, Any] | None) -> Commit | None:

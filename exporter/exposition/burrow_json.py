@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from exporter.model import Commit, GroupSnapshot, GroupStatus, PartitionSnapshot, PartitionStatus, Status
+from exporter.model import (
+    Commit,
+    GroupSnapshot,
+    GroupStatus,
+    PartitionSnapshot,
+    PartitionStatus,
+    Reason,
+    Status,
+)
+from exporter.reasons import figure_map, text
 
 Body = dict[str, Any]
 
@@ -351,7 +360,7 @@ def _group_status(status: GroupStatus, partitions: Iterable[PartitionStatus]) ->
 
 
 def _partition_status(p: PartitionStatus) -> Body:
-    return {
+    body = {
         "topic": p.topic,
         "partition": p.partition,
         "owner": p.owner,
@@ -363,6 +372,15 @@ def _partition_status(p: PartitionStatus) -> Body:
         "current_lag": p.current_lag or 0,
         "complete": _float32(p.complete),
     }
+    # lagwatch's one addition to Burrow's object (clients ignore unknown keys): why the status is what it is.
+    if p.reason is not None:
+        body["reason"] = reason_body(p.reason)
+    return body
+
+
+def reason_body(reason: Reason) -> Body:
+    """The `reason` key of a partition object: the rule's API name, its figures by name, and the words."""
+    return {"rule": reason.rule.value, "figures": figure_map(reason), "text": text(reason)}
 
 
 def _partition_array(partitions: list[PartitionSnapshot]) -> list[Body]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from exporter.model import GroupStatus, PartitionStatus, Status
+from exporter.reasons import detail, group_text
 
 __all__ = ["GROUP_COLUMNS", "PARTITION_COLUMNS", "groups_table", "partitions_table", "worst_first"]
 
@@ -20,7 +21,16 @@ GROUP_COLUMNS = (
     "MAX-LAG-PARTITION",
     "COMPLETE",
 )
-PARTITION_COLUMNS = ("TOPIC", "PARTITION", "STATUS", "LAG", "COMMITTED-OFFSET", "OWNER", "CLIENT-ID")
+PARTITION_COLUMNS = (
+    "TOPIC",
+    "PARTITION",
+    "STATUS",
+    "LAG",
+    "COMMITTED-OFFSET",
+    "OWNER",
+    "CLIENT-ID",
+    "REASON",
+)
 
 _RED, _YELLOW, _GREEN, _DIM, _RESET = "\033[31m", "\033[33m", "\033[32m", "\033[2m", "\033[0m"
 _COLOURS = {
@@ -65,13 +75,16 @@ def groups_table(groups: Iterable[GroupStatus], *, color: bool = False) -> str:
 
 
 def partitions_table(group: GroupStatus, *, color: bool = False) -> str:
-    """A summary line for the group, then one line per partition in topic, partition order."""
+    """A summary line for the group, its reason when known, then one line per partition in topic, partition
+    order with the partition's reason (without the status, which has its own column)."""
     status = _paint(group.status.name, group.status, color)
     summary = (
         f"{group.cluster}/{group.group}: {status}, total lag {_count(group.totallag)}, "
         f"{group.partition_count} partition{'' if group.partition_count == 1 else 's'}, "
         f"{_percent(group.complete)} complete\n"
     )
+    if group.reason is not None:
+        summary += f"{group_text(group.reason)}\n"
     rows = [
         (
             (
@@ -82,6 +95,7 @@ def partitions_table(group: GroupStatus, *, color: bool = False) -> str:
                 _NONE if p.end is None else str(p.end.offset),
                 p.owner or _NONE,
                 p.client_id or _NONE,
+                _NONE if p.reason is None else detail(p.reason),
             ),
             p.status,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import struct
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -315,17 +316,39 @@ def test_complete_ratios_are_shortest_float32_text(fraction: tuple[int, int]) ->
         assert all(f32(float(f"{f32(value):.{d}g}")) != f32(value) for d in range(1, digits))
 
 
-def test_the_fixture_statuses_are_what_the_evaluator_computes() -> None:
-    def snapshot(group: str, commits: int) -> GroupSnapshot:
-        window = (None,) * (10 - commits) + tuple(commit(i) for i in range(commits))
-        partition = PartitionSnapshot(
-            "testtopic", 0, window, (BROKER_OFFSET,), BROKER_OFFSET - commit(commits - 1).offset
-        )
-        return GroupSnapshot("testcluster", group, (partition,), commit(commits - 1).timestamp_ms)
+def _evaluated(group: str, commits: int) -> GroupStatus:
+    window = (None,) * (10 - commits) + tuple(commit(i) for i in range(commits))
+    partition = PartitionSnapshot(
+        "testtopic", 0, window, (BROKER_OFFSET,), BROKER_OFFSET - commit(commits - 1).offset
+    )
+    snapshot = GroupSnapshot("testcluster", group, (partition,), commit(commits - 1).timestamp_ms)
+    return evaluate_group(snapshot, (T0 + 100_000) / 1000)
 
-    now = (T0 + 100_000) / 1000
-    assert evaluate_group(snapshot("testgroup", 10), now) == healthy_group()
-    assert evaluate_group(snapshot("testgroup2", 5), now) == stopped_group()
+
+def _without_reasons(status: GroupStatus) -> GroupStatus:
+    maxlag = None if status.maxlag is None else replace(status.maxlag, reason=None)
+    partitions = tuple(replace(p, reason=None) for p in status.partitions)
+    return replace(status, partitions=partitions, maxlag=maxlag, reason=None)
+
+
+def test_the_fixture_statuses_are_what_the_evaluator_computes() -> None:
+    assert _without_reasons(_evaluated("testgroup", 10)) == healthy_group()
+    assert _without_reasons(_evaluated("testgroup2", 5)) == stopped_group()
+
+
+def test_evaluated_bodies_differ_from_burrows_only_by_the_partitions_reason() -> None:
+    url = "/v3/kafka/testcluster/consumer/testgroup2/lag"
+    ours = burrow_json.consumer_lag(_evaluated("testgroup2", 5), url=url, host=HOST)
+    burrows = burrow_json.consumer_lag(stopped_group(), url=url, host=HOST)
+    reason = {
+        "rule": "stopped",
+        "figures": {"last_commit_ms": T0 + 40_000, "span_s": 40, "offset": 1400, "head": BROKER_OFFSET},
+        "text": "STOP: no commit since 22:14:00 UTC, longer than the window's span of 40 s, and the "
+        "partition's HEAD moved past the last commit (offset 1,400, HEAD 4,321)",
+    }
+    assert ours["status"]["partitions"][0].pop("reason") == reason
+    assert ours["status"]["maxlag"].pop("reason") == reason
+    assert dumps(ours) == dumps(burrows)
 
 
 def test_log_level_bodies() -> None:

@@ -28,7 +28,17 @@ from exporter.evaluator import (
     recent_lag_zero,
     rewind_recovered,
 )
-from exporter.model import Commit, GroupSnapshot, GroupStatus, PartitionSnapshot, Status
+from exporter.model import (
+    Commit,
+    GroupReason,
+    GroupSnapshot,
+    GroupStatus,
+    PartitionSnapshot,
+    Reason,
+    Rule,
+    Status,
+)
+from exporter.reasons import RULE_STATUS, text
 
 T = 1_700_000_000
 OFFSETS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
@@ -199,6 +209,101 @@ RULE_CASES = [
 ]  # fmt: skip
 
 
+# The reason of every case above, in the words docs/reasons.md lists (T+300 is 22:18:20 UTC).
+RULE_REASONS = {
+    "ex1 zero lag in window": "OK: lag was 0 at 22:18:20 UTC",
+    "ex2 offsets unchanged": "STALL: offset 10 committed 10 times while 20 messages wait",
+    "ex3 lag never decreases": "WARN: lag never fell over the last 10 commits (1 -> 6)",
+    "ex4 lag dipped W3 to W4": "OK: lag fell from 30 to 25 at 22:16:20 UTC",
+    "ex5 ex4 at T+1200 stopped": (
+        "STOP: no commit since 22:22:20 UTC, longer than the window's span of 540 s, and the "
+        "partition's HEAD moved past the last commit (offset 100, HEAD 155)"
+    ),
+    "idle exactly one span is not stopped": "OK: lag fell from 30 to 25 at 22:16:20 UTC",
+    "idle one second over the span": (
+        "STOP: no commit since 22:22:20 UTC, longer than the window's span of 540 s, and the "
+        "partition's HEAD moved past the last commit (offset 100, HEAD 155)"
+    ),
+    "now truncated to whole seconds": "OK: lag fell from 30 to 25 at 22:16:20 UTC",
+    "HEAD equal to last commit vetoes STOP": "WARN: lag never fell over the last 10 commits (1 -> 6)",
+    "HEAD one past last commit: no veto": (
+        "STOP: no commit since 22:22:20 UTC, longer than the window's span of 540 s, and the "
+        "partition's HEAD moved past the last commit (offset 100, HEAD 106)"
+    ),
+    "no HEAD history: no veto": (
+        "STOP: no commit since 22:22:20 UTC, longer than the window's span of 540 s, and the "
+        "partition's HEAD moved past the last commit (offset 100, HEAD unknown)"
+    ),
+    "STOP despite a zero lag in window": (
+        "STOP: no commit since 22:22:20 UTC, longer than the window's span of 540 s, and the "
+        "partition's HEAD moved past the last commit (offset 100, HEAD 105)"
+    ),
+    "STOP before REWIND": (
+        "STOP: no commit since 22:22:20 UTC, longer than the window's span of 540 s, and the "
+        "partition's HEAD moved past the last commit (offset 45, HEAD 61)"
+    ),
+    "commit from the future is not stopped": "WARN: lag never fell over the last 10 commits (1 -> 6)",
+    "out-of-order timestamps used as-is": (
+        "STOP: no commit since 22:15:00 UTC, longer than the window's span of -200 s, and the "
+        "partition's HEAD moved past the last commit (offset 30, HEAD 40)"
+    ),
+    "rewind not recovered": (
+        "REWIND: committed offset went back from 50 to 25 at 22:18:20 UTC and has not returned to 50 since"
+    ),
+    "rewind recovered at exactly the old offset": "WARN: lag never fell over the last 10 commits (5 -> 31)",
+    "rewind one short of recovery": (
+        "REWIND: committed offset went back from 50 to 25 at 22:18:20 UTC and has not returned to 50 since"
+    ),
+    "rewind at index 1": (
+        "REWIND: committed offset went back from 20 to 10 at 22:14:20 UTC and has not returned to 20 since"
+    ),
+    "only the first rewind is examined": "OK: lag fell from 35 to 34 at 22:22:20 UTC",
+    "REWIND despite a zero lag in window": (
+        "REWIND: committed offset went back from 50 to 25 at 22:18:20 UTC and has not returned to 50 since"
+    ),
+    "window lag equal to allowed_lag": "OK: lag was 1 (within allowed_lag 1) at 22:14:20 UTC",
+    "window lags one above allowed_lag": "WARN: lag never fell over the last 10 commits (2 -> 7)",
+    "current lag equal to allowed_lag": "OK: lag 3 is within allowed_lag 3",
+    "current lag one above allowed_lag": (
+        "STOP: no commit since 22:22:20 UTC, longer than the window's span of 540 s, and the "
+        "partition's HEAD moved past the last commit (offset 100, HEAD 155)"
+    ),
+    "current lag 0 is OK on a stalled window": "OK: lag is 0",
+    "Burrow: all lags unknown count as non-zero": (
+        "OK: lag unknown at 10 of the last 10 commits (it might have been 0), so neither STALL nor WARN is "
+        "shown"
+    ),
+    "a drop across an unknown lag": (
+        "OK: lag unknown at 1 of the last 10 commits (it might have been 0), so neither STALL nor WARN is "
+        "shown"
+    ),
+    "Burrow: a rise across an unknown lag": (
+        "OK: lag unknown at 1 of the last 10 commits (it might have been 0), so neither STALL nor WARN is "
+        "shown"
+    ),
+    "an unknown lag does not hide a zero": "OK: lag was 0 at 22:14:20 UTC",
+    "equal lags with advancing offsets": "WARN: lag never fell over the last 10 commits (5 -> 5)",
+    "Burrow: equal offsets with unknown lags": (
+        "OK: lag unknown at 10 of the last 10 commits (it might have been 0), so neither STALL nor WARN is "
+        "shown"
+    ),
+    "single commit one second later": (
+        "STOP: no commit since 22:22:20 UTC, longer than the window's span of 0 s, and the "
+        "partition's HEAD moved past the last commit (offset 100, HEAD 105)"
+    ),
+    "single commit in the same second": "STALL: offset 100 committed once while 5 messages wait",
+    "single commit, STOP vetoed": "STALL: offset 100 committed once while 5 messages wait",
+    "single commit, vetoed, lag within allowed": "OK: lag was 5 (within allowed_lag 5) at 22:22:20 UTC",
+    "unknown lags do not hide a STOP": (
+        "STOP: no commit since 22:22:20 UTC, longer than the window's span of 540 s, and the partition's "
+        "HEAD moved past the last commit (offset 100, HEAD 104)"
+    ),
+    "unknown lags do not hide a REWIND": (
+        "REWIND: committed offset went back from 50 to 25 at 22:18:20 UTC and has not returned to 50 since"
+    ),
+}
+
+
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in RULE_CASES])
 def test_rules(case: RuleCase) -> None:
     commits = case.commits
@@ -211,7 +316,11 @@ def test_rules(case: RuleCase) -> None:
     assert offsets_all_equal(commits) is case.all_equal
     assert lag_never_decreases(commits) is case.never_decreases
     result = evaluate_partition(commits, case.broker_offsets, case.current_lag, case.now, case.allowed_lag)
-    assert result == PartitionEvaluation(case.status, 1.0, commits[0], commits[-1], case.current_lag)
+    assert result == PartitionEvaluation(
+        case.status, 1.0, commits[0], commits[-1], case.current_lag, result.reason
+    )
+    assert RULE_STATUS[result.reason.rule] is case.status
+    assert text(result.reason) == RULE_REASONS[case.name]
 
 
 @pytest.mark.parametrize(
@@ -244,29 +353,36 @@ STOPPED_HALF = (None,) * 5 + window(OFFSETS[:5], (5,) * 5, start=T + 300)
 
 
 def test_placeholder_partition_is_ok_with_complete_zero() -> None:
-    assert evaluate_partition((), (500,), 7, T + 600) == PartitionEvaluation(Status.OK, 0.0, None, None, 7)
+    assert evaluate_partition((), (500,), 7, T + 600) == PartitionEvaluation(
+        Status.OK, 0.0, None, None, 7, Reason(Rule.NO_COMMITS)
+    )
 
 
 @pytest.mark.parametrize(("slots", "complete"), [(10, 0.1), (4, 0.25), (1, 1.0)])
 def test_window_of_empty_slots_keeps_burrows_one_slot_quirk(slots: int, complete: float) -> None:
     result = evaluate_partition((None,) * slots, (500,), 50, T + 600)
-    assert result == PartitionEvaluation(Status.OK, complete, None, None, 50)
+    assert result == PartitionEvaluation(Status.OK, complete, None, None, 50, Reason(Rule.NO_COMMITS))
 
 
 def test_incomplete_window_is_evaluated_by_default() -> None:
     # Commits at T+300..T+540: 360 s idle at T+900 is more than the 240 s span.
     result = evaluate_partition(STOPPED_HALF, (60,), 10, T + 900)
-    assert result == PartitionEvaluation(Status.STOP, 0.5, STOPPED_HALF[5], STOPPED_HALF[9], 10)
+    assert result == PartitionEvaluation(
+        Status.STOP, 0.5, STOPPED_HALF[5], STOPPED_HALF[9], 10, result.reason
+    )
+    assert result.reason.rule is Rule.STOPPED
 
 
 @pytest.mark.parametrize(
-    ("minimum_complete", "status"), [(0.5, Status.STOP), (0.51, Status.OK), (1.0, Status.OK)]
+    ("minimum_complete", "status", "rule"),
+    [(0.5, Status.STOP, Rule.STOPPED), (0.51, Status.OK, Rule.INCOMPLETE), (1.0, Status.OK, Rule.INCOMPLETE)],
 )
 def test_minimum_complete_gates_evaluation_but_keeps_start_and_end(
-    minimum_complete: float, status: Status
+    minimum_complete: float, status: Status, rule: Rule
 ) -> None:
     result = evaluate_partition(STOPPED_HALF, (60,), 10, T + 900, minimum_complete=minimum_complete)
-    assert result == PartitionEvaluation(status, 0.5, STOPPED_HALF[5], STOPPED_HALF[9], 10)
+    assert result == PartitionEvaluation(status, 0.5, STOPPED_HALF[5], STOPPED_HALF[9], 10, result.reason)
+    assert result.reason.rule is rule
 
 
 def test_full_window_meets_minimum_complete_of_one() -> None:
@@ -276,7 +392,7 @@ def test_full_window_meets_minimum_complete_of_one() -> None:
 def test_unknown_current_lag_is_ok_and_keeps_the_window() -> None:
     # Burrow drops commits until the HEAD is known; lagwatch keeps the partition and reports it OK.
     result = evaluate_partition(EX4, (), None, T + 1200)
-    assert result == PartitionEvaluation(Status.OK, 1.0, EX4[0], EX4[-1], None)
+    assert result == PartitionEvaluation(Status.OK, 1.0, EX4[0], EX4[-1], None, Reason(Rule.LAG_UNKNOWN))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -336,12 +452,15 @@ def test_unknown_group_is_notfound() -> None:
         partition_count=0,
         maxlag=None,
         totallag=0,
+        reason=GroupReason(Status.NOTFOUND, 0, Status.OK, (), 0, None),
     )
 
 
 def test_group_without_partitions_is_ok_with_complete_zero() -> None:
     result = evaluate_group(group_of(), T, cluster="ignored", group="ignored")
-    assert result == GroupStatus("local", "g", Status.OK, 0.0, (), 0, None, 0)
+    assert result == GroupStatus(
+        "local", "g", Status.OK, 0.0, (), 0, None, 0, GroupReason(Status.OK, 0, Status.OK, (), 0, None)
+    )
 
 
 @pytest.mark.parametrize(

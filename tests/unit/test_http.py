@@ -328,9 +328,32 @@ async def test_consumer_detail(client: TestClient[Any, Any]) -> None:
     }
 
 
+def burrow_shape(body: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """A status body without lagwatch's one addition, the partitions' `reason` key, and the reasons removed
+    (those of `partitions`, then that of `maxlag`)."""
+    status = body["status"]
+    objects = [*status["partitions"], *([status["maxlag"]] if status["maxlag"] else [])]
+    return body, [p.pop("reason") for p in objects]
+
+
+STOP_REASON = {
+    "rule": "stopped",
+    "figures": {"last_commit_ms": T0 + 40_000, "span_s": 40, "offset": 1400, "head": 4321},
+    "text": "STOP: no commit since 22:12:20 UTC, longer than the window's span of 40 s, and the partition's "
+    "HEAD moved past the last commit (offset 1,400, HEAD 4,321)",
+}
+LAG_FELL_REASON = {
+    "rule": "lag_decreased",
+    "figures": {"from_lag": 2521, "to_lag": 2421, "at_ms": T0 + 90_000},
+    "text": "OK: lag fell from 2,521 to 2,421 at 22:13:10 UTC",
+}
+
+
 async def test_status_of_an_err_group_lists_its_bad_partition(client: TestClient[Any, Any]) -> None:
     path = "/v3/kafka/c1/consumer/testgroup2/status"
-    assert await get_json(client, path) == {
+    body, reasons = burrow_shape(await get_json(client, path))
+    assert reasons == [STOP_REASON, STOP_REASON]
+    assert body == {
         "error": False,
         "message": "consumer status returned",
         "status": {
@@ -348,7 +371,8 @@ async def test_status_of_an_err_group_lists_its_bad_partition(client: TestClient
 
 
 async def test_status_leaves_ok_partitions_out_and_lag_lists_them(client: TestClient[Any, Any]) -> None:
-    status = await get_json(client, "/v3/kafka/c1/consumer/testgroup/status")
+    status, reasons = burrow_shape(await get_json(client, "/v3/kafka/c1/consumer/testgroup/status"))
+    assert reasons == [LAG_FELL_REASON]
     assert status["status"] == {
         "cluster": "c1",
         "group": "testgroup",
@@ -359,7 +383,8 @@ async def test_status_leaves_ok_partitions_out_and_lag_lists_them(client: TestCl
         "maxlag": TESTGROUP_PARTITION,
         "totallag": 2421,
     }
-    lag = await get_json(client, "/v3/kafka/c1/consumer/testgroup/lag")
+    lag, reasons = burrow_shape(await get_json(client, "/v3/kafka/c1/consumer/testgroup/lag"))
+    assert reasons == [LAG_FELL_REASON, LAG_FELL_REASON]
     assert lag["message"] == "consumer status returned"
     assert lag["status"]["partitions"] == [TESTGROUP_PARTITION]
     assert lag["request"] == request("/v3/kafka/c1/consumer/testgroup/lag")

@@ -78,12 +78,19 @@ async def test_one_cluster_without_err_exits_0(
     )
 
 
+STOP = (
+    "no commit since 22:12:20 UTC, longer than the window's span of 40 s, and the partition's HEAD moved "
+    "past the last commit (offset 1,400, HEAD 4,321)"
+)
+
+
 async def test_partitions_of_one_group(server: HttpServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert await lagwatch_status("--url", server.url, "--group", "testgroup2") == status.EXIT_ERR
     assert capsys.readouterr().out == (
         "c1/testgroup2: ERR, total lag 2,921, 1 partition, 0% complete\n"
-        "TOPIC      PARTITION  STATUS    LAG  COMMITTED-OFFSET  OWNER      CLIENT-ID\n"
-        "testtopic          0  STOP    2,921              1400  /10.0.0.5  consumer-1\n"
+        f"ERR: 1 of 1 partition STOP (testtopic/0); testtopic/0: {STOP}\n"
+        "TOPIC      PARTITION  STATUS    LAG  COMMITTED-OFFSET  OWNER      CLIENT-ID   REASON\n"
+        f"testtopic          0  STOP    2,921              1400  /10.0.0.5  consumer-1  {STOP}\n"
     )
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.exposition.table import groups_table, partitions_table, worst_first
-from exporter.model import Commit, GroupStatus, PartitionStatus, Status
+from exporter.model import Commit, GroupStatus, PartitionStatus, Reason, Rule, Status
+from exporter.reasons import group_reason
 
 _ANSI = re.compile(r"\033\[[0-9;]*m")
 
@@ -83,9 +85,27 @@ def test_worst_partition_is_the_most_severe_then_the_most_lagged_and_counts_the_
 def test_partitions_table_lists_one_group() -> None:
     assert partitions_table(PAYMENTS) == (
         "c1/payments: ERR, total lag 2,921, 2 partitions, 50% complete\n"
-        "TOPIC   PARTITION  STATUS    LAG  COMMITTED-OFFSET  OWNER      CLIENT-ID\n"
-        "orders          0  STOP    2,921              1400  /10.0.0.5  consumer-1\n"
-        "orders          1  OK          0                77  -          -\n"
+        "TOPIC   PARTITION  STATUS    LAG  COMMITTED-OFFSET  OWNER      CLIENT-ID   REASON\n"
+        "orders          0  STOP    2,921              1400  /10.0.0.5  consumer-1  -\n"
+        "orders          1  OK          0                77  -          -           -\n"
+    )
+
+
+def test_partitions_table_shows_the_reasons_of_the_group_and_its_partitions() -> None:
+    stall = replace(
+        partition("orders", 0, Status.STALL, 340, 5120), reason=Reason(Rule.STALLED, (5120, 10, 340))
+    )
+    ok = replace(partition("orders", 1, Status.OK, 0, 77), reason=Reason(Rule.CAUGHT_UP, (0, 0)))
+    payments = replace(PAYMENTS, partitions=(stall, ok))
+    payments = replace(payments, reason=group_reason(Status.ERR, payments.partitions))
+    assert partitions_table(payments) == (
+        "c1/payments: ERR, total lag 2,921, 2 partitions, 50% complete\n"
+        "ERR: 1 of 2 partitions STALL (orders/0); orders/0: offset 5,120 committed 10 times while 340 "
+        "messages wait\n"
+        "TOPIC   PARTITION  STATUS  LAG  COMMITTED-OFFSET  OWNER  CLIENT-ID  REASON\n"
+        "orders          0  STALL   340              5120  -      -          offset 5,120 committed 10 times "
+        "while 340 messages wait\n"
+        "orders          1  OK        0                77  -      -          lag is 0\n"
     )
 
 
@@ -93,8 +113,8 @@ def test_unknown_lag_and_offset_show_a_dash() -> None:
     text = partitions_table(group("new", Status.OK, 0, (partition("t", 0, Status.OK, None),)))
     assert text == (
         "c1/new: OK, total lag 0, 1 partition, 100% complete\n"
-        "TOPIC  PARTITION  STATUS  LAG  COMMITTED-OFFSET  OWNER  CLIENT-ID\n"
-        "t              0  OK        -                 -  -      -\n"
+        "TOPIC  PARTITION  STATUS  LAG  COMMITTED-OFFSET  OWNER  CLIENT-ID  REASON\n"
+        "t              0  OK        -                 -  -      -          -\n"
     )
 
 

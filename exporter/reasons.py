@@ -1,0 +1,291 @@
+"""Why a partition or a group has its status: the rule that decided and the figures it used, as a value, and
+those values in words an operator reads. Pure, standard library only.
+
+The evaluator decides which rule settled a partition (a `Rule`) and hands it here with the window the rules
+looked at; `explain` picks out the figures of that rule. Keeping the figures out of the rules themselves keeps
+the rules' hot path unchanged and lets either side change without the other. docs/reasons.md lists every
+wording.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Protocol
+
+from exporter.model import Commit, GroupReason, Reason, Rule, Status
+
+__all__ = [
+    "FIGURES",
+    "RULE_STATUS",
+    "detail",
+    "explain",
+    "figure_map",
+    "group_reason",
+    "group_text",
+    "text",
+]
+
+
+RULE_STATUS: Mapping[Rule, Status] = MappingProxyType(
+    {
+        Rule.NO_COMMITS: Status.OK,
+        Rule.LAG_UNKNOWN: Status.OK,
+        Rule.INCOMPLETE: Status.OK,
+        Rule.CAUGHT_UP: Status.OK,
+        Rule.STOPPED: Status.STOP,
+        Rule.REWOUND: Status.REWIND,
+        Rule.STALLED: Status.STALL,
+        Rule.LAG_NOT_DECREASING: Status.WARN,
+        Rule.LAG_ZERO_IN_WINDOW: Status.OK,
+        Rule.LAGS_UNKNOWN_IN_WINDOW: Status.OK,
+        Rule.LAG_DECREASED: Status.OK,
+    }
+)
+"""The partition status each rule gives."""
+
+FIGURES: Mapping[Rule, tuple[str, ...]] = {
+    Rule.NO_COMMITS: (),
+    Rule.LAG_UNKNOWN: (),
+    Rule.INCOMPLETE: ("complete_percent", "minimum_percent"),
+    Rule.CAUGHT_UP: ("lag", "allowed_lag"),
+    Rule.STOPPED: ("last_commit_ms", "span_s", "offset", "head"),
+    Rule.REWOUND: ("from_offset", "to_offset", "at_ms"),
+    Rule.STALLED: ("offset", "commits", "lag"),
+    Rule.LAG_NOT_DECREASING: ("commits", "first_lag", "last_lag"),
+    Rule.LAG_ZERO_IN_WINDOW: ("lag", "allowed_lag", "at_ms"),
+    Rule.LAGS_UNKNOWN_IN_WINDOW: ("unknown_lags", "commits"),
+    Rule.LAG_DECREASED: ("from_lag", "to_lag", "at_ms"),
+}
+
+
+def explain(
+    rule: Rule,
+    window: Sequence[Commit],
+    broker_offsets: Sequence[int],
+    current_lag: int | None,
+    now_s: int,
+    allowed_lag: int,
+    complete: float = 1.0,
+    minimum_complete: float = 0.0,
+) -> Reason:
+    """The figures behind `rule` for the window the rules looked at (oldest first, trimmed of empty slots)."""
+    if rule is Rule.CAUGHT_UP:
+        return Reason(rule, (current_lag, allowed_lag))
+    if rule is Rule.STOPPED:
+        # The time of the last commit, not the time since: a cached STOP stays true as time passes, so the
+        # figures must too.
+        last = window[-1]
+        head = broker_offsets[-1] if broker_offsets else None
+        span_s = (last.timestamp_ms - window[0].timestamp_ms) // 1000
+        return Reason(rule, (last.timestamp_ms, span_s, last.offset, head))
+    if rule is Rule.REWOUND:
+        index = next(i for i in range(1, len(window)) if window[i].offset < window[i - 1].offset)
+        return Reason(rule, (window[index - 1].offset, window[index].offset, window[index].timestamp_ms))
+    if rule is Rule.STALLED:
+        return Reason(rule, (window[-1].offset, len(window), current_lag))
+    if rule is Rule.LAG_NOT_DECREASING:
+        # The rule runs only on windows whose every lag is known.
+        return Reason(rule, (len(window), window[0].lag, window[-1].lag))
+    if rule is Rule.LAG_ZERO_IN_WINDOW:
+        low = next(c for c in reversed(window) if c.lag is not None and c.lag <= allowed_lag)
+        return Reason(rule, (low.lag, allowed_lag, low.timestamp_ms))
+    if rule is Rule.LAGS_UNKNOWN_IN_WINDOW:
+        return Reason(rule, (sum(1 for c in window if c.lag is None), len(window)))
+    if rule is Rule.LAG_DECREASED:
+        return _decrease(window)
+    if rule is Rule.INCOMPLETE:
+        return Reason(rule, (_floor_percent(complete), _floor_percent(minimum_complete)))
+    return Reason(rule)
+
+
+def _decrease(window: Sequence[Commit]) -> Reason:
+    """The newest commit whose known lag is below the known lag before it."""
+    found: tuple[int | None, ...] = ()
+    previous: int | None = None
+    for commit in window:
+        lag = commit.lag
+        if lag is None:
+            continue
+        if previous is not None and lag < previous:
+            found = (previous, lag, commit.timestamp_ms)
+        previous = lag
+    return Reason(Rule.LAG_DECREASED, found)
+
+
+def _floor_percent(ratio: float) -> int:
+    return int(ratio * 100)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Words
+
+
+def text(reason: Reason) -> str:
+    """The reason in words, starting with the status: `STOP: no commit for 660 s, ...`."""
+    return f"{RULE_STATUS[reason.rule].name}: {detail(reason)}"
+
+
+def detail(reason: Reason) -> str:
+    """The reason in words without the status."""
+    return _DETAIL[reason.rule](*reason.figures)
+
+
+def figure_map(reason: Reason) -> dict[str, int | None]:
+    """The figures by name (`*_ms` are times in milliseconds since the epoch, `*_s` durations in seconds)."""
+    return dict(zip(FIGURES[reason.rule], reason.figures, strict=True))
+
+
+def _count(value: int | None) -> str:
+    return "unknown" if value is None else f"{value:,}"
+
+
+def _clock(ms: int | None) -> str:
+    if ms is None:
+        return "an unknown time"
+    return time.strftime("%H:%M:%S UTC", time.gmtime(ms // 1000))
+
+
+def _plural(count: int | None, word: str) -> str:
+    return f"{_count(count)} {word}{'' if count == 1 else 's'}"
+
+
+def _no_commits() -> str:
+    return "no commit stored for this partition yet"
+
+
+def _lag_unknown() -> str:
+    return "lag unknown until lagwatch reads the partition's HEAD offset"
+
+
+def _incomplete(complete: int | None, minimum: int | None) -> str:
+    return f"window only {complete}% full, below minimum_complete {minimum}%, so no rule is applied"
+
+
+def _caught_up(lag: int | None, allowed: int | None) -> str:
+    if not allowed:
+        return f"lag is {_count(lag)}"
+    return f"lag {_count(lag)} is within allowed_lag {_count(allowed)}"
+
+
+def _stopped(last_ms: int | None, span_s: int | None, offset: int | None, head: int | None) -> str:
+    return (
+        f"no commit since {_clock(last_ms)}, longer than the window's span of {_count(span_s)} s, and the "
+        f"partition's HEAD moved past the last commit (offset {_count(offset)}, HEAD {_count(head)})"
+    )
+
+
+def _rewound(from_offset: int | None, to_offset: int | None, at_ms: int | None) -> str:
+    return (
+        f"committed offset went back from {_count(from_offset)} to {_count(to_offset)} at {_clock(at_ms)} "
+        f"and has not returned to {_count(from_offset)} since"
+    )
+
+
+def _stalled(offset: int | None, commits: int | None, lag: int | None) -> str:
+    times = "once" if commits == 1 else f"{_count(commits)} times"
+    return f"offset {_count(offset)} committed {times} while {_plural(lag, 'message')} wait"
+
+
+def _not_decreasing(commits: int | None, first: int | None, last: int | None) -> str:
+    return f"lag never fell over the last {_plural(commits, 'commit')} ({_count(first)} -> {_count(last)})"
+
+
+def _lags_unknown(unknown: int | None, commits: int | None) -> str:
+    return (
+        f"lag unknown at {_count(unknown)} of the last {_plural(commits, 'commit')} (it might have been 0), "
+        "so neither STALL nor WARN is shown"
+    )
+
+
+def _zero_in_window(lag: int | None, allowed: int | None, at_ms: int | None) -> str:
+    within = f" (within allowed_lag {_count(allowed)})" if allowed else ""
+    return f"lag was {_count(lag)}{within} at {_clock(at_ms)}"
+
+
+def _decreased(from_lag: int | None, to_lag: int | None, at_ms: int | None) -> str:
+    return f"lag fell from {_count(from_lag)} to {_count(to_lag)} at {_clock(at_ms)}"
+
+
+_DETAIL: Mapping[Rule, Callable[..., str]] = {
+    Rule.NO_COMMITS: _no_commits,
+    Rule.LAG_UNKNOWN: _lag_unknown,
+    Rule.INCOMPLETE: _incomplete,
+    Rule.CAUGHT_UP: _caught_up,
+    Rule.STOPPED: _stopped,
+    Rule.REWOUND: _rewound,
+    Rule.STALLED: _stalled,
+    Rule.LAG_NOT_DECREASING: _not_decreasing,
+    Rule.LAG_ZERO_IN_WINDOW: _zero_in_window,
+    Rule.LAGS_UNKNOWN_IN_WINDOW: _lags_unknown,
+    Rule.LAG_DECREASED: _decreased,
+}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Groups
+
+
+_NAMED = 3
+"""How many of the worst partitions a group's reason names."""
+
+
+class Judged(Protocol):
+    """A partition's verdict as `group_reason` reads it (model.PartitionStatus is one)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def status(self) -> Status: ...
+
+    @property
+    def reason(self) -> Reason | None: ...
+
+
+def group_reason(status: Status, partitions: Sequence[Judged]) -> GroupReason:
+    """The reason of a group with `status` and these partitions (in topic, partition order): the partitions
+    with the worst partition status, and the first one's reason."""
+    worst_status = Status.OK
+    worst: list[tuple[str, int]] = []
+    worst_count = 0
+    first: Reason | None = None
+    for part in partitions:
+        p_status = part.status
+        if p_status > worst_status:
+            worst_status = p_status
+            worst = []
+            worst_count = 0
+        if p_status == worst_status:
+            if worst_count == 0:
+                first = part.reason
+            if worst_count < _NAMED:
+                worst.append((part.topic, part.partition))
+            worst_count += 1
+    return GroupReason(status, len(partitions), worst_status, tuple(worst), worst_count, first)
+
+
+def group_text(reason: GroupReason) -> str:
+    """The group's reason in words: `ERR: 2 of 8 partitions STOP (orders/3, orders/5); orders/3: ...`."""
+    if reason.status == Status.NOTFOUND:
+        return "NOTFOUND: lagwatch knows no such group"
+    if reason.partition_count == 0:
+        return "OK: no partitions"
+    if reason.worst_status == Status.OK:
+        return f"OK: all {_plural(reason.partition_count, 'partition')} OK"
+    names = ", ".join(f"{topic}/{partition}" for topic, partition in reason.worst)
+    more = reason.worst_count - len(reason.worst)
+    if more:
+        names += f" and {more:,} more"
+    words = (
+        f"{reason.status.name}: {reason.worst_count:,} of {_plural(reason.partition_count, 'partition')} "
+        f"{reason.worst_status.name} ({names})"
+    )
+    if reason.first is not None:
+        topic, partition = reason.worst[0]
+        words += f"; {topic}/{partition}: {detail(reason.first)}"
+    return words
