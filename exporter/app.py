@@ -26,7 +26,7 @@ from exporter.exposition.metrics import ClusterView
 from exporter.filters import NameFilter
 from exporter.gc_pause import gc_paused
 from exporter.model import GroupStatus, PartitionStatus
-from exporter.settings import ClusterSettings, Settings
+from exporter.settings import ClusterSettings, Settings, StartupError
 from exporter.sources.admin_api import AdminApiSource
 from exporter.sources.cluster import HeadPoller
 from exporter.sources.exact_reads import ExactReader
@@ -48,11 +48,6 @@ _SAVE_BATCH = 5000
 GroupLagSeconds = tuple[LagSeconds | None, ...]
 """Lag in seconds of a group's partitions, in the order of its `GroupStatus.partitions`; None where the group
 never committed."""
-
-
-class StartupError(Exception):
-    """A start-up failure the user can fix (port taken, permission denied, state directory unwritable); the
-    message is one line naming the setting and the cause, and the command line exits 2 without traceback."""
 
 
 def check_state_dir(state_dir: str, clusters: list[str]) -> None:

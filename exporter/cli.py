@@ -34,6 +34,7 @@ from exporter.settings import (
     ClusterSettings,
     ConfigError,
     Settings,
+    StartupError,
     load_settings,
 )
 
@@ -89,18 +90,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"{_PROG}: config error: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except StartupError as error:
+        print(f"{_PROG}: cannot start: {error}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # Imported here so that `config` and `--help` never pay for (or fail on) the Kafka and HTTP stack.
-    from exporter.app import StartupError, run
+    from exporter.app import run
 
-    try:
-        return asyncio.run(run(settings))
-    except StartupError as error:
-        print(f"{_PROG}: cannot start: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+    return asyncio.run(run(settings))
 
 
 def _config_check(args: argparse.Namespace) -> int:

@@ -57,6 +57,11 @@ class ConfigError(Exception):
         super().__init__(" ".join(message.splitlines()))
 
 
+class StartupError(Exception):
+    """A start-up failure the user can fix (port taken, permission denied, state directory unwritable);
+    `str(error)` is one line naming the setting and the cause. The command line exits 2 without traceback."""
+
+
 def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
 
