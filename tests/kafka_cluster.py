@@ -8,7 +8,9 @@ Only the last can be stopped and started again by a test.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -59,8 +61,9 @@ KafkaTool = Callable[..., Awaitable[ToolResult]]
 class LocalKafka:
     """A cluster run by scripts/kafka-local in its own state dir; stop() keeps the data for start()."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, nodes: int = NODES) -> None:
         self.state_dir = state_dir
+        self.nodes = nodes
         self.bootstrap = ""
         self.running = False
 
@@ -82,7 +85,7 @@ class LocalKafka:
         self.bootstrap = self._run(
             "start",
             "--nodes",
-            str(NODES),
+            str(self.nodes),
             "--base-port",
             "0",
             "--offsets-partitions",
@@ -98,6 +101,20 @@ class LocalKafka:
     def destroy(self) -> None:
         self._run("stop", "--purge")
         self.running = False
+
+    def stop_node(self, node_id: int) -> None:
+        """Stop one node (SIGTERM, a controlled shutdown); start() brings it back."""
+        self._run("stop", "--node", str(node_id))
+
+    def broker_ports(self) -> dict[int, int]:
+        """Node id -> broker port."""
+        cluster = json.loads((self.state_dir / "cluster.json").read_text())
+        return {node["id"]: node["broker"] for node in cluster["nodes"]}
+
+    def signal_node(self, node_id: int, signum: signal.Signals) -> None:
+        """Send a signal to one node's JVM: SIGSTOP freezes it, SIGCONT resumes it, SIGKILL kills it."""
+        pid = int((self.state_dir / f"node-{node_id}" / "kafka.pid").read_text())
+        os.kill(pid, signum)
 
 
 class KafkaNode:

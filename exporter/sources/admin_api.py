@@ -33,11 +33,13 @@ from exporter.model import GroupMetadata, Member, OffsetCommit, OffsetTombstone
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.progress import SourceProgress
+from exporter.sources.reconnect import Backoff, BackoffClient
 from exporter.storage import Storage
 
 log = logging.getLogger(__name__)
 
-_RETRY_S = 2.0
+_FIRST_RETRY_S = 1.0
+_MAX_RETRY_S = 30.0
 _CONSUMER_PROTOCOL = "consumer"
 _GROUP_COORDINATOR = 0
 _METADATA_MAX_AGE_MS = 3_600_000
@@ -65,22 +67,24 @@ class AdminApiSource:
         self._seen: dict[str, set[_Partition]] = {}
         self._semaphore = asyncio.Semaphore(cluster.admin_concurrency)
         self._logged_errors: set[str] = set()
+        self._retry = Backoff(_FIRST_RETRY_S, _MAX_RETRY_S)
 
     async def run(self) -> None:
         """Poll until cancelled; reconnects by itself when Kafka is away."""
         while True:
-            client = AIOKafkaClient(**client_kwargs(self._cluster), metadata_max_age_ms=_METADATA_MAX_AGE_MS)
+            client = BackoffClient(**client_kwargs(self._cluster), metadata_max_age_ms=_METADATA_MAX_AGE_MS)
             try:
                 await client.bootstrap()
                 while True:
                     started = time.monotonic()
                     await self.poll(client)
+                    self._retry.reset()
                     elapsed = time.monotonic() - started
                     await asyncio.sleep(max(0.0, self._cluster.offset_refresh - elapsed))
             except (KafkaError, OSError, TimeoutError) as exc:
                 log.warning("cluster %s: admin API poll failed (%s); retrying", self.name, exc)
                 self._coordinators.clear()
-                await asyncio.sleep(_RETRY_S)
+                await asyncio.sleep(self._retry.next())
             finally:
                 await client.close()
 

@@ -27,6 +27,7 @@ from aiokafka.protocol.offset import OffsetRequest
 
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import Topology, client_kwargs, fetch_topology
+from exporter.sources.reconnect import BackoffClient
 from exporter.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class HeadPoller:
     async def _connect(self) -> AIOKafkaClient:
         if self._client is None:
             # metadata_max_age_ms: the client's own background refresh would duplicate fetch_topology.
-            client = AIOKafkaClient(**client_kwargs(self._cluster), metadata_max_age_ms=3_600_000)
+            client = BackoffClient(**client_kwargs(self._cluster), metadata_max_age_ms=3_600_000)
             try:
                 await client.bootstrap()
             except BaseException:

@@ -21,6 +21,7 @@ from aiokafka.structs import TopicPartition
 
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import client_kwargs
+from exporter.sources.reconnect import BackoffConsumer
 from exporter.timelag import (
     Appended,
     BelowLogStart,
@@ -162,8 +163,8 @@ class ExactReader:
                 await _stop(consumer)
 
     async def _start_consumer(self) -> AIOKafkaConsumer | None:
-        consumer = AIOKafkaConsumer(
-            **client_kwargs(self._cluster),
+        consumer = BackoffConsumer(
+            client_kwargs(self._cluster),
             group_id=None,
             enable_auto_commit=False,
             isolation_level="read_committed",

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaClient, AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
@@ -26,13 +26,17 @@ from exporter.model import DecodeError, SkippedRecord
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.progress import SourceProgress
+from exporter.sources.reconnect import Backoff, BackoffClient, BackoffConsumer
 from exporter.storage import Storage
 
 log = logging.getLogger(__name__)
 
 _BATCH_RECORDS = 5000
 _POLL_TIMEOUT_MS = 500
-_RETRY_S = 2.0
+_FIRST_RETRY_S = 1.0
+_MAX_RETRY_S = 30.0
+_WAIT_S = 2.0
+"""How often a topic that does not exist yet is looked for again."""
 
 
 class OffsetsTopicSource:
@@ -55,6 +59,7 @@ class OffsetsTopicSource:
         self._positions: dict[TopicPartition, int] = {}
         self._waiting_reason = ""
         self._created_later = False
+        self._retry = Backoff(_FIRST_RETRY_S, _MAX_RETRY_S)
 
     async def run(self) -> None:
         """Consume until cancelled; reconnects by itself when Kafka is away."""
@@ -63,13 +68,13 @@ class OffsetsTopicSource:
                 partitions = await self._partitions()
             except (KafkaError, OSError, TimeoutError) as exc:
                 log.warning("cluster %s: looking up %s failed (%s); retrying", self.name, self._topic, exc)
-                await asyncio.sleep(_RETRY_S)
+                await asyncio.sleep(self._retry.next())
                 continue
             if not partitions:
-                await asyncio.sleep(_RETRY_S)
+                await asyncio.sleep(_WAIT_S)
                 continue
-            consumer = AIOKafkaConsumer(
-                **client_kwargs(self._cluster),
+            consumer = BackoffConsumer(
+                client_kwargs(self._cluster),
                 group_id=None,
                 enable_auto_commit=False,
                 isolation_level="read_committed",
@@ -77,10 +82,11 @@ class OffsetsTopicSource:
             )
             try:
                 await consumer.start()
+                self._retry.reset()
                 await self._consume(consumer, partitions)
             except (KafkaError, OSError, TimeoutError) as exc:
                 log.warning("cluster %s: reading %s failed (%s); retrying", self.name, self._topic, exc)
-                await asyncio.sleep(_RETRY_S)
+                await asyncio.sleep(self._retry.next())
             finally:
                 await consumer.stop()
 
@@ -91,7 +97,7 @@ class OffsetsTopicSource:
     async def _partitions(self) -> list[TopicPartition]:
         """The topic's partitions, empty while it does not exist or cannot be described. A consumer's own
         metadata leaves internal topics out, hence a client of its own for this one request."""
-        client = AIOKafkaClient(**client_kwargs(self._cluster))
+        client = BackoffClient(**client_kwargs(self._cluster))
         try:
             await client.bootstrap()
             # The broker creates the topic on the first group coordinator lookup; lagwatch must not create it.
