@@ -1,6 +1,6 @@
-"""The fault suite's own Kafka: a 3-node KRaft cluster from scripts/kafka-local (replication factor 3), which its
-tests stop, kill, freeze and restart node by node. It is started once for the suite, apart from the session's
-cluster, and always from the jars: a given cluster or a container cannot be frozen node by node."""
+"""The fault suite's own Kafka: a 3-node KRaft cluster from scripts/kafka-local (replication factor 3), which
+its tests stop, kill, freeze and restart node by node. It is started once for the suite, apart from the
+session's cluster, and always from the jars: a given cluster or a container cannot be frozen node by node."""
 
 from __future__ import annotations
 

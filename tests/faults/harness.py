@@ -1,5 +1,5 @@
-"""What the fault tests and bench/bench_faults.py share: lagwatch's runtime for one cluster as `app.run` builds
-it, a workload of producers and a committing group, a counter of `connect()` calls, and Kafka's leaders."""
+"""What the fault tests and bench/bench_faults.py share: lagwatch's runtime for one cluster as `app.run`
+builds it, a workload of producers and a committing group, a counter of `connect()` calls, Kafka's leaders."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ class ConnectCounter:
                 counts[address[1]] += 1
             original(sock, address)
 
-        socket.socket.connect = connect  # type: ignore[method-assign]
+        socket.socket.connect = connect  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -99,9 +99,9 @@ class ConnectCounter:
 
 
 class Workload:
-    """A producer writing `rate` records a second to every partition of `topic` (acks=1, each partition on its
-    own, so that a frozen leader holds back only its own partitions) and a group of its own that commits, every
-    COMMIT_S, the offsets produced so far: a healthy consumer, OK throughout."""
+    """A producer writing `rate` records a second to every partition of `topic` (acks=1, each partition on
+    its own, so that a frozen leader holds back only its own partitions) and a group of its own that commits,
+    every COMMIT_S, the offsets produced so far: a healthy consumer, OK throughout."""
 
     def __init__(self, bootstrap: str, topic: str, partitions: int, group: str, rate: float = 20.0) -> None:
         self.bootstrap = bootstrap
