@@ -294,7 +294,7 @@ def script(monkeypatch: pytest.MonkeyPatch) -> _Script:
         script.metadata_requests += 1
         return script.topologies[min(script.metadata_requests, len(script.topologies)) - 1]
 
-    monkeypatch.setattr(cluster_module, "AIOKafkaClient", _Client)
+    monkeypatch.setattr(cluster_module, "BackoffClient", _Client)
     monkeypatch.setattr(cluster_module, "fetch_topology", fetch_topology)
     return script
 

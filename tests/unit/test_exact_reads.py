@@ -209,7 +209,8 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> Broker:
     broker = Broker()
 
     class Consumer(ScriptedConsumer):
-        def __init__(self, **kwargs: Any) -> None:
+        def __init__(self, connection: dict[str, Any], **kwargs: Any) -> None:
+            assert connection["bootstrap_servers"]
             assert kwargs["isolation_level"] == "read_committed"
             assert kwargs["group_id"] is None
             assert kwargs["auto_offset_reset"] == "none"
@@ -234,7 +235,7 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> Broker:
             finally:
                 broker.in_flight -= 1
 
-    monkeypatch.setattr(exact_reads, "AIOKafkaConsumer", Consumer)
+    monkeypatch.setattr(exact_reads, "BackoffConsumer", Consumer)
     return broker
 
 
