@@ -263,6 +263,20 @@ class HttpSettings(_Section):
     admin_token: SecretStr = Field(
         default=SecretStr(""), description="Bearer token enabling the DELETE endpoints; empty disables them."
     )
+    header_timeout: Seconds = Field(
+        default=10.0,
+        description="Seconds a new connection has to send its first request's head (and TLS handshake).",
+    )
+    read_timeout: Seconds = Field(default=30.0, description="Seconds a request's body has to arrive.")
+    idle_timeout: Seconds = Field(
+        default=60.0,
+        description="Seconds a keep-alive connection may wait for its next complete request.",
+    )
+    max_connections: int = Field(
+        default=512,
+        ge=1,
+        description="Open connections at most; at the limit the oldest one without a request closes.",
+    )
 
     @field_validator("listen")
     @classmethod

@@ -14,10 +14,7 @@ deliberate differences.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import hmac
 import json
 import logging
 import socket
@@ -39,14 +36,17 @@ from exporter import __version__
 from exporter.decoder import RECORD_KINDS
 from exporter.evaluator import evaluate_group
 from exporter.exposition import burrow_json, runbooks
-from exporter.exposition.metrics import CONTENT_TYPE, ClusterView, RenderOptions, RenderResult, render
-from exporter.exposition.webconfig import (
-    WebConfig,
-    check_password,
-    load_web_config,
-    san_allowed,
-    server_ssl_context,
+from exporter.exposition.guard import (
+    ConnectionGuard,
+    GuardCounters,
+    PasswordChecker,
+    Verdict,
+    bearer_matches,
+    body_deadline,
+    request_error_logger,
 )
+from exporter.exposition.metrics import CONTENT_TYPE, ClusterView, RenderOptions, RenderResult, render
+from exporter.exposition.webconfig import WebConfig, load_web_config, san_allowed, server_ssl_context
 from exporter.gc_pause import gc_paused
 from exporter.model import GroupStatus, Status
 from exporter.settings import ClusterSettings, Settings
@@ -58,11 +58,13 @@ __all__ = ["ClusterHandle", "HttpServer", "ProgressHandle", "build_app"]
 log = logging.getLogger(__name__)
 
 _SHUTDOWN_TIMEOUT_S = 5.0
+_BACKLOG = 128
+_MAX_LINE = 1 << 17
+"""Longest request line: a group id Kafka accepts (up to 32,767 bytes) fits percent-encoded."""
 _SLICE = 1 << 20
 _PRERENDER_POLL_S = 0.5
 _PRERENDER_WHILE_S = 600.0
 """Pre-rendering stops this long after the last scrape."""
-_AUTH_CACHE_SIZE = 1024
 # Level 1 compresses a text exposition to about 5% at several times the speed of the default level 6.
 _GZIP_LEVEL = 1
 _GZIP_WBITS = 31
@@ -137,14 +139,15 @@ class HttpServer:
         self._clusters = clusters
         self._settings = settings
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
         self._tls = False
 
     @property
     def port(self) -> int:
         """The bound port: the configured one, or the one the system chose for port 0."""
-        if self._runner is None or not self._runner.addresses:
+        if self._server is None or not self._server.sockets:
             raise RuntimeError("the HTTP server is not started")
-        port: int = self._runner.addresses[0][1]
+        port: int = self._server.sockets[0].getsockname()[1]
         return port
 
     @property
@@ -158,15 +161,29 @@ class HttpServer:
         web_config = load_web_config(http.web_config_file)
         ssl_context = None if web_config.tls is None else server_ssl_context(web_config.tls)
         self._tls = ssl_context is not None
+        app = build_app(self._clusters, self._settings, web_config)
+        counters = app[_GUARD].counters
         runner = web.AppRunner(
-            build_app(self._clusters, self._settings, web_config),
+            app,
             access_log=None,
             shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
+            keepalive_timeout=http.idle_timeout,
+            logger=request_error_logger(counters),
+            max_line_size=_MAX_LINE,
         )
         await runner.setup()
-        site = web.TCPSite(runner, http.host or None, http.port, ssl_context=ssl_context)
+        assert runner.server is not None
+        guard = ConnectionGuard(http.max_connections, http.header_timeout, counters)
         try:
-            await site.start()
+            # Not aiohttp's TCPSite: the guard wraps the protocol factory to cap and time the connections.
+            self._server = await asyncio.get_running_loop().create_server(
+                guard.protocol_factory(runner.server),
+                http.host or None,
+                http.port,
+                ssl=ssl_context,
+                ssl_handshake_timeout=http.header_timeout if ssl_context else None,
+                backlog=_BACKLOG,
+            )
         except OSError:
             await runner.cleanup()
             raise
@@ -179,6 +196,9 @@ class HttpServer:
         )
 
     async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -189,7 +209,10 @@ def build_app(
 ) -> web.Application:
     """The aiohttp application: routes, the Burrow 404, and the guards of the web configuration."""
     web_config = web_config or WebConfig()
-    app = web.Application(middlewares=[_guard, _burrow_not_found])
+    counters = GuardCounters.new()
+    app = web.Application(
+        middlewares=[_guard, body_deadline(settings.http.read_timeout, counters), _burrow_not_found]
+    )
     token = settings.http.admin_token.get_secret_value()
     app[_STATE] = _State(
         clusters=clusters,
@@ -200,16 +223,17 @@ def build_app(
         ),
         hostname=socket.gethostname(),
         admin_token=token,
-        registry=_self_registry(clusters),
+        registry=_self_registry(clusters, counters),
         settings=settings,
         tls=web_config.tls is not None,
     )
     limit = web_config.rate_limit
     app[_GUARD] = _Guard(
-        users=web_config.users,
+        checker=PasswordChecker(web_config.users, counters) if web_config.users else None,
         allowed_sans=() if web_config.tls is None else web_config.tls.client_allowed_sans,
         limiter=None if limit is None else TokenBucket(1 / limit.interval_s, limit.burst),
         admin_token=bool(token),
+        counters=counters,
     )
     app.cleanup_ctx.append(_prerender)
     if web_config.headers:
@@ -292,49 +316,17 @@ class _State:
 
 @dataclass(slots=True)
 class _Guard:
-    users: Mapping[str, str]
+    checker: PasswordChecker | None
+    """None without basic auth."""
     allowed_sans: tuple[str, ...]
     limiter: TokenBucket | None
     admin_token: bool
     """When set, DELETE and POST requests authenticate with the admin bearer token instead of basic auth."""
-    verified: set[str] = field(default_factory=set)
-    """Authorization headers whose password matched: bcrypt is slow by design, so each is checked once."""
-    bcrypt_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def authenticated(self, header: str | None) -> bool:
-        if header is None:
-            return False
-        if header in self.verified:
-            return True
-        credentials = _basic_credentials(header)
-        if credentials is None:
-            return False
-        # One bcrypt at a time, off the event loop: a burst of bad passwords must not starve the scrapes.
-        async with self.bcrypt_lock:
-            if header in self.verified:
-                return True
-            ok = await asyncio.to_thread(check_password, self.users, *credentials)
-        if ok:
-            if len(self.verified) >= _AUTH_CACHE_SIZE:
-                self.verified.clear()
-            self.verified.add(header)
-        return ok
+    counters: GuardCounters
 
 
 _STATE = web.AppKey("lagwatch_state", _State)
 _GUARD = web.AppKey("lagwatch_guard", _Guard)
-
-
-def _basic_credentials(header: str) -> tuple[str, str] | None:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, colon, password = decoded.partition(":")
-    return (user, password) if colon else None
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -352,8 +344,12 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not san_allowed(peercert, guard.allowed_sans):
             return web.Response(status=403, text="Forbidden: client certificate SAN not allowed\n")
     by_token = request.method in _TOKEN_METHODS and guard.admin_token
-    if guard.users and not by_token and not await guard.authenticated(request.headers.get("Authorization")):
-        return web.Response(status=401, text="Unauthorized\n", headers={"WWW-Authenticate": "Basic"})
+    if guard.checker is not None and not by_token:
+        verdict = await guard.checker.check(request.headers.get("Authorization"), request.remote or "")
+        if verdict is Verdict.LIMITED:
+            return web.Response(status=429, text="Too Many Requests\n", headers={"Retry-After": "10"})
+        if verdict is Verdict.DENIED:
+            return web.Response(status=401, text="Unauthorized\n", headers={"WWW-Authenticate": "Basic"})
     return await handler(request)
 
 
@@ -589,9 +585,10 @@ class _SelfCollector(Collector):
         )
 
 
-def _self_registry(clusters: Mapping[str, ClusterHandle]) -> CollectorRegistry:
+def _self_registry(clusters: Mapping[str, ClusterHandle], guard: GuardCounters) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(_SelfCollector(clusters))
+    registry.register(guard)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
@@ -724,7 +721,7 @@ def _with_admin_token(handler: Handler) -> Handler:
         state = request.app[_STATE]
         if not state.admin_token:
             return _unknown_path()
-        if not _bearer_matches(request.headers.get("Authorization", ""), state.admin_token):
+        if not bearer_matches(request.headers.get("Authorization", ""), state.admin_token):
             return _json(
                 burrow_json.error("missing or invalid admin token", **_where(request)),
                 status=401,
@@ -758,7 +755,7 @@ async def _set_log_level(request: web.Request) -> web.Response:
     """Burrow's POST: sets the root logger's level; aiokafka's own stays where app.py put it."""
     try:
         name = _level_field(await request.json())
-    except ValueError:
+    except (ValueError, RecursionError):
         name = None
     if name is None:
         return _json(burrow_json.error(burrow_json.UNDECODABLE_BODY, **_where(request)), status=400)
@@ -859,11 +856,6 @@ async def _consumer_module(request: web.Request) -> web.Response:
 
 async def _notifier_module(request: web.Request) -> web.Response:
     return _error(request, burrow_json.NOTIFIER_MODULE_NOT_FOUND)
-
-
-def _bearer_matches(header: str, token: str) -> bool:
-    scheme, _, provided = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(provided.strip().encode(), token.encode())
 
 
 def _cluster(request: web.Request) -> ClusterHandle | None:
