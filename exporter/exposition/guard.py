@@ -62,6 +62,10 @@ SUSPECT_S = 60.0
 """An address that failed within this time waits behind the others for its next check."""
 MAX_WAITING = 16
 """Password checks that may wait, per priority, before more are answered 429."""
+TARPIT_S = 1.0
+"""A 429 is answered this late, so that a client retrying at once costs little; at most `TARPIT_HELD` are
+held back at a time, the others are answered at once."""
+TARPIT_HELD = 64
 
 
 class Verdict(Enum):
@@ -230,8 +234,20 @@ class PasswordChecker:
         self._checking: set[str] = set()
         """Addresses with a check waiting or running: one at a time each."""
         self._turns = _Turns()
+        self._held = 0
+        """429 answers held back (`TARPIT_S`)."""
 
     async def check(self, header: str | None, client: str) -> Verdict:
+        verdict = await self._check(header, client)
+        if verdict is Verdict.LIMITED and self._held < TARPIT_HELD:
+            self._held += 1
+            try:
+                await asyncio.sleep(TARPIT_S)
+            finally:
+                self._held -= 1
+        return verdict
+
+    async def _check(self, header: str | None, client: str) -> Verdict:
         if header is not None and header in self._verified:
             return Verdict.OK
         credentials = None if header is None else basic_credentials(header)

@@ -271,6 +271,11 @@ class SlowCheck:
         return password == "right"
 
 
+@pytest.fixture(autouse=True)
+def no_tarpit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard_module, "TARPIT_S", 0.0)
+
+
 def header(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
@@ -336,3 +341,24 @@ async def test_429_on_the_wire_while_an_address_is_limited(served: Callable[...,
         wrong = b"Authorization: " + header("alice", f"wrong{index}").encode()
         statuses.append(status_of(await exchange(server.port, get("/metrics", wrong))))
     assert statuses == [401] * guard_module.FAILURE_BURST + [429, 429]
+
+
+async def test_429_answers_are_held_back_up_to_a_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard_module, "check_password", SlowCheck())
+    monkeypatch.setattr(guard_module, "TARPIT_S", 0.5)
+    monkeypatch.setattr(guard_module, "TARPIT_HELD", 1)
+    checker = PasswordChecker({"u": "hash"}, GuardCounters.new())
+
+    async def timed() -> tuple[Verdict, float]:
+        started = time.monotonic()
+        verdict = await checker.check(header("u", "x"), "10.0.0.1")
+        return verdict, time.monotonic() - started
+
+    first = asyncio.create_task(timed())
+    await asyncio.sleep(0.01)
+    # The address has a check running: the next two are limited, one held back, one answered at once.
+    (held, held_for), (quick, quick_for) = await asyncio.gather(timed(), timed())
+    assert (held, quick) == (Verdict.LIMITED, Verdict.LIMITED)
+    assert held_for >= 0.5
+    assert quick_for < 0.2
+    assert (await first)[0] is Verdict.DENIED
