@@ -222,6 +222,7 @@ class ClusterRuntime:
         statuses = self.cache.statuses()
         progress = self.offsets.progress
         refreshed = self.head.health.last_refresh_s
+        since = self.head.health.since_s
         return ClusterView(
             name=self.name,
             groups=[statuses[g] for g in sorted(statuses)],
@@ -229,6 +230,8 @@ class ClusterRuntime:
             up=self.head.health.up,
             caught_up=progress.caught_up,
             head_refresh_ms=None if refreshed is None else int(refreshed * 1000),
+            since_ms=None if since is None else int(since * 1000),
+            last_error=self.head.health.last_error,
             evaluation_seconds=self.evaluation_seconds,
             lag_seconds=self._current_lag_seconds(statuses),
         )

@@ -35,7 +35,7 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.decoder import RECORD_KINDS
 from exporter.evaluator import evaluate_group
-from exporter.exposition import burrow_json, runbooks
+from exporter.exposition import burrow_json, pages, runbooks
 from exporter.exposition.guard import (
     ConnectionGuard,
     GuardCounters,
@@ -245,7 +245,7 @@ def build_app(
         app.on_response_prepare.append(add_headers)
     app.add_routes(
         [
-            web.get("/", _landing),
+            *pages.routes(clusters),
             web.get("/metrics", _metrics),
             web.get("/-/healthy", _healthy),
             web.get("/-/ready", _ready),
@@ -596,27 +596,7 @@ def _self_registry(clusters: Mapping[str, ClusterHandle], guard: GuardCounters) 
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Health and the landing page
-
-_LANDING = """<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>lagwatch</title></head>
-<body>
-<h1>lagwatch {version}</h1>
-<p>Burrow's Kafka consumer-lag evaluation as a Prometheus exporter.</p>
-<ul>
-<li><a href="metrics">/metrics</a>: Prometheus metrics</li>
-<li><a href="v3/kafka">/v3/kafka</a>: Burrow-compatible HTTP API</li>
-<li><a href="runbooks">/runbooks</a>: what each alert means and what to do</li>
-<li><a href="-/healthy">/-/healthy</a> and <a href="-/ready">/-/ready</a>: health and readiness</li>
-</ul>
-</body>
-</html>
-"""
-
-
-async def _landing(_: web.Request) -> web.Response:
-    return web.Response(text=_LANDING.format(version=__version__), content_type="text/html")
+# Health and the runbooks (the status page at / is pages.py's)
 
 
 async def _runbooks(_: web.Request) -> web.Response:

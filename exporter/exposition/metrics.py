@@ -40,6 +40,10 @@ class ClusterView:
     """Whether the initial read of the committed offsets has reached the end it saw at start."""
     head_refresh_ms: int | None = None
     """Wall-clock time of the last successful HEAD refresh; None before the first one."""
+    since_ms: int | None = None
+    """Wall-clock time `up` last changed; None before the first HEAD round ended (for the status page)."""
+    last_error: str = ""
+    """Why the cluster is unreachable, while it is."""
     evaluation_seconds: float | None = None
     """Duration of the last evaluation round; None before the first one."""
     lag_seconds: Mapping[str, Sequence[LagSeconds | None]] = field(default_factory=dict)

@@ -10,7 +10,14 @@ from collections.abc import Iterable, Sequence
 from exporter.model import GroupStatus, PartitionStatus, Status
 from exporter.reasons import detail, group_text
 
-__all__ = ["GROUP_COLUMNS", "PARTITION_COLUMNS", "groups_table", "partitions_table", "worst_first"]
+__all__ = [
+    "GROUP_COLUMNS",
+    "PARTITION_COLUMNS",
+    "groups_table",
+    "partitions_table",
+    "percent",
+    "worst_first",
+]
 
 GROUP_COLUMNS = (
     "CLUSTER",
@@ -65,7 +72,7 @@ def groups_table(groups: Iterable[GroupStatus], *, color: bool = False) -> str:
                 _worst_partition(g.partitions),
                 _count(g.totallag),
                 _max_lag(g.maxlag),
-                _percent(g.complete),
+                percent(g.complete),
             ),
             g.status,
         )
@@ -81,7 +88,7 @@ def partitions_table(group: GroupStatus, *, color: bool = False) -> str:
     summary = (
         f"{group.cluster}/{group.group}: {status}, total lag {_count(group.totallag)}, "
         f"{group.partition_count} partition{'' if group.partition_count == 1 else 's'}, "
-        f"{_percent(group.complete)} complete\n"
+        f"{percent(group.complete)} complete\n"
     )
     if group.reason is not None:
         summary += f"{group_text(group.reason)}\n"
@@ -158,11 +165,11 @@ def _count(value: int) -> str:
     return f"{value:,}"
 
 
-def _percent(ratio: float) -> str:
+def percent(ratio: float) -> str:
     """Whole percents, never rounding a partial value up to 100% or down to 0%."""
-    percent = round(ratio * 100)
-    if percent == 100 and ratio < 1:
-        percent = 99
-    elif percent == 0 and ratio > 0:
-        percent = 1
-    return f"{percent}%"
+    whole = round(ratio * 100)
+    if whole == 100 and ratio < 1:
+        whole = 99
+    elif whole == 0 and ratio > 0:
+        whole = 1
+    return f"{whole}%"

@@ -51,6 +51,8 @@ class ClusterHealth:
     """What the HEAD poller knows about its cluster, read by the exposition through the app."""
 
     up: bool = False
+    since_s: float | None = None
+    """Wall-clock time `up` last changed (or was first set); None before the first round ended."""
     last_refresh_s: float | None = None
     """Wall-clock time of the last round that reached the cluster (leaderless partitions are retried)."""
     last_error: str = ""
@@ -236,6 +238,7 @@ class HeadPoller:
     def _mark_up(self) -> None:
         if not self.health.up:
             log.info("cluster %s: connected, HEAD offsets are being refreshed", self.name)
+            self.health.since_s = self._clock()
         self.health.up = True
         self.health.last_error = ""
 
@@ -243,6 +246,8 @@ class HeadPoller:
         reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
         if self.health.up or not self.health.last_error:
             log.warning("cluster %s: unreachable (%s); retrying with backoff", self.name, reason)
+        if self.health.up or self.health.since_s is None:
+            self.health.since_s = self._clock()
         self.health.up = False
         self.health.last_error = reason
         self.health.failures += 1
