@@ -179,7 +179,7 @@ def _clusters_table(clusters: Sequence[ClusterState], now_ms: int) -> str:
     for c in clusters:
         counts = _status_counts(c.groups)
         if c.since_ms is None:
-            connection = "not reached yet"
+            connection = "reachable" if c.up else "not reached yet"
         elif c.up:
             connection = f"reachable since {_when(c.since_ms, now_ms)}"
         else:
