@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from exporter.evaluator import EvaluationCache
 from exporter.exposition.http import HttpServer
@@ -26,6 +27,7 @@ from exporter.exposition.metrics import ClusterView
 from exporter.filters import NameFilter
 from exporter.gc_pause import gc_paused
 from exporter.model import GroupStatus, PartitionStatus
+from exporter.retention import Headroom, TopicRetention, headroom
 from exporter.settings import ClusterSettings, Settings, StartupError
 from exporter.sources.admin_api import AdminApiSource
 from exporter.sources.cluster import HeadPoller
@@ -48,6 +50,9 @@ _SAVE_BATCH = 5000
 GroupLagSeconds = tuple[LagSeconds | None, ...]
 """Lag in seconds of a group's partitions, in the order of its `GroupStatus.partitions`; None where the group
 never committed."""
+GroupHeadroom = tuple[Headroom | None, ...]
+"""Retention headroom of a group's partitions, in the order of its `GroupStatus.partitions`; None where there
+is none (no commit, log start unknown, compact-only topic)."""
 
 
 def check_state_dir(state_dir: str, clusters: list[str]) -> None:
@@ -133,6 +138,7 @@ class ClusterRuntime:
                     rate=lag.exact_reads_per_second,
                 )
         self._lag_seconds: dict[str, tuple[GroupStatus, GroupLagSeconds]] = {}
+        self._headroom: dict[str, tuple[GroupStatus, GroupHeadroom]] = {}
         self._restored_pruned = False
         self._restored_cluster_id = "" if self.state_file is None else _read_cluster_id(self.state_file)
         self._save_failing = False
@@ -160,6 +166,7 @@ class ClusterRuntime:
                 await asyncio.sleep(0)
         if self.timelag is not None:
             await self._update_lag_seconds(self.timelag, now)
+        await self._update_headroom()
         self.evaluation_seconds = time.perf_counter() - started
         if self.exact_reads is not None:
             self.exact_reads.wake()
@@ -192,6 +199,42 @@ class ClusterRuntime:
             if count % _EVALUATION_BATCH == 0:
                 await asyncio.sleep(0)
         self._lag_seconds = lags
+
+    async def _update_headroom(self) -> None:
+        """Retention headroom of every committed partition, from the statuses just evaluated, the log starts
+        and retention settings the HEAD poller stored, and the lag in seconds just computed. Like lag in
+        seconds, each figure set is kept with the status it came from."""
+        lag_seconds = self._current_lag_seconds(self.cache.statuses())
+        starts: dict[str, tuple[int | None, ...]] = {}
+        retention: dict[str, TopicRetention | None] = {}
+        figures: dict[str, tuple[GroupStatus, GroupHeadroom]] = {}
+        for count, (group, status) in enumerate(self.cache.statuses().items(), 1):
+            lags = lag_seconds.get(group)
+            row: list[Headroom | None] = []
+            for index, p in enumerate(status.partitions):
+                if p.end is None:
+                    row.append(None)
+                    continue
+                topic = p.topic
+                if topic not in starts:
+                    starts[topic] = self.storage.start_offsets(topic) or ()
+                    retention[topic] = self.storage.topic_retention(topic)
+                topic_starts = starts[topic]
+                start = topic_starts[p.partition] if p.partition < len(topic_starts) else None
+                lag = None if lags is None else lags[index]
+                seconds = None if lag is None else lag.seconds
+                row.append(headroom(p.end.offset, start, retention[topic], seconds))
+            figures[group] = (status, tuple(row))
+            if count % _EVALUATION_BATCH == 0:
+                await asyncio.sleep(0)
+        self._headroom = figures
+
+    def headroom(self) -> Mapping[str, GroupHeadroom]:
+        """Retention headroom by group, as of the last evaluation."""
+        return self._current_headroom(self.cache.statuses())
+
+    def _current_headroom(self, statuses: Mapping[str, GroupStatus]) -> dict[str, GroupHeadroom]:
+        return _paired(self._headroom, statuses)
 
     @property
     def exact_read_counts(self) -> tuple[int, int, int] | None:
@@ -234,6 +277,11 @@ class ClusterRuntime:
             last_error=self.head.health.last_error,
             evaluation_seconds=self.evaluation_seconds,
             lag_seconds=self._current_lag_seconds(statuses),
+            headroom=self._current_headroom(statuses),
+            topic_starts={t: self.storage.start_offsets(t) or () for t in self.storage.topics()},
+            topic_retention={
+                t: r for t in self.storage.topics() if (r := self.storage.topic_retention(t)) is not None
+            },
         )
 
     def lag_seconds(self) -> Mapping[str, GroupLagSeconds]:
@@ -243,11 +291,7 @@ class ClusterRuntime:
     def _current_lag_seconds(self, statuses: Mapping[str, GroupStatus]) -> dict[str, GroupLagSeconds]:
         """The figures computed from exactly these statuses; a group re-evaluated since has none until the
         next round."""
-        return {
-            group: lags
-            for group, (status, lags) in self._lag_seconds.items()
-            if statuses.get(group) is status
-        }
+        return _paired(self._lag_seconds, statuses)
 
     async def save_state(self) -> None:
         """Write the HEAD histories to the state file; a failure is logged, not raised. The histories are
@@ -291,6 +335,17 @@ class ClusterRuntime:
                 tasks.create_task(self.exact_reads.run(), name=f"exact-reads-{self.name}")
             if self.state_file is not None:
                 tasks.create_task(self._save_periodically(), name=f"save-{self.name}")
+
+
+_T = TypeVar("_T")
+
+
+def _paired(
+    figures: Mapping[str, tuple[GroupStatus, _T]], statuses: Mapping[str, GroupStatus]
+) -> dict[str, _T]:
+    """The figures computed from exactly these statuses; a group re-evaluated since has none until the next
+    round."""
+    return {group: value for group, (status, value) in figures.items() if statuses.get(group) is status}
 
 
 def _partition_lag_seconds(timelag: TimeLag, partition: PartitionStatus, now: float) -> LagSeconds | None:

@@ -54,6 +54,7 @@ from exporter.model import (
     Record,
     TopicPartitions,
 )
+from exporter.retention import TopicRetention
 
 __all__ = ["DROP_REASONS", "Storage", "StorageStats"]
 
@@ -98,12 +99,16 @@ class StorageStats:
 
 
 class _Topic:
-    __slots__ = ("count", "heads", "version")
+    __slots__ = ("count", "heads", "retention", "starts", "version")
 
     def __init__(self, count: int, version: int) -> None:
         self.count = count
         # Per partition: [n, offset, observed_ms, ...] oldest first; None until a HEAD arrives.
         self.heads: list[array[int] | None] = [None] * count
+        # Newest log-start offset per partition; None until one arrives. Not part of the version: statuses do
+        # not depend on it (retention headroom is computed beside them).
+        self.starts: list[int | None] = [None] * count
+        self.retention: TopicRetention | None = None
         self.version = version
 
 
@@ -295,6 +300,7 @@ class Storage:
                     self._pad(self._groups[group].topics[name], count)
             elif count > topic.count:
                 topic.heads.extend([None] * (count - topic.count))
+                topic.starts.extend([None] * (count - topic.count))
                 topic.count = count
                 topic.version = self._next_version()
         return sorted(gone)
@@ -323,6 +329,21 @@ class Storage:
         history[base + 1] = now_ms
         if not unchanged:
             known.version = self._next_version()
+
+    def set_start_offset(self, topic: str, partition: int, offset: int) -> None:
+        """Record a partition's log-start offset (the oldest offset retention has kept). Unknown topics and
+        partitions outside the known count are ignored."""
+        known = self._topics.get(topic)
+        if known is not None and 0 <= partition < known.count:
+            known.starts[partition] = offset
+
+    def set_topic_retention(self, retention: Mapping[str, TopicRetention | None]) -> None:
+        """Set the retention settings of the topics listed (None: unknown, e.g. DescribeConfigs denied);
+        unlisted topics keep theirs."""
+        for name, value in retention.items():
+            known = self._topics.get(name)
+            if known is not None:
+                known.retention = value
 
     def set_topic_ids(self, ids: Mapping[str, str]) -> None:
         """Replace the cluster's topic id (UUID string) -> name map, used for KIP-848 assignments."""
@@ -444,6 +465,16 @@ class Storage:
         if known is None:
             return None
         return tuple(None if h is None else h[2 * h[0] - 1] for h in known.heads)
+
+    def start_offsets(self, topic: str) -> tuple[int | None, ...] | None:
+        """Newest log-start offset per partition (None where none arrived yet); None for an unknown topic."""
+        known = self._topics.get(topic)
+        return None if known is None else tuple(known.starts)
+
+    def topic_retention(self, topic: str) -> TopicRetention | None:
+        """The topic's retention settings; None while unknown."""
+        known = self._topics.get(topic)
+        return None if known is None else known.retention
 
     def head_history(self, topic: str, partition: int) -> tuple[tuple[int, int], ...]:
         """(offset, observed_ms) pairs of a partition's recent HEAD offsets, oldest first."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from exporter.model import GroupStatus, PartitionStatus, Status
+from exporter.retention import Headroom, TopicRetention
 from exporter.timelag import SOURCE_CODES, LagSeconds
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -49,6 +50,13 @@ class ClusterView:
     lag_seconds: Mapping[str, Sequence[LagSeconds | None]] = field(default_factory=dict)
     """Lag in seconds by group: one entry per partition of the group's status, in the same order, None where
     the group never committed. A group missing here (lag in seconds disabled) has no lag-seconds series."""
+    headroom: Mapping[str, Sequence[Headroom | None]] = field(default_factory=dict)
+    """Retention headroom by group: one entry per partition of the group's status, in the same order, None
+    where there is none. A group missing here has no retention series."""
+    topic_starts: Mapping[str, Sequence[int | None]] = field(default_factory=dict)
+    """Log-start offset per partition by topic, None while unknown."""
+    topic_retention: Mapping[str, TopicRetention] = field(default_factory=dict)
+    """Retention settings of the topics whose settings are known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,30 @@ _HELP = {
         "14 no timestamp."
     ),
     "lagwatch_topic_partition_end_offset": "Newest HEAD (log end) offset of the partition, polled.",
+    "lagwatch_topic_partition_start_offset": (
+        "Log-start offset of the partition (the oldest offset retention kept), polled with the HEAD."
+    ),
+    "lagwatch_topic_retention_seconds": (
+        "retention.ms of the topic in seconds; absent when infinite or compact-only."
+    ),
+    "lagwatch_topic_retention_bytes": "retention.bytes of the topic (per partition); absent when infinite.",
+    "lagwatch_group_lost_messages": (
+        "Messages deleted by retention before the group read them, summed over its partitions."
+    ),
+    "lagwatch_group_min_retention_headroom_seconds": (
+        "Smallest retention headroom in seconds among the group's partitions that have one."
+    ),
+    "lagwatch_partition_lost_messages": (
+        "Log-start offset minus committed offset when positive: messages deleted before the group read them."
+    ),
+    "lagwatch_partition_retention_margin": (
+        "Committed offset minus log-start offset when positive: messages left before retention reaches the "
+        "group."
+    ),
+    "lagwatch_partition_retention_headroom_seconds": (
+        "retention.ms minus the age of the oldest message the group has not read, never negative; absent "
+        "without time-based retention or lag in seconds."
+    ),
     "burrow_kafka_consumer_status": (
         "The status of the consumer group. It is calculated from the highest status for the individual "
         "partitions. Statuses are an index list from NOTFOUND, OK, WARN, or ERR"
@@ -141,10 +173,12 @@ def render(clusters: Sequence[ClusterView], options: RenderOptions = RenderOptio
         cluster = _escape(view.name)
         for g in view.groups:
             if g.status != Status.NOTFOUND:
-                groups.add(cluster, g, view.lag_seconds.get(g.group))
+                groups.add(cluster, g, view.lag_seconds.get(g.group), view.headroom.get(g.group))
         if options.granularity == "partition":
             for topic, heads in view.topics:
-                topics.add(cluster, topic, heads)
+                topics.add(
+                    cluster, topic, heads, view.topic_starts.get(topic, ()), view.topic_retention.get(topic)
+                )
     plan = _plan(groups, topics, options)
     text = _Text()
     admitted = groups.head(plan.groups)
@@ -170,12 +204,24 @@ class _Groups:
     max_seconds: list[float | None] = field(default_factory=list)
     sources: list[list[tuple[str, int]]] = field(default_factory=list)
     """Per group, (source, committed partitions) for each source with partitions, in code order."""
+    headroom: list[Sequence[Headroom | None]] = field(default_factory=list)
+    """Per group, one entry per partition (all None when the view has no retention headroom for the group)."""
+    lost: list[int | None] = field(default_factory=list)
+    """Per group, the sum of its partitions' lost messages; None when no partition has a headroom."""
+    min_headroom: list[float | None] = field(default_factory=list)
 
-    def add(self, cluster: str, status: GroupStatus, lags: Sequence[LagSeconds | None] | None) -> None:
+    def add(
+        self,
+        cluster: str,
+        status: GroupStatus,
+        lags: Sequence[LagSeconds | None] | None,
+        headroom: Sequence[Headroom | None] | None,
+    ) -> None:
         group = _escape(status.group)
         self.labels.append(f'{{kafka_cluster="{cluster}",group="{group}"')
         self.burrow_labels.append(f'{{cluster="{cluster}",consumer_group="{group}"')
         self.statuses.append(status)
+        self._add_headroom(headroom or (None,) * len(status.partitions))
         if lags is None:
             self.lags.append((None,) * len(status.partitions))
             self.max_seconds.append(None)
@@ -193,6 +239,18 @@ class _Groups:
         self.max_seconds.append(top)
         self.sources.append([(source, counts[source]) for source in SOURCE_CODES if source in counts])
 
+    def _add_headroom(self, headroom: Sequence[Headroom | None]) -> None:
+        self.headroom.append(headroom)
+        lost: int | None = None
+        low: float | None = None
+        for h in headroom:
+            if h is not None:
+                lost = h.lost if lost is None else lost + h.lost
+                if h.seconds is not None and (low is None or h.seconds < low):
+                    low = h.seconds
+        self.lost.append(lost)
+        self.min_headroom.append(low)
+
     def head(self, count: int) -> _Groups:
         return _Groups(
             self.labels[:count],
@@ -201,6 +259,9 @@ class _Groups:
             self.lags[:count],
             self.max_seconds[:count],
             self.sources[:count],
+            self.headroom[:count],
+            self.lost[:count],
+            self.min_headroom[:count],
         )
 
 
@@ -211,14 +272,31 @@ class _Topics:
     clusters: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     heads: list[Sequence[int | None]] = field(default_factory=list)
+    starts: list[Sequence[int | None]] = field(default_factory=list)
+    retention: list[TopicRetention | None] = field(default_factory=list)
 
-    def add(self, cluster: str, topic: str, heads: Sequence[int | None]) -> None:
+    def add(
+        self,
+        cluster: str,
+        topic: str,
+        heads: Sequence[int | None],
+        starts: Sequence[int | None],
+        retention: TopicRetention | None,
+    ) -> None:
         self.clusters.append(cluster)
         self.names.append(_escape(topic))
         self.heads.append(heads)
+        self.starts.append(starts)
+        self.retention.append(retention)
 
     def head(self, count: int) -> _Topics:
-        return _Topics(self.clusters[:count], self.names[:count], self.heads[:count])
+        return _Topics(
+            self.clusters[:count],
+            self.names[:count],
+            self.heads[:count],
+            self.starts[:count],
+            self.retention[:count],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,21 +317,23 @@ def _plan(groups: _Groups, topics: _Topics, options: RenderOptions) -> _Plan:
     per_partition = options.granularity == "partition"
     # A cheap upper bound first, so the exact count is only paid for when the cap may bite.
     # Lag in seconds adds at most one series per committed partition at group level (its source) plus the
-    # group's max, and two per partition at partition level.
+    # group's max, and two per partition at partition level; retention headroom two per group and three per
+    # partition, and a topic's start offsets and two retention settings.
     bound = (
-        len(groups.statuses) * (11 if burrow else 9)
-        + sum(len(g.partitions) for g in groups.statuses) * (1 + per_partition * (10 if burrow else 7))
-        + sum(len(heads) for heads in topics.heads) * (2 if burrow else 1)
+        len(groups.statuses) * (13 if burrow else 11)
+        + sum(len(g.partitions) for g in groups.statuses) * (1 + per_partition * (13 if burrow else 10))
+        + sum(len(heads) for heads in topics.heads) * (3 if burrow else 2)
+        + len(topics.heads) * 2
     )
     if bound <= options.max_series:
         return _Plan(len(groups.statuses), len(groups.statuses) * per_partition, len(topics.heads), 0)
     rows = range(len(groups.statuses))
     tiers = (
         [_group_series(groups, i, burrow) for i in rows],
-        [_partition_series(groups.statuses[i], groups.lags[i], burrow) for i in rows]
+        [_partition_series(groups.statuses[i], groups.lags[i], groups.headroom[i], burrow) for i in rows]
         if per_partition
         else [],
-        [_topic_series(heads, burrow) for heads in topics.heads],
+        [_topic_series(topics, i, burrow) for i in range(len(topics.heads))],
     )
     admitted = [0, 0, 0]
     series = 0
@@ -271,25 +351,38 @@ def _group_series(groups: _Groups, index: int, burrow: bool) -> int:
     g = groups.statuses[index]
     max_lag = g.maxlag is not None and g.maxlag.current_lag is not None
     lag_seconds = (groups.max_seconds[index] is not None) + len(groups.sources[index])
-    return 7 + max_lag + (2 if burrow else 0) + lag_seconds
+    retention = (groups.lost[index] is not None) + (groups.min_headroom[index] is not None)
+    return 7 + max_lag + (2 if burrow else 0) + lag_seconds + retention
 
 
-def _partition_series(g: GroupStatus, lags: Sequence[LagSeconds | None], burrow: bool) -> int:
+def _partition_series(
+    g: GroupStatus, lags: Sequence[LagSeconds | None], headroom: Sequence[Headroom | None], burrow: bool
+) -> int:
     total = 0
-    for p, lag_seconds in zip(g.partitions, lags, strict=True):
+    for p, lag_seconds, h in zip(g.partitions, lags, headroom, strict=True):
         lag = p.current_lag is not None
         end = p.end is not None
         total += 1 + lag + 2 * end + bool(p.owner or p.client_id)
         if lag_seconds is not None:
             total += 1 + (lag_seconds.seconds is not None)
+        if h is not None:
+            total += 2 + (h.seconds is not None)
         if burrow:
             full = p.complete == 1.0
             total += lag + full + (full and end)
     return total
 
 
-def _topic_series(heads: Sequence[int | None], burrow: bool) -> int:
-    return sum(head is not None for head in heads) * (2 if burrow else 1)
+def _topic_series(topics: _Topics, index: int, burrow: bool) -> int:
+    heads = sum(head is not None for head in topics.heads[index]) * (2 if burrow else 1)
+    starts = sum(start is not None for start in topics.starts[index])
+    retention = topics.retention[index]
+    settings = 0 if retention is None else _retention_settings(retention)
+    return heads + starts + settings
+
+
+def _retention_settings(retention: TopicRetention) -> int:
+    return (retention.retention_ms is not None) + (retention.retention_bytes is not None)
 
 
 class _Text:
@@ -355,6 +448,22 @@ def _group_families(text: _Text, groups: _Groups, burrow: bool) -> None:
             f'lagwatch_group_lag_seconds_partitions{lb},source="{source}"}} {count}\n'
             for lb, sources in zip(groups.labels, groups.sources, strict=True)
             for source, count in sources
+        ],
+    )
+    text.family(
+        "lagwatch_group_lost_messages",
+        [
+            f"lagwatch_group_lost_messages{lb}}} {lost}\n"
+            for lb, lost in zip(groups.labels, groups.lost, strict=True)
+            if lost is not None
+        ],
+    )
+    text.family(
+        "lagwatch_group_min_retention_headroom_seconds",
+        [
+            f"lagwatch_group_min_retention_headroom_seconds{lb}}} {_seconds(seconds)}\n"
+            for lb, seconds in zip(groups.labels, groups.min_headroom, strict=True)
+            if seconds is not None
         ],
     )
     if burrow:
@@ -428,8 +537,29 @@ def _partition_families(text: _Text, groups: _Groups, burrow: bool) -> None:
             if lag is not None
         ],
     )
+    _headroom_families(text, labels, [h for group in groups.headroom for h in group])
     if burrow:
         _burrow_partition_families(text, _partition_labels(groups.burrow_labels, groups.statuses), parts)
+
+
+def _headroom_families(text: _Text, labels: list[str], headroom: list[Headroom | None]) -> None:
+    known = [(lb, h) for lb, h in zip(labels, headroom, strict=True) if h is not None]
+    text.family(
+        "lagwatch_partition_lost_messages",
+        [f"lagwatch_partition_lost_messages{lb}}} {h.lost}\n" for lb, h in known],
+    )
+    text.family(
+        "lagwatch_partition_retention_margin",
+        [f"lagwatch_partition_retention_margin{lb}}} {h.margin}\n" for lb, h in known],
+    )
+    text.family(
+        "lagwatch_partition_retention_headroom_seconds",
+        [
+            f"lagwatch_partition_retention_headroom_seconds{lb}}} {_seconds(h.seconds)}\n"
+            for lb, h in known
+            if h.seconds is not None
+        ],
+    )
 
 
 def _partition_labels(group_labels: list[str], statuses: list[GroupStatus]) -> list[str]:
@@ -479,6 +609,37 @@ def _topic_families(text: _Text, topics: _Topics, burrow: bool) -> None:
             for c, t, heads in rows
             for p, head in enumerate(heads)
             if head is not None
+        ],
+    )
+    text.family(
+        "lagwatch_topic_partition_start_offset",
+        [
+            f'lagwatch_topic_partition_start_offset{{kafka_cluster="{c}",topic="{t}",partition="{p}"}} '
+            f"{start}\n"
+            for c, t, starts in zip(topics.clusters, topics.names, topics.starts, strict=True)
+            for p, start in enumerate(starts)
+            if start is not None
+        ],
+    )
+    settings = [
+        (f'{{kafka_cluster="{c}",topic="{t}"}}', r)
+        for c, t, r in zip(topics.clusters, topics.names, topics.retention, strict=True)
+        if r is not None
+    ]
+    text.family(
+        "lagwatch_topic_retention_seconds",
+        [
+            f"lagwatch_topic_retention_seconds{lb} {_format_float(r.retention_ms / _MS_PER_S)}\n"
+            for lb, r in settings
+            if r.retention_ms is not None
+        ],
+    )
+    text.family(
+        "lagwatch_topic_retention_bytes",
+        [
+            f"lagwatch_topic_retention_bytes{lb} {r.retention_bytes}\n"
+            for lb, r in settings
+            if r.retention_bytes is not None
         ],
     )
     if burrow:

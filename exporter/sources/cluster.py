@@ -1,30 +1,36 @@
 """HEAD offsets: per cluster, topic metadata every `topic_refresh` and the log-end offset of every partition
 every `offset_refresh`, one ListOffsets request per leader broker, written to the storage.
 
-The task never ends because Kafka is away: failures mark the cluster down, are logged once per change of
-state, and are retried with capped exponential backoff; a fresh client is built for every reconnection so
-that nothing stale survives a broker restart. Burrow's rules for a partial round hold (burrow-semantics.md
-section 4): a partition without a leader, or one its leader answers with an error, is skipped and the
-metadata is refreshed next round.
-
-Lag in seconds keeps its own, longer HEAD history; a `HeadObserver` passed in by the app is told of every
-offset stored and every topic deleted, so the poller stays about HEAD offsets.
+Retention headroom needs two more things, fetched beside them: each partition's log-start offset, a second
+ListOffsets per leader sent together with the first (Kafka answers a partition listed twice in one request
+with INVALID_REQUEST, so the earliest and the latest offset cannot share a request), and each topic's
+retention settings, one batched DescribeConfigs with every metadata refresh. Neither may cost the HEAD offsets
+anything: their failures are logged and leave the previous values. The task never ends because Kafka is away:
+failures mark the cluster down, are logged once per change of state, and are retried with capped exponential
+backoff; a fresh client is built for every reconnection so that nothing stale survives a broker restart.
+Burrow's rules for a partial round hold (burrow-semantics.md section 4): a partition without a leader, or one
+its leader answers with an error, is skipped and the metadata is refreshed next round. Lag in seconds keeps
+its own, longer HEAD history; a `HeadObserver` passed in by the app is told of every offset stored and every
+topic deleted, so the poller stays about HEAD offsets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError, for_code
+from aiokafka.protocol.admin import DescribeConfigsRequest
 from aiokafka.protocol.offset import OffsetRequest
 
+from exporter.retention import CONFIG_NAMES, TopicRetention, parse_topic_config
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import Topology, client_kwargs, fetch_topology
 from exporter.sources.reconnect import BackoffClient
@@ -33,6 +39,11 @@ from exporter.storage import Storage
 log = logging.getLogger(__name__)
 
 _LATEST = -1
+_EARLIEST = -2
+_TOPIC_RESOURCE = 2
+"""DescribeConfigs resource type of a topic."""
+_CONFIG_BATCH = 1000
+"""Topics per DescribeConfigs request: large clusters' responses stay well below a megabyte."""
 _READ_UNCOMMITTED = 0
 """Burrow's isolation level: the HEAD is the high watermark, not the last stable offset."""
 _FIRST_BACKOFF_S = 0.25
@@ -99,6 +110,7 @@ class HeadPoller:
         self._plan: _Plan = {}
         self._plan_complete = True
         self._backoff = _FIRST_BACKOFF_S
+        self._retention_refused = False
 
     async def run(self) -> None:
         """Poll until cancelled."""
@@ -132,6 +144,7 @@ class HeadPoller:
         if time.monotonic() >= self._metadata_due or self._storage.unconfirmed_topics():
             self._apply_topology(await fetch_topology(client))
             self._metadata_due = time.monotonic() + self._cluster.topic_refresh
+            await self._fetch_retention(client)
         if not await self._fetch_offsets(client) or not self._plan_complete:
             self._metadata_due = 0.0
         self.health.last_refresh_s = self._clock()
@@ -216,7 +229,24 @@ class HeadPoller:
     async def _list_offsets(
         self, client: AIOKafkaClient, leader: int, topics: list[tuple[str, list[tuple[int, int]]]]
     ) -> bool:
-        response = await client.send(leader, OffsetRequest(-1, _READ_UNCOMMITTED, topics))
+        earliest = [(topic, [(p, _EARLIEST) for p, _ in partitions]) for topic, partitions in topics]
+        answers: tuple[Any, Any] = await asyncio.gather(
+            client.send(leader, OffsetRequest(-1, _READ_UNCOMMITTED, topics)),
+            client.send(leader, OffsetRequest(-1, _READ_UNCOMMITTED, earliest)),
+            return_exceptions=True,
+        )
+        response, starts = answers
+        if isinstance(response, BaseException):
+            raise response
+        if isinstance(starts, BaseException):
+            if not isinstance(starts, KafkaError | OSError | TimeoutError):
+                raise starts
+            log.debug("cluster %s: ListOffsets (earliest) to broker %s failed: %s", self.name, leader, starts)
+        else:
+            for topic, partitions in starts.topics:
+                for partition, error_code, _timestamp, offset in partitions:
+                    if not error_code:
+                        self._storage.set_start_offset(topic, partition, offset)
         now = self._clock()
         now_ms = int(now * 1000)
         observer = self._observer
@@ -234,6 +264,43 @@ class HeadPoller:
                     if observer is not None:
                         observer.observe(topic, partition, offset, now)
         return complete
+
+    async def _fetch_retention(self, client: AIOKafkaClient) -> None:
+        """cleanup.policy, retention.ms and retention.bytes of every topic, in batches to one broker. A topic
+        Kafka refuses (no DescribeConfigs permission) gets unknown settings; a failed request keeps the last
+        ones."""
+        topics = self._storage.topics()
+        nodes = [broker.nodeId for broker in client.cluster.brokers()]
+        if not topics or not nodes:
+            return
+        for start in range(0, len(topics), _CONFIG_BATCH):
+            batch = topics[start : start + _CONFIG_BATCH]
+            request = DescribeConfigsRequest(
+                [(_TOPIC_RESOURCE, topic, list(CONFIG_NAMES)) for topic in batch]
+            )
+            try:
+                response = await client.send(random.choice(nodes), request)
+            except (KafkaError, OSError) as exc:
+                log.debug("cluster %s: DescribeConfigs failed: %s", self.name, exc)
+                return
+            retention: dict[str, TopicRetention | None] = {}
+            refused = 0
+            for error_code, _message, _type, topic, entries, *_rest in response.resources:
+                if error_code:
+                    refused += 1
+                    retention[topic] = None
+                else:
+                    retention[topic] = parse_topic_config({entry[0]: entry[1] for entry in entries})
+            if refused and not self._retention_refused:
+                log.warning(
+                    "cluster %s: DescribeConfigs refused for %d topic(s) (%s): no retention headroom in "
+                    "seconds for them",
+                    self.name,
+                    refused,
+                    for_code(next(r[0] for r in response.resources if r[0])).__name__,
+                )
+            self._retention_refused = bool(refused)
+            self._storage.set_topic_retention(retention)
 
     def _mark_up(self) -> None:
         if not self.health.up:

@@ -258,6 +258,8 @@ class _Script:
     refused: dict[tuple[str, int], int] = field(default_factory=dict)
     metadata_requests: int = 0
     offset_requests: list[tuple[int, list[tuple[str, list[int]]]]] = field(default_factory=list)
+    """ListOffsets for the latest offsets (HEAD); those for the earliest go to `start_requests`."""
+    start_requests: list[tuple[int, list[tuple[str, list[int]]]]] = field(default_factory=list)
 
 
 @dataclass
@@ -269,9 +271,13 @@ class _Offsets:
 def script(monkeypatch: pytest.MonkeyPatch) -> _Script:
     script = _Script([], {})
 
+    class _Cluster:
+        def brokers(self) -> list[Any]:
+            return []  # no broker to ask for DescribeConfigs: retention settings stay unknown
+
     class _Client:
         def __init__(self, **_kwargs: Any) -> None:
-            pass
+            self.cluster = _Cluster()
 
         async def bootstrap(self) -> None:
             pass
@@ -282,10 +288,22 @@ def script(monkeypatch: pytest.MonkeyPatch) -> _Script:
         async def send(self, leader: int, request: Any) -> _Offsets:
             prepared = request.prepare({2: (1, 3)})
             asked = [(topic, [p for p, _ in partitions]) for topic, partitions in prepared.topics]
-            script.offset_requests.append((leader, asked))
+            earliest = any(ts == -2 for _, partitions in prepared.topics for _, ts in partitions)
+            (script.start_requests if earliest else script.offset_requests).append((leader, asked))
             return _Offsets(
                 [
-                    (topic, [(p, script.refused.get((topic, p), 0), -1, script.heads[topic, p]) for p in ps])
+                    (
+                        topic,
+                        [
+                            (
+                                p,
+                                script.refused.get((topic, p), 0),
+                                -1,
+                                0 if earliest else script.heads[topic, p],
+                            )
+                            for p in ps
+                        ],
+                    )
                     for topic, ps in asked
                 ]
             )
@@ -362,4 +380,8 @@ async def test_topics_the_filter_rejects_are_neither_stored_nor_polled(script: _
         await _rounds(running.poller, 2)
     assert storage.topics() == ["kept"]
     assert all(asked == [("kept", [0])] for _leader, asked in script.offset_requests)
+    # Log starts: the same partitions in a second request per leader, each time.
+    assert script.start_requests == script.offset_requests[: len(script.start_requests)]
+    assert len(script.start_requests) >= len(script.offset_requests) - 1
+    assert storage.start_offsets("kept") == (0,)
     assert storage.topic_ids == {"id-k": "kept", "id-s": "skipped"}

@@ -26,6 +26,7 @@ from exporter.exposition.metrics import (
     render,
 )
 from exporter.model import Commit, GroupStatus, PartitionStatus, Status
+from exporter.retention import Headroom, TopicRetention
 from exporter.timelag import METHODS, SOURCE_CODES, LagSeconds
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -145,6 +146,14 @@ def fixture() -> list[ClusterView]:
         ),
         "empty": (),
     }
+    # Retention headroom, aligned like lag in seconds. payments: 7 days; clicks: infinite time, 1 GiB; views:
+    # compact-only (no headroom at all); events (staging): log start and settings unknown.
+    prod_headroom = {
+        "billing": (Headroom(0, 5, 604800.0), Headroom(0, 95, 604787.6544), None),
+        'fraud "detector"\\v2\nbeta': (Headroom(115, 0, 0.0),),
+        "search": (Headroom(100, 0, None), Headroom(0, 7993, None), None),
+        "empty": (),
+    }
     return [
         ClusterView(
             name="prod",
@@ -153,6 +162,13 @@ def fixture() -> list[ClusterView]:
             head_refresh_ms=T + 2_500,
             evaluation_seconds=0.0125,
             lag_seconds=prod_lags,
+            headroom=prod_headroom,
+            topic_starts={"clicks": [5100, 0], "payments": [2000, 900, None], "views": [0]},
+            topic_retention={
+                "clicks": TopicRetention(True, False, None, 1_073_741_824),
+                "payments": TopicRetention(True, False, 604_800_000, None),
+                "views": TopicRetention(False, True, None, None),
+            },
         ),
         ClusterView(
             name="staging",
@@ -347,7 +363,7 @@ def test_health_series() -> None:
     assert found[key("lagwatch_head_refresh_timestamp_seconds", kafka_cluster="prod")] == 1_763_000_002.5
     assert key("lagwatch_head_refresh_timestamp_seconds", kafka_cluster="staging") not in found
     assert found[key("lagwatch_evaluation_duration_seconds", kafka_cluster="prod")] == 0.0125
-    assert found[key("lagwatch_series_exposed")] == result.series == len(data_samples(result.body)) == 93
+    assert found[key("lagwatch_series_exposed")] == result.series == len(data_samples(result.body)) == 118
     assert found[key("lagwatch_series_dropped")] == result.dropped == 0
     assert found[key("lagwatch_series_cap_exceeded")] == 0
     assert not result.capped
@@ -361,7 +377,8 @@ def test_granularity_group_emits_no_partition_label() -> None:
     assert found == {k: v for k, v in full.items() if k[0].startswith("lagwatch_group_")}
     # 8 per group, less the max lag of the two groups without a known lag, plus 8 of lag in seconds: the max
     # of billing and search, and the sources of billing (2), fraud (1), search (2) and etl (1).
-    assert grouped.series == len(found) == 5 * 8 - 2 + 8
+    # Five more with retention headroom: lost messages of three groups, the lowest headroom of two.
+    assert grouped.series == len(found) == 5 * 8 - 2 + 8 + 5
 
 
 def test_families_are_contiguous_blocks() -> None:
@@ -374,27 +391,27 @@ def test_families_are_contiguous_blocks() -> None:
 
 
 def test_cap_keeps_group_series_first_and_whole_groups() -> None:
-    # 46 group-level series, then 15 of billing's partitions, 6 of fraud's, 17 of search's, 4 of etl's, then 5
-    # topic series: a cap of 71 admits the partitions of billing and fraud and stops at search, though etl's
-    # would fit.
-    result = render(fixture(), RenderOptions(max_series=71))
+    # 51 group-level series, then 21 of billing's partitions, 9 of fraud's, 21 of search's, 4 of etl's, then
+    # 12 topic series: a cap of 85 admits the partitions of billing and fraud and stops at search, though
+    # etl's would fit.
+    result = render(fixture(), RenderOptions(max_series=85))
     found = data_samples(result.body)
-    assert result.series == len(found) == 67
-    assert result.dropped == 93 - 67
+    assert result.series == len(found) == 81
+    assert result.dropped == 118 - 81
     assert result.capped
-    assert len([k for k in found if k[0].startswith("lagwatch_group_")]) == 46
+    assert len([k for k in found if k[0].startswith("lagwatch_group_")]) == 51
     groups_with_partitions = {dict(k[1])["group"] for k in found if k[0].startswith("lagwatch_partition_")}
     assert groups_with_partitions == {"billing", 'fraud "detector"\\v2\nbeta'}
     assert not [k for k in found if k[0] == "lagwatch_topic_partition_end_offset"]
     health = samples(result.body)
-    assert health[key("lagwatch_series_dropped")] == 26
+    assert health[key("lagwatch_series_dropped")] == 37
     assert health[key("lagwatch_series_cap_exceeded")] == 1
 
 
 def test_cap_below_one_group_drops_everything_but_health() -> None:
     result = render(fixture(), RenderOptions(max_series=10))
     assert result.series == 0
-    assert result.dropped == 93
+    assert result.dropped == 118
     assert {k[0] for k in samples(result.body)} == HEALTH
 
 
@@ -629,6 +646,18 @@ def lag_seconds(draw: st.DrawFn) -> LagSeconds:
     return LagSeconds(seconds, source)
 
 
+headrooms = st.builds(
+    Headroom, st.integers(0, 10**12), st.integers(0, 10**12), st.none() | st.floats(0, 10**9)
+)
+retentions = st.builds(
+    TopicRetention,
+    st.booleans(),
+    st.booleans(),
+    st.none() | st.integers(0, 10**12),
+    st.none() | st.integers(0, 10**12),
+)
+
+
 @st.composite
 def clusters(draw: st.DrawFn) -> list[ClusterView]:
     views = []
@@ -643,8 +672,24 @@ def clusters(draw: st.DrawFn) -> list[ClusterView]:
             for g in found
             if draw(st.booleans())
         }
+        headroom = {
+            g.group: tuple(draw(st.none() | headrooms) for _ in g.partitions)
+            for g in found
+            if draw(st.booleans())
+        }
+        topics = sorted(dict(heads).items())
+        starts = {topic: [draw(st.none() | st.integers(0, 10**12)) for _ in h] for topic, h in topics}
+        retention = {topic: r for topic, _ in topics if (r := draw(st.none() | retentions)) is not None}
         views.append(
-            ClusterView(name=name, groups=found, topics=sorted(dict(heads).items()), lag_seconds=lags)
+            ClusterView(
+                name=name,
+                groups=found,
+                topics=topics,
+                lag_seconds=lags,
+                headroom=headroom,
+                topic_starts=starts,
+                topic_retention=retention,
+            )
         )
     return views
 
