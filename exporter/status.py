@@ -1,9 +1,10 @@
 """`lagwatch status`: ask a running lagwatch through its Burrow v3 API and print a table read at a glance.
 
 Only Burrow's endpoints are used (`/v3/kafka`, `/v3/kafka/<c>/consumer`, `/v3/kafka/<c>/consumer/<g>/lag`),
-so the command works against Burrow too. One keep-alive connection carries every request. Exit codes: 0 when
-no group is ERR, 1 when one is (or `--group` names a group nobody knows), 2 when the server cannot be reached
-or answers something other than the API.
+so the command works against Burrow too. One keep-alive connection carries every request. A group whose answer
+cannot be read is reported on stderr and the others are shown. Exit codes: 0 when no group is ERR, 1 when one
+is, when a group could not be shown, or when `--group` names a group nobody knows; 2 when the server cannot be
+reached or answers something other than the API.
 """
 
 from __future__ import annotations
@@ -77,11 +78,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return EXIT_UNREACHABLE
     try:
         with client:
-            found, bodies = _fetch(client, args.cluster, args.group)
+            found, bodies, failed = _fetch(client, args.cluster, args.group)
     except _UnreachableError as error:
         print(f"{_PROG}: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    if args.group is not None and not found:
+    for (name, member), reason in failed.items():
+        print(f"{_PROG}: cannot show group {member!r} of cluster {name}: {reason}", file=sys.stderr)
+    if args.group is not None and not found and not failed:
         print(f"{_PROG}: consumer group {args.group!r} not found", file=sys.stderr)
         return EXIT_ERR
     ordered = worst_first(found.values())
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             stream.write(groups_table(ordered, color=color))
         else:
             stream.write("\n".join(partitions_table(g, color=color) for g in ordered))
-    return EXIT_ERR if any(g.status == Status.ERR for g in ordered) else EXIT_OK
+    return EXIT_ERR if failed or any(g.status == Status.ERR for g in ordered) else EXIT_OK
 
 
 def group_status(body: Mapping[str, Any]) -> GroupStatus:
@@ -122,24 +125,32 @@ _Key = tuple[str, str]
 
 def _fetch(
     client: _Client, cluster: str | None, group: str | None
-) -> tuple[dict[_Key, GroupStatus], dict[_Key, Mapping[str, Any]]]:
-    """Every wanted group's status, and the JSON object it was read from, by (cluster, group)."""
+) -> tuple[dict[_Key, GroupStatus], dict[_Key, Mapping[str, Any]], dict[_Key, str]]:
+    """Every wanted group's status and the JSON object it was read from, by (cluster, group); and why the
+    groups that could not be read were not. Only a server that cannot be asked at all fails the whole."""
     clusters = [cluster] if cluster is not None else _list(client, "/v3/kafka", "clusters")
     found: dict[_Key, GroupStatus] = {}
     bodies: dict[_Key, Mapping[str, Any]] = {}
+    failed: dict[_Key, str] = {}
     for name in clusters:
         base = f"/v3/kafka/{quote(name, safe='')}"
         groups = [group] if group is not None else _list(client, f"{base}/consumer", "consumers")
         for member in groups:
             code, body = client.get(f"{base}/consumer/{quote(member, safe='')}/lag")
             raw = body.get("status") if isinstance(body, dict) else None
-            if code not in (200, 404) or not isinstance(raw, dict):
-                raise _UnreachableError(f"{client.describe(code)} for the lag of {name}/{member}")
-            status = group_status(raw)
+            try:
+                if code not in (200, 404) or not isinstance(raw, dict):
+                    raise _UnreachableError(client.describe(code))
+                status = group_status(raw)
+            except (_UnreachableError, KeyError, TypeError, ValueError) as error:
+                failed[name, member] = (
+                    str(error) if isinstance(error, _UnreachableError) else "malformed answer"
+                )
+                continue
             if group is None or status.status != Status.NOTFOUND:
                 found[name, member] = status
                 bodies[name, member] = raw
-    return found, bodies
+    return found, bodies, failed
 
 
 def _list(client: _Client, path: str, key: str) -> list[str]:

@@ -243,6 +243,8 @@ def build_app(
             response.headers.update(headers)
 
         app.on_response_prepare.append(add_headers)
+    # Segments match anything but a slash (aiohttp decodes them after matching, so %2F is part of a name):
+    # every group id Kafka accepts, braces, quotes, unicode and the empty one included, has its URL.
     app.add_routes(
         [
             *pages.routes(clusters),
@@ -253,18 +255,19 @@ def build_app(
             web.get("/burrow/admin", _burrow_admin),
             web.get("/burrow/admin/ready", _burrow_ready),
             web.get("/v3/kafka", _cluster_list),
-            web.get("/v3/kafka/{cluster}", _cluster_detail),
-            web.get("/v3/config/cluster/{cluster}", _cluster_detail),
-            web.get("/v3/kafka/{cluster}/topic", _topic_list),
-            web.get("/v3/kafka/{cluster}/topic/{topic}", _topic_offsets),
-            web.get("/v3/kafka/{cluster}/topic/{topic}/consumers", _topic_consumers),
-            web.get("/v3/kafka/{cluster}/consumer", _consumer_list),
-            web.get("/v3/kafka/{cluster}/consumer/{group}", _consumer_detail),
-            web.get("/v3/kafka/{cluster}/consumer/{group}/status", _consumer_status),
-            web.get("/v3/kafka/{cluster}/consumer/{group}/lag", _consumer_lag),
-            web.delete("/v3/kafka/{cluster}/consumer/{group}", _with_admin_token(_delete_group)),
+            web.get("/v3/kafka/{cluster:[^/]+}", _cluster_detail),
+            web.get("/v3/config/cluster/{cluster:[^/]+}", _cluster_detail),
+            web.get("/v3/kafka/{cluster:[^/]+}/topic", _topic_list),
+            web.get("/v3/kafka/{cluster:[^/]+}/topic/{topic:[^/]+}", _topic_offsets),
+            web.get("/v3/kafka/{cluster:[^/]+}/topic/{topic:[^/]+}/consumers", _topic_consumers),
+            web.get("/v3/kafka/{cluster:[^/]+}/consumer", _consumer_list),
+            web.get("/v3/kafka/{cluster:[^/]+}/consumer/{group:[^/]*}", _consumer_detail),
+            web.get("/v3/kafka/{cluster:[^/]+}/consumer/{group:[^/]*}/status", _consumer_status),
+            web.get("/v3/kafka/{cluster:[^/]+}/consumer/{group:[^/]*}/lag", _consumer_lag),
+            web.delete("/v3/kafka/{cluster:[^/]+}/consumer/{group:[^/]*}", _with_admin_token(_delete_group)),
             web.delete(
-                "/v3/kafka/{cluster}/consumer/{group}/topic/{topic}", _with_admin_token(_delete_group)
+                "/v3/kafka/{cluster:[^/]+}/consumer/{group:[^/]*}/topic/{topic:[^/]+}",
+                _with_admin_token(_delete_group),
             ),
             web.get("/v3/admin/loglevel", _log_level),
             web.post("/v3/admin/loglevel", _with_admin_token(_set_log_level)),
@@ -719,10 +722,10 @@ async def _delete_group(request: web.Request) -> web.Response:
     topic = request.match_info.get("topic")
     if cluster is not None and cluster.delete_group(group, topic):
         log.info(
-            "cluster %s: group %s%s removed through the HTTP API",
+            "cluster %s: group %r%s removed through the HTTP API",
             cluster.name,
             group,
-            "" if topic is None else f" topic {topic}",
+            "" if topic is None else f" topic {topic!r}",
         )
     return _json(burrow_json.group_removed(**_where(request)))
 

@@ -36,6 +36,8 @@ RATE = 20.0
 OFFSET_REFRESH = 0.5
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
+ADMIN_TOKEN = "e2e-admin-token"
+"""Enables the DELETE and POST endpoints of the e2e lagwatch."""
 
 
 Labels = frozenset[tuple[str, str]]
@@ -193,6 +195,7 @@ async def lagwatch(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
         "LAGWATCH_CLUSTERS__LOCAL__TOPIC_REFRESH": "1",
         # The HEAD history file must not outlive the test's Kafka, nor touch the user's state directory.
         "LAGWATCH_LAG_SECONDS__STATE_DIR": str(workdir / "state"),
+        "LAGWATCH_HTTP__ADMIN_TOKEN": ADMIN_TOKEN,
     }
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
