@@ -13,7 +13,7 @@ commit. Commit round r moves every group-partition to offset (r + 1) x step minu
 so the windows hold a mix of caught-up and lagging partitions.
 
     .venv/bin/python bench/loadgen.py --bootstrap 127.0.0.1:9092 --groups 10000 --partitions 10 --commits 12
-    .venv/bin/python bench/loadgen.py --bootstrap ... --live 5000 --seconds 1800    # then commits/s, live
+    .venv/bin/python bench/loadgen.py --bootstrap ... --live 5000 --seconds 1800    # then 5,000 commits/s
 
 Prints what it wrote and the rate. Topics and groups are named after `--prefix`; `--delete` removes them.
 """
@@ -100,22 +100,24 @@ async def produce(bootstrap: str, layout: Layout) -> int:
     """Fills every partition up to `messages_per_partition`; returns how many messages were sent."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 18, acks=1)
     await producer.start()
-    sent = 0
     try:
-        value = b"x" * 16
-        pending: list[asyncio.Future[object]] = []
-        for t in range(layout.topics):
-            for p in range(layout.partitions):
-                for _ in range(layout.messages_per_partition):
-                    pending.append(await producer.send(layout.topic(t), value, partition=p))
-                    sent += 1
-                if len(pending) >= 50_000:
-                    await asyncio.gather(*pending)
-                    pending.clear()
-        await asyncio.gather(*pending)
+        return await _produce(producer, layout, layout.messages_per_partition)
     finally:
         await producer.stop()
-    return sent
+
+
+async def _produce(producer: AIOKafkaProducer, layout: Layout, per_partition: int) -> int:
+    value = b"x" * 16
+    pending: list[asyncio.Future[object]] = []
+    for t in range(layout.topics):
+        for p in range(layout.partitions):
+            for _ in range(per_partition):
+                pending.append(await producer.send(layout.topic(t), value, partition=p))
+            if len(pending) >= 50_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+    await asyncio.gather(*pending)
+    return layout.topics * layout.partitions * per_partition
 
 
 class Committer:
@@ -219,31 +221,37 @@ async def populate(bootstrap: str, layout: Layout, connections: int = 16, out: b
     return committer
 
 
-async def live(committer: Committer, layout: Layout, rate: float, seconds: float) -> None:
+async def live(bootstrap: str, committer: Committer, layout: Layout, rate: float, seconds: float) -> None:
     """Commits at `rate` group-partition commits per second for `seconds`: group after group, each group's
-    next round continuing from where `populate` stopped; a report every 10 s."""
+    next round continuing from where `populate` stopped. Before a round starts, every partition gets `step`
+    more messages, so HEAD offsets keep moving ahead of the commits. A report every 10 s."""
     groups_per_second = max(1.0, rate / layout.partitions)
-    started = time.monotonic()
-    position = 0
-    report = started + 10
-    while (now := time.monotonic()) - started < seconds:
-        due = int((now - started) * groups_per_second) - position
-        if due > 0:
-            await committer.commit(
-                [
-                    (i % layout.groups, layout.commits + i // layout.groups)
-                    for i in range(position, position + due)
-                ]
-            )
-            position += due
-        if now >= report:
-            print(
-                f"live: {position * layout.partitions / (now - started):,.0f} commits/s over "
-                f"{now - started:.0f} s",
-                flush=True,
-            )
-            report += 10
-        await asyncio.sleep(0.05)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 18, acks=1)
+    await producer.start()
+    try:
+        started = time.monotonic()
+        position = 0
+        report = started + 10
+        while (now := time.monotonic()) - started < seconds:
+            due = int((now - started) * groups_per_second) - position
+            if due > 0:
+                batch = range(position, position + due)
+                if any(i % layout.groups == 0 for i in batch):
+                    await _produce(producer, layout, layout.step)
+                await committer.commit(
+                    [(i % layout.groups, layout.commits + i // layout.groups) for i in batch]
+                )
+                position += due
+            if now >= report:
+                print(
+                    f"live: {position * layout.partitions / (now - started):,.0f} commits/s over "
+                    f"{now - started:.0f} s",
+                    flush=True,
+                )
+                report += 10
+            await asyncio.sleep(0.05)
+    finally:
+        await producer.stop()
 
 
 async def delete(bootstrap: str, layout: Layout) -> None:
@@ -272,7 +280,7 @@ async def _main(args: argparse.Namespace) -> int:
     committer = await populate(args.bootstrap, layout, args.connections)
     try:
         if args.live:
-            await live(committer, layout, args.live, args.seconds)
+            await live(args.bootstrap, committer, layout, args.live, args.seconds)
     finally:
         await committer.close()
     return 0
