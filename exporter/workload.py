@@ -52,6 +52,7 @@ __all__ = [
     "console_consumer_command",
     "main",
     "planned_offset",
+    "replication_factor",
     "run_scenarios",
     "run_workload",
     "slow_quota",
@@ -79,6 +80,7 @@ _PROG = "lagwatch demo workload"
 _DEFAULT_PREFIX = "lagwatch-demo"
 _PRODUCE_TICK_S = 0.1
 _KEEPALIVE_S = 1.0
+_STOP_TIMEOUT_S = 5.0
 _KIP848_HEARTBEAT_API = 68
 """ConsumerGroupHeartbeat: a broker that advertises it runs the KIP-848 group protocol."""
 _STDERR_LINES = 20
@@ -87,6 +89,11 @@ _REPO_KAFKA_LOCAL = Path(__file__).resolve().parents[1] / "scripts" / "kafka-loc
 
 # ------------------------------------------------------------------------------------------------------------
 # The pure part: which offset a scenario commits at each tick.
+
+
+def replication_factor(brokers: int) -> int:
+    """Replicas of the workload's topics: three, as in production, where the cluster has that many brokers."""
+    return max(1, min(3, brokers))
 
 
 def slow_quota(rate: float, commit_interval: float) -> int:
@@ -235,16 +242,29 @@ class Workload:
                 await self.start_consumer(state.name, behaviour=state.name)
 
     async def stop(self) -> None:
-        """Stop every consumer (they leave their groups), then the producer."""
-        for name in list(self._consumers):
-            await self.stop_consumer(name)
+        """Stop every consumer (they leave their groups), then the producer (it flushes), within
+        `_STOP_TIMEOUT_S`: while Kafka is down each of them would wait out its request timeouts, and the
+        workload would not honour SIGTERM for half a minute. Past the deadline they are abandoned."""
+        runners = list(self._consumers.values())
+        self._consumers.clear()
         for task in self._producers:
             task.cancel()
-        await asyncio.gather(*self._producers, return_exceptions=True)
-        self._producers.clear()
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        producers, self._producers = self._producers, []
+        producer, self._producer = self._producer, None
+        try:
+            async with asyncio.timeout(_STOP_TIMEOUT_S):
+                for runner in runners:
+                    await runner.stop()
+                await asyncio.gather(*producers, return_exceptions=True)
+                if producer is not None:
+                    await producer.stop()
+        except TimeoutError:
+            log.warning(
+                "Kafka did not answer within %g s: stopped without leaving the groups or flushing",
+                _STOP_TIMEOUT_S,
+            )
+            for runner in runners:
+                runner.kill()
 
     async def start_consumer(self, scenario: str, behaviour: str = "healthy") -> None:
         """(Re)start the consumer of `scenario`, committing like `behaviour`: by default a restarted consumer
@@ -293,7 +313,10 @@ class Workload:
             existing = set(await admin.list_topics())
             missing = [s for s in self._states.values() if s.topic not in existing]
             if missing:
-                response = await admin.create_topics([NewTopic(s.topic, s.partitions, 1) for s in missing])
+                replicas = replication_factor(len((await admin.describe_cluster())["brokers"]))
+                response = await admin.create_topics(
+                    [NewTopic(s.topic, s.partitions, replicas) for s in missing]
+                )
                 for topic, code, message in response.topic_errors:
                     if code not in (0, TopicAlreadyExistsError.errno):
                         raise KafkaError(f"creating topic {topic} failed: error {code} {message}")
@@ -361,6 +384,10 @@ class _Runner(Protocol):
 
     async def stop(self) -> None: ...
 
+    def kill(self) -> None:
+        """Stop at once, without a word to Kafka (when `stop` takes too long)."""
+        ...
+
 
 class _PauseAll(ConsumerRebalanceListener):  # type: ignore[misc]
     """Assigned partitions start paused: a partition is fetched only while the plan says to consume it."""
@@ -407,6 +434,11 @@ class _Consumer:
             # A task that failed already told Workload.raise_for_failures; stopping must not raise it again.
             await asyncio.gather(self.task, return_exceptions=True)
         await self._close()
+
+    def kill(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self._state.running = False
 
     async def _close(self) -> None:
         if not self._stopping:
@@ -518,6 +550,14 @@ class _ConsoleConsumer:
                 await process.wait()
         if self.task is not None:
             await asyncio.gather(self.task, return_exceptions=True)
+        self._state.running = False
+
+    def kill(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            process.kill()
+        if self.task is not None:
+            self.task.cancel()
         self._state.running = False
 
     async def _watch(self, process: asyncio.subprocess.Process) -> None:

@@ -23,6 +23,7 @@ from exporter.workload import (
     WorkloadConfig,
     add_arguments,
     planned_offset,
+    replication_factor,
     slow_quota,
 )
 
@@ -68,6 +69,10 @@ def offsets(scenario: str, ticks: int, **kwargs: int) -> list[int]:
 
 # ------------------------------------------------------------------------------------------------------------
 # Exact plans.
+
+
+def test_replication_factor_is_three_or_every_broker() -> None:
+    assert [replication_factor(n) for n in (0, 1, 2, 3, 5)] == [1, 1, 2, 3, 3]
 
 
 def test_healthy_commits_the_end_offset() -> None:
