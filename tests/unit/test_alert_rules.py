@@ -125,7 +125,7 @@ def test_amtool_accepts_the_alertmanager_example() -> None:
 # --- structure --------------------------------------------------------------------------------------------
 
 
-def test_the_alerts_are_the_documented_fourteen() -> None:
+def test_the_alerts_are_the_documented_sixteen() -> None:
     assert ALERT_NAMES == [
         "LagwatchGroupErr",
         "LagwatchPartitionsStopped",
@@ -134,6 +134,8 @@ def test_the_alerts_are_the_documented_fourteen() -> None:
         "LagwatchGroupWarn",
         "LagwatchGroupLagGrowing",
         "LagwatchGroupLagSecondsHigh",
+        "LagwatchRetentionLossImminent",
+        "LagwatchRetentionDataLost",
         "LagwatchDown",
         "LagwatchAbsent",
         "LagwatchClusterUnreachable",
@@ -199,7 +201,7 @@ def test_consumer_group_alerts_carry_the_cluster_and_the_group() -> None:
         if "group" in alert["exp_labels"]
     }
     assert set(labelled.values()) == {("group", "kafka_cluster", "severity")}
-    assert len(labelled) == 7
+    assert len(labelled) == 9
 
 
 def test_the_rules_use_only_documented_metrics() -> None:

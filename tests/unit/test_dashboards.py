@@ -132,6 +132,8 @@ PANEL_TITLES = {
         "Lag in seconds: source",
         "Committed offset against HEAD",
         "Produced and committed per second",
+        "Retention headroom per partition",
+        "Retention margin and lost messages",
         "Owners",
         "Owners",
     ],
@@ -406,6 +408,9 @@ REQUIRED_METRICS = {
         "lagwatch_group_complete_ratio",
         "lagwatch_partition_lag_seconds",
         "lagwatch_group_lag_seconds_partitions",
+        "lagwatch_partition_retention_headroom_seconds",
+        "lagwatch_partition_retention_margin",
+        "lagwatch_partition_lost_messages",
     },
     "lagwatch-self": {
         "lagwatch_cluster_up",
@@ -668,7 +673,7 @@ def test_panel_queries_of_the_shipped_dashboards() -> None:
     assert sorted((d, p) for d, p, _ in queries) == sorted(targets)
     assert Counter(d for d, _, _ in queries) == {
         "lagwatch / Overview": 14,
-        "lagwatch / Consumer group": 17,
+        "lagwatch / Consumer group": 20,
         "lagwatch / Exporter health": 13,
     }
     assert not [q for _, _, q in queries if "$" in q]
