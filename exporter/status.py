@@ -24,6 +24,7 @@ from urllib.parse import quote, unquote, urlsplit
 from exporter.exposition.table import groups_table, partitions_table, worst_first
 from exporter.model import Commit, GroupStatus, PartitionStatus, Reason, Rule, Status
 from exporter.reasons import FIGURES, group_reason
+from exporter.retention import Headroom
 from exporter.settings import DEFAULT_PORT
 
 __all__ = ["DEFAULT_URL", "EXIT_ERR", "EXIT_OK", "EXIT_UNREACHABLE", "add_arguments", "group_status", "run"]
@@ -96,7 +97,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if args.group is None:
             stream.write(groups_table(ordered, color=color))
         else:
-            stream.write("\n".join(partitions_table(g, color=color) for g in ordered))
+            tables = (
+                partitions_table(g, color=color, headroom=group_headroom(bodies[g.cluster, g.group]))
+                for g in ordered
+            )
+            stream.write("\n".join(tables))
     return EXIT_ERR if failed or any(g.status == Status.ERR for g in ordered) else EXIT_OK
 
 
@@ -118,6 +123,24 @@ def group_status(body: Mapping[str, Any]) -> GroupStatus:
         totallag=int(body["totallag"]),
         reason=group_reason(status, partitions) if known else None,
     )
+
+
+def group_headroom(body: Mapping[str, Any]) -> dict[tuple[str, int], Headroom]:
+    """The `retention` keys of a status object's partitions (lagwatch's addition; Burrow has none)."""
+    found: dict[tuple[str, int], Headroom] = {}
+    for p in body.get("partitions") or ():
+        figures = p.get("retention")
+        if isinstance(figures, dict):
+            try:
+                seconds = figures["headroom_seconds"]
+                found[p["topic"], int(p["partition"])] = Headroom(
+                    int(figures["lost_messages"]),
+                    int(figures["margin"]),
+                    None if seconds is None else float(seconds),
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+    return found
 
 
 _Key = tuple[str, str]

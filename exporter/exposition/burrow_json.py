@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
@@ -25,6 +25,7 @@ from exporter.model import (
     Status,
 )
 from exporter.reasons import figure_map, text
+from exporter.retention import Headroom
 
 Body = dict[str, Any]
 
@@ -198,16 +199,26 @@ def consumer_detail(snapshot: GroupSnapshot, *, url: str, host: str) -> Body:
     return _reply("consumer detail returned", "topics", topics, url, host)
 
 
-def consumer_status(status: GroupStatus, *, url: str, host: str) -> Body:
+HeadroomByPartition = Mapping[tuple[str, int], Headroom]
+"""Retention headroom of a group's partitions by (topic, partition); partitions without one are missing."""
+
+
+def consumer_status(
+    status: GroupStatus, *, url: str, host: str, headroom: HeadroomByPartition | None = None
+) -> Body:
     """`GET /v3/kafka/(cluster)/consumer/(group)/status`: only the partitions worse than OK, every other field
     unfiltered (so `maxlag` may name a partition that is not listed). Burrow answers 404 for NOTFOUND."""
     bad = [p for p in status.partitions if p.status > Status.OK]
-    return _reply("consumer status returned", "status", _group_status(status, bad), url, host)
+    body = _group_status(status, bad, headroom or {})
+    return _reply("consumer status returned", "status", body, url, host)
 
 
-def consumer_lag(status: GroupStatus, *, url: str, host: str) -> Body:
+def consumer_lag(
+    status: GroupStatus, *, url: str, host: str, headroom: HeadroomByPartition | None = None
+) -> Body:
     """`GET /v3/kafka/(cluster)/consumer/(group)/lag`: every partition."""
-    return _reply("consumer status returned", "status", _group_status(status, status.partitions), url, host)
+    body = _group_status(status, status.partitions, headroom or {})
+    return _reply("consumer status returned", "status", body, url, host)
 
 
 def group_removed(*, url: str, host: str) -> Body:
@@ -346,20 +357,23 @@ def _client_profile(module: ClusterModule) -> Body:
     }
 
 
-def _group_status(status: GroupStatus, partitions: Iterable[PartitionStatus]) -> Body:
+def _group_status(
+    status: GroupStatus, partitions: Iterable[PartitionStatus], headroom: HeadroomByPartition
+) -> Body:
+    maxlag = status.maxlag
     return {
         "cluster": status.cluster,
         "group": status.group,
         "status": status.status.name,
         "complete": _float32(status.complete),
-        "partitions": [_partition_status(p) for p in partitions],
+        "partitions": [_partition_status(p, headroom) for p in partitions],
         "partition_count": status.partition_count,
-        "maxlag": None if status.maxlag is None else _partition_status(status.maxlag),
+        "maxlag": None if maxlag is None else _partition_status(maxlag, headroom),
         "totallag": status.totallag,
     }
 
 
-def _partition_status(p: PartitionStatus) -> Body:
+def _partition_status(p: PartitionStatus, headroom: HeadroomByPartition) -> Body:
     body = {
         "topic": p.topic,
         "partition": p.partition,
@@ -372,9 +386,17 @@ def _partition_status(p: PartitionStatus) -> Body:
         "current_lag": p.current_lag or 0,
         "complete": _float32(p.complete),
     }
-    # lagwatch's one addition to Burrow's object (clients ignore unknown keys): why the status is what it is.
+    # lagwatch's additions to Burrow's object (clients ignore unknown keys): why the status is what it is.
     if p.reason is not None:
         body["reason"] = reason_body(p.reason)
+    # And how close retention is to deleting what the group has not read (docs/metrics.md).
+    figures = headroom.get((p.topic, p.partition))
+    if figures is not None:
+        body["retention"] = {
+            "lost_messages": figures.lost,
+            "margin": figures.margin,
+            "headroom_seconds": None if figures.seconds is None else round(figures.seconds, 3),
+        }
     return body
 
 

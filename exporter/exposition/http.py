@@ -20,7 +20,7 @@ import logging
 import socket
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +49,7 @@ from exporter.exposition.metrics import CONTENT_TYPE, ClusterView, RenderOptions
 from exporter.exposition.webconfig import WebConfig, load_web_config, san_allowed, server_ssl_context
 from exporter.gc_pause import gc_paused
 from exporter.model import GroupStatus, Status
+from exporter.retention import Headroom
 from exporter.settings import ClusterSettings, Settings
 from exporter.storage import DROP_REASONS, Storage
 from exporter.token_bucket import TokenBucket
@@ -128,6 +129,11 @@ class ClusterHandle(Protocol):
         ...
 
     def view(self) -> ClusterView: ...
+
+    def headroom(self) -> Mapping[str, Sequence[Headroom | None]]:
+        """Retention headroom by group, one entry per partition of the group's current status; a group whose
+        status changed since the figures were computed is missing."""
+        ...
 
     def delete_group(self, group: str, topic: str | None = None) -> bool: ...
 
@@ -688,12 +694,25 @@ async def _consumer_detail(request: web.Request) -> web.Response:
 
 async def _consumer_status(request: web.Request) -> web.Response:
     status = _group_status(request)
-    return _json(burrow_json.consumer_status(status, **_where(request)), status=_status_code(status))
+    body = burrow_json.consumer_status(status, headroom=_headroom(request, status), **_where(request))
+    return _json(body, status=_status_code(status))
 
 
 async def _consumer_lag(request: web.Request) -> web.Response:
     status = _group_status(request)
-    return _json(burrow_json.consumer_lag(status, **_where(request)), status=_status_code(status))
+    body = burrow_json.consumer_lag(status, headroom=_headroom(request, status), **_where(request))
+    return _json(body, status=_status_code(status))
+
+
+def _headroom(request: web.Request, status: GroupStatus) -> burrow_json.HeadroomByPartition:
+    """The retention headroom computed from exactly this status, by partition; empty when there is none."""
+    cluster = request.app[_STATE].clusters.get(request.match_info["cluster"])
+    figures = None if cluster is None else cluster.headroom().get(status.group)
+    if figures is None:
+        return {}
+    return {
+        (p.topic, p.partition): h for p, h in zip(status.partitions, figures, strict=True) if h is not None
+    }
 
 
 def _with_admin_token(handler: Handler) -> Handler:

@@ -106,6 +106,7 @@ def _state(view: ClusterView) -> ClusterState:
         head_refresh_ms=view.head_refresh_ms,
         caught_up=view.caught_up,
         lag_seconds=view.lag_seconds,
+        headroom=view.headroom,
     )
 
 

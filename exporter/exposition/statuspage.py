@@ -19,9 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
-from exporter.exposition.table import percent, worst_first
+from exporter.exposition.table import duration, percent, worst_first
 from exporter.model import Commit, GroupSnapshot, GroupStatus, PartitionStatus, Status
 from exporter.reasons import detail, group_text
+from exporter.retention import Headroom
 from exporter.timelag import LagSeconds
 
 __all__ = [
@@ -68,6 +69,8 @@ class ClusterState:
     caught_up: bool = True
     lag_seconds: Mapping[str, Sequence[LagSeconds | None]] = field(default_factory=dict)
     """Per group, aligned with its status's partitions; a group missing here has no lag in seconds."""
+    headroom: Mapping[str, Sequence[Headroom | None]] = field(default_factory=dict)
+    """Retention headroom per group, aligned like `lag_seconds`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +308,7 @@ def group_page(
 ) -> str:
     """One group: its reason and figures, and each partition with its reason and a chart of its window."""
     seconds = cluster.lag_seconds.get(status.group)
+    headroom = cluster.headroom.get(status.group)
     windows = {}
     if snapshot is not None:
         windows = {
@@ -313,6 +317,7 @@ def group_page(
     rows = []
     for i, p in enumerate(status.partitions):
         lag_s = seconds[i] if seconds is not None and i < len(seconds) else None
+        room = headroom[i] if headroom is not None and i < len(headroom) else None
         rows.append(
             f'<tr class="r-{p.status.name.lower()}">'
             f'<th scope="row">{_e(p.topic)}</th>'
@@ -322,6 +327,7 @@ def group_page(
             f'<td class="num">{_optional(p.current_lag)}</td>'
             f'<td class="num">{_seconds(None if lag_s is None else lag_s.seconds)}</td>'
             f'<td class="num">{_DASH if p.end is None else _count(p.end.offset)}</td>'
+            f'<td class="num">{_retention(room)}</td>'
             f"<td>{_e(p.owner) or _DASH}</td>"
             f"<td>{_e(p.client_id) or _DASH}</td>"
             f"<td>{_chart(windows.get((p.topic, p.partition), []), i)}</td>"
@@ -347,6 +353,8 @@ def group_page(
             '<th scope="col">Topic</th><th scope="col" class="num">Partition</th><th scope="col">Status</th>'
             '<th scope="col">Reason</th><th scope="col" class="num">Lag</th>'
             '<th scope="col" class="num">Lag (s)</th><th scope="col" class="num">Committed offset</th>'
+            '<th scope="col" class="num" title="Messages lost to retention, or the headroom left before '
+            'retention deletes the oldest unread message">Retention</th>'
             '<th scope="col">Owner</th><th scope="col">Client id</th><th scope="col">Window</th>'
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>",
         ]
@@ -518,6 +526,16 @@ def _count(value: int) -> str:
 
 def _optional(value: int | None) -> str:
     return _DASH if value is None else _count(value)
+
+
+def _retention(h: Headroom | None) -> str:
+    """Lost messages (as a failure, in words), else the headroom in time and the margin in messages."""
+    if h is None:
+        return _DASH
+    if h.lost:
+        return f'<span class="lost">{_count(h.lost)} lost</span>'
+    margin = f"{_count(h.margin)} msgs"
+    return margin if h.seconds is None else f"{duration(h.seconds)}, {margin}"
 
 
 def _seconds(value: float | None) -> str:

@@ -5,10 +5,11 @@ Columns are padded before colouring, so the ANSI escapes of a coloured status ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from exporter.model import GroupStatus, PartitionStatus, Status
 from exporter.reasons import detail, group_text
+from exporter.retention import Headroom
 
 __all__ = [
     "GROUP_COLUMNS",
@@ -38,6 +39,8 @@ PARTITION_COLUMNS = (
     "CLIENT-ID",
     "REASON",
 )
+RETENTION_COLUMNS = ("LOST", "MARGIN", "HEADROOM")
+"""Inserted before OWNER when some partition has a retention headroom (lagwatch's Burrow API has one)."""
 
 _RED, _YELLOW, _GREEN, _DIM, _RESET = "\033[31m", "\033[33m", "\033[32m", "\033[2m", "\033[0m"
 _COLOURS = {
@@ -51,7 +54,9 @@ _COLOURS = {
 }
 # Group severity for sorting: ERR, then WARN, then OK, and groups lagwatch could not find last.
 _SEVERITY = {Status.ERR: 0, Status.WARN: 1, Status.OK: 2, Status.NOTFOUND: 3}
-_RIGHT = frozenset({"TOTAL-LAG", "PARTITION", "LAG", "COMMITTED-OFFSET", "COMPLETE"})
+_RIGHT = frozenset(
+    {"TOTAL-LAG", "PARTITION", "LAG", "COMMITTED-OFFSET", "COMPLETE", "LOST", "MARGIN", "HEADROOM"}
+)
 _GAP = "  "
 _NONE = "-"
 
@@ -81,9 +86,16 @@ def groups_table(groups: Iterable[GroupStatus], *, color: bool = False) -> str:
     return _render(GROUP_COLUMNS, rows, color)
 
 
-def partitions_table(group: GroupStatus, *, color: bool = False) -> str:
+def partitions_table(
+    group: GroupStatus,
+    *,
+    color: bool = False,
+    headroom: Mapping[tuple[str, int], Headroom] | None = None,
+) -> str:
     """A summary line for the group, its reason when known, then one line per partition in topic, partition
-    order with the partition's reason (without the status, which has its own column)."""
+    order with the partition's reason (without the status, which has its own column). With `headroom` (by
+    topic and partition), three more columns: messages lost to retention, the margin left in messages, and
+    the headroom in time."""
     status = _paint(group.status.name, group.status, color)
     summary = (
         f"{group.cluster}/{group.group}: {status}, total lag {_count(group.totallag)}, "
@@ -108,7 +120,34 @@ def partitions_table(group: GroupStatus, *, color: bool = False) -> str:
         )
         for p in sorted(group.partitions, key=lambda p: (p.topic, p.partition))
     ]
-    return summary + _render(PARTITION_COLUMNS, rows, color)
+    if not headroom:
+        return summary + _render(PARTITION_COLUMNS, rows, color)
+    at = PARTITION_COLUMNS.index("OWNER")
+    columns = (*PARTITION_COLUMNS[:at], *RETENTION_COLUMNS, *PARTITION_COLUMNS[at:])
+    widened = [
+        ((*cells[:at], *_retention_cells(headroom.get((cells[0], int(cells[1])))), *cells[at:]), status)
+        for cells, status in rows
+    ]
+    return summary + _render(columns, widened, color)
+
+
+def _retention_cells(h: Headroom | None) -> tuple[str, str, str]:
+    if h is None:
+        return _NONE, _NONE, _NONE
+    return _count(h.lost), _count(h.margin), _NONE if h.seconds is None else duration(h.seconds)
+
+
+def duration(seconds: float) -> str:
+    """A duration to the minute at most two units wide: `45s`, `12m`, `3h20m`, `6d23h`."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, hours, days = whole // 60 % 60, whole // 3600 % 24, whole // 86400
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m"
 
 
 def _render(columns: Sequence[str], rows: Sequence[tuple[Sequence[str], Status]], color: bool) -> str:

@@ -164,8 +164,10 @@ def _of(alert: Alert, group: str) -> bool:
 
 
 async def _single_value(prometheus: Daemon, expr: str) -> float:
-    (sample,) = await prometheus.query(expr)
-    return float(sample["value"][1])
+    # An assertion, not an unpacking error: `eventually` retries it while Prometheus has not scraped yet.
+    result = await prometheus.query(expr)
+    assert len(result) == 1, f"{expr}: {result}"
+    return float(result[0]["value"][1])
 
 
 async def test_stopped_consumer_alerts_the_webhook_and_its_restart_resolves_it(

@@ -14,6 +14,7 @@ from exporter.evaluator import evaluate_group
 from exporter.exposition import burrow_json
 from exporter.exposition.burrow_json import ClusterModule, SASLProfile, TLSProfile, _float32
 from exporter.model import Commit, GroupSnapshot, GroupStatus, PartitionSnapshot, PartitionStatus, Status
+from exporter.retention import Headroom
 
 HOST = "burrow-host"
 T0 = 1_700_000_000_000
@@ -154,6 +155,39 @@ def test_status_example_of_section_5_1() -> None:
         "end": None,
         "current_lag": 0,
         "complete": 0,
+    }
+
+
+def test_retention_headroom_is_an_extra_key_and_changes_nothing_else() -> None:
+    stop = PartitionStatus(
+        topic="t",
+        partition=0,
+        owner="/10.0.0.5",
+        client_id="consumer-1",
+        status=Status.STOP,
+        start=Commit(1000, 0, 1_700_000_000_000, 3321, 1_700_000_000_003),
+        end=Commit(1400, 1, 1_700_000_040_000, None, 1_700_000_040_002),
+        current_lag=2921,
+        complete=0.5,
+    )
+    ok = PartitionStatus("t", 1, "", "", Status.OK, None, None, None, 0.0)
+    status = GroupStatus("c1", "g1", Status.ERR, 0.5, (stop, ok), 2, stop, 2921)
+    url = "/v3/kafka/c1/consumer/g1/lag"
+    plain = burrow_json.consumer_lag(status, url=url, host=HOST)
+    headroom = {("t", 0): Headroom(lost=0, margin=400, seconds=3600.12345)}
+    with_headroom = burrow_json.consumer_lag(status, url=url, host=HOST, headroom=headroom)
+    extra = {"lost_messages": 0, "margin": 400, "headroom_seconds": 3600.123}
+    # The golden body, plus one key on the partition that has a headroom (in the list and as maxlag).
+    expected = json.loads(dumps(plain))
+    expected["status"]["partitions"][0]["retention"] = extra
+    expected["status"]["maxlag"]["retention"] = extra
+    assert json.loads(dumps(with_headroom)) == expected
+    lost = {("t", 0): Headroom(lost=25, margin=0, seconds=None)}
+    body = burrow_json.consumer_status(status, url=url, host=HOST, headroom=lost)
+    assert body["status"]["partitions"][0]["retention"] == {
+        "lost_messages": 25,
+        "margin": 0,
+        "headroom_seconds": None,
     }
 
 

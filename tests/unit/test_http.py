@@ -38,6 +38,7 @@ from exporter.exposition.http import HttpServer, build_app
 from exporter.exposition.metrics import ClusterView
 from exporter.exposition.webconfig import WebConfigError, parse_web_config
 from exporter.model import GroupMetadata, GroupStatus, Member, OffsetCommit, TopicPartitions
+from exporter.retention import Headroom
 from exporter.settings import ClusterSettings, HttpSettings, Settings
 from exporter.storage import Storage
 
@@ -74,6 +75,8 @@ class FakeCluster:
         self.exact_read_counts: tuple[int, int, int] | None = (7, 1, 2) if name == "c1" else None
         self.ready = True
         self.up = True
+        self.figures: dict[str, tuple[Headroom | None, ...]] = {}
+        """Retention headroom by group, as `app.ClusterRuntime.headroom` would give it."""
         self.evaluate()
 
     def evaluate(self) -> None:
@@ -93,6 +96,9 @@ class FakeCluster:
             head_refresh_ms=NOW_MS,
             evaluation_seconds=0.25,
         )
+
+    def headroom(self) -> Mapping[str, tuple[Headroom | None, ...]]:
+        return self.figures
 
     def delete_group(self, group: str, topic: str | None = None) -> bool:
         removed = self.storage.delete_group(group, topic)
@@ -388,6 +394,20 @@ async def test_status_leaves_ok_partitions_out_and_lag_lists_them(client: TestCl
     assert lag["message"] == "consumer status returned"
     assert lag["status"]["partitions"] == [TESTGROUP_PARTITION]
     assert lag["request"] == request("/v3/kafka/c1/consumer/testgroup/lag")
+
+
+async def test_partition_objects_carry_the_retention_headroom_of_their_status(
+    client: TestClient[Any, Any], clusters: dict[str, FakeCluster]
+) -> None:
+    clusters["c1"].figures = {"testgroup": (Headroom(lost=0, margin=900, seconds=86_000.5),)}
+    lag, _ = burrow_shape(await get_json(client, "/v3/kafka/c1/consumer/testgroup/lag"))
+    retention = {"lost_messages": 0, "margin": 900, "headroom_seconds": 86_000.5}
+    assert lag["status"]["partitions"] == [{**TESTGROUP_PARTITION, "retention": retention}]
+    assert lag["status"]["maxlag"] == {**TESTGROUP_PARTITION, "retention": retention}
+    # Figures of another status (the group was re-evaluated since) do not exist for the API.
+    clusters["c1"].figures = {}
+    lag, _ = burrow_shape(await get_json(client, "/v3/kafka/c1/consumer/testgroup/lag"))
+    assert lag["status"]["partitions"] == [TESTGROUP_PARTITION]
 
 
 @pytest.mark.parametrize("endpoint", ["status", "lag"])

@@ -16,6 +16,7 @@ import pytest
 from exporter import cli, status
 from exporter.exposition import burrow_json
 from exporter.exposition.http import HttpServer
+from exporter.retention import Headroom
 from tests.unit.test_http import (
     PASSWORD,
     PASSWORD_HASH,
@@ -91,6 +92,25 @@ async def test_partitions_of_one_group(server: HttpServer, capsys: pytest.Captur
         f"ERR: 1 of 1 partition STOP (testtopic/0); testtopic/0: {STOP}\n"
         "TOPIC      PARTITION  STATUS    LAG  COMMITTED-OFFSET  OWNER      CLIENT-ID   REASON\n"
         f"testtopic          0  STOP    2,921              1400  /10.0.0.5  consumer-1  {STOP}\n"
+    )
+
+
+async def test_partitions_of_one_group_with_retention_headroom(
+    clusters: dict[str, FakeCluster], capsys: pytest.CaptureFixture[str]
+) -> None:
+    clusters["c1"].figures = {"testgroup2": (Headroom(lost=120, margin=0, seconds=0.0),)}
+    running = await started(clusters)
+    try:
+        assert await lagwatch_status("--url", running.url, "--group", "testgroup2") == status.EXIT_ERR
+    finally:
+        await running.stop()
+    assert capsys.readouterr().out == (
+        "c1/testgroup2: ERR, total lag 2,921, 1 partition, 0% complete\n"
+        f"ERR: 1 of 1 partition STOP (testtopic/0); testtopic/0: {STOP}\n"
+        "TOPIC      PARTITION  STATUS    LAG  COMMITTED-OFFSET  LOST  MARGIN  HEADROOM  "
+        "OWNER      CLIENT-ID   REASON\n"
+        "testtopic          0  STOP    2,921              1400   120       0        0s  "
+        f"/10.0.0.5  consumer-1  {STOP}\n"
     )
 
 

@@ -23,6 +23,7 @@ from exporter.exposition.statuspage import (
 )
 from exporter.exposition.webconfig import load_web_config
 from exporter.model import GroupSnapshot, GroupStatus, Status
+from exporter.retention import Headroom
 from exporter.timelag import LagSeconds
 from tests.unit.test_evaluator import EX2, EX3, EX4, T, partition
 from tests.unit.test_http import PASSWORD, PASSWORD_HASH, basic, clusters, make_settings
@@ -178,6 +179,19 @@ def test_group_page_shows_partitions_reasons_lag_seconds_and_the_window_chart() 
     assert {point.split(",")[1] for point in lags.group(1).split()} == {"4.0"}
     assert chart.count('<rect class="lag"') == 10
     assert "<td>/10.0.0.0</td><td>client-0</td>" in page
+
+
+def test_group_page_shows_retention_headroom_and_losses() -> None:
+    snap = snapshot("stalled", partition("orders", 0, EX2, 20, (10, 30)), partition("orders", 1, EX3, 0))
+    status = evaluate_group(snap, T + 1200)
+    state = cluster(status, headroom={"stalled": [Headroom(0, 1_500, 90_061.0), Headroom(42, 0, 0.0)]})
+    page = group_page(state, status, snap, NOW_MS, "9.9")
+    assert '<td class="num">1d1h, 1,500 msgs</td>' in page
+    assert '<td class="num"><span class="lost">42 lost</span></td>' in page
+    assert ">Retention</th>" in page
+    without = group_page(cluster(status), status, snap, NOW_MS, "9.9")
+    assert "msgs" not in without
+    assert 'class="lost"' not in without
 
 
 def test_fragment_is_the_main_element_only() -> None:

@@ -9,9 +9,10 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.exposition.table import groups_table, partitions_table, worst_first
+from exporter.exposition.table import duration, groups_table, partitions_table, worst_first
 from exporter.model import Commit, GroupStatus, PartitionStatus, Reason, Rule, Status
 from exporter.reasons import group_reason
+from exporter.retention import Headroom
 
 _ANSI = re.compile(r"\033\[[0-9;]*m")
 
@@ -175,3 +176,39 @@ def test_every_column_starts_at_the_same_place_with_or_without_colour(groups: li
         for line in lines[1:]:
             assert line[start - 2 : start] == "  "
             assert line[start] != " "
+
+
+def test_retention_columns_only_when_some_partition_has_a_headroom() -> None:
+    g = group(
+        "g",
+        Status.OK,
+        5,
+        (
+            partition("t", 0, Status.OK, 5, 100),
+            partition("t", 1, Status.OK, 0, 200),
+            partition("u", 0, Status.OK, None),
+        ),
+    )
+    assert "HEADROOM" not in partitions_table(g)
+    assert "HEADROOM" not in partitions_table(g, headroom={})
+    table = partitions_table(
+        g, headroom={("t", 0): Headroom(0, 1_500, 90_061.0), ("t", 1): Headroom(3, 0, None)}
+    ).splitlines()
+    assert table[1].split()[5:8] == ["LOST", "MARGIN", "HEADROOM"]
+    assert table[2].split()[5:8] == ["0", "1,500", "1d1h"]
+    assert table[3].split()[5:8] == ["3", "0", "-"]
+    assert table[4].split()[4:7] == ["-", "-", "-"]
+
+
+def test_durations_are_two_units_at_most() -> None:
+    assert [duration(s) for s in (0, 59.9, 60, 3599, 3600, 3660, 86_400, 90_000, 604_799)] == [
+        "0s",
+        "59s",
+        "1m",
+        "59m",
+        "1h",
+        "1h1m",
+        "1d",
+        "1d1h",
+        "6d23h",
+    ]
