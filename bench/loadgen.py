@@ -107,6 +107,18 @@ async def produce(bootstrap: str, layout: Layout) -> int:
 
 
 async def _produce(producer: AIOKafkaProducer, layout: Layout, per_partition: int) -> int:
+    # A partition that just got its leader may still refuse a first produce: aiokafka retries it and warns
+    # each time, thousands of lines that say nothing here. Errors that end a request still raise.
+    sender_log = logging.getLogger("aiokafka.producer")
+    level = sender_log.level
+    sender_log.setLevel(logging.ERROR)
+    try:
+        return await _produce_all(producer, layout, per_partition)
+    finally:
+        sender_log.setLevel(level)
+
+
+async def _produce_all(producer: AIOKafkaProducer, layout: Layout, per_partition: int) -> int:
     value = b"x" * 16
     pending: list[asyncio.Future[object]] = []
     for t in range(layout.topics):
@@ -303,9 +315,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="to each broker, for commits")
     parser.add_argument("--delete", action="store_true", help="delete the layout's topics and stop")
     args = parser.parse_args(argv)
-    # A partition that just got its leader may still refuse a first produce: aiokafka retries it and warns
-    # each time, thousands of lines that say nothing here. Errors that end a request still raise.
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     if not args.bootstrap:
         parser.error("--bootstrap (or KAFKA_BOOTSTRAP_SERVERS) is required")
     return asyncio.run(_main(args))
