@@ -61,9 +61,11 @@ KafkaTool = Callable[..., Awaitable[ToolResult]]
 class LocalKafka:
     """A cluster run by scripts/kafka-local in its own state dir; stop() keeps the data for start()."""
 
-    def __init__(self, state_dir: Path, nodes: int = NODES) -> None:
+    def __init__(self, state_dir: Path, nodes: int = NODES, options: Sequence[str] = ()) -> None:
         self.state_dir = state_dir
         self.nodes = nodes
+        self.options = tuple(options)
+        """More `kafka-local start` options, e.g. `--tls-dir` and `--scram` for the secure listeners."""
         self.bootstrap = ""
         self.running = False
 
@@ -90,6 +92,7 @@ class LocalKafka:
             "0",
             "--offsets-partitions",
             str(OFFSETS_PARTITIONS),
+            *self.options,
         )
         self.running = True
         return self.bootstrap
@@ -106,10 +109,13 @@ class LocalKafka:
         """Stop one node (SIGTERM, a controlled shutdown); start() brings it back."""
         self._run("stop", "--node", str(node_id))
 
-    def broker_ports(self) -> dict[int, int]:
-        """Node id -> broker port."""
+    def broker_ports(self, listener: str = "broker") -> dict[int, int]:
+        """Node id -> port of the PLAINTEXT listener, or of `sasl_ssl` or `ssl` (with `--tls-dir`)."""
         cluster = json.loads((self.state_dir / "cluster.json").read_text())
-        return {node["id"]: node["broker"] for node in cluster["nodes"]}
+        return {node["id"]: node[listener] for node in cluster["nodes"]}
+
+    def listener_bootstrap(self, listener: str) -> str:
+        return ",".join(f"127.0.0.1:{port}" for port in self.broker_ports(listener).values())
 
     def signal_node(self, node_id: int, signum: signal.Signals) -> None:
         """Send a signal to one node's JVM: SIGSTOP freezes it, SIGCONT resumes it, SIGKILL kills it."""

@@ -31,7 +31,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 from exporter.decoder import decode_assignment, record_kind
 from exporter.model import GroupMetadata, Member, OffsetCommit, OffsetTombstone
 from exporter.settings import ClusterSettings
-from exporter.sources.kafka_client import client_kwargs
+from exporter.sources.kafka_client import client_kwargs, retry_log_level
 from exporter.sources.progress import SourceProgress
 from exporter.sources.reconnect import Backoff, BackoffClient
 from exporter.storage import Storage
@@ -82,7 +82,9 @@ class AdminApiSource:
                     elapsed = time.monotonic() - started
                     await asyncio.sleep(max(0.0, self._cluster.offset_refresh - elapsed))
             except (KafkaError, OSError, TimeoutError) as exc:
-                log.warning("cluster %s: admin API poll failed (%s); retrying", self.name, exc)
+                log.log(
+                    retry_log_level(exc), "cluster %s: admin API poll failed (%s); retrying", self.name, exc
+                )
                 self._coordinators.clear()
                 await asyncio.sleep(self._retry.next())
             finally:

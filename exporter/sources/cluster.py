@@ -32,7 +32,7 @@ from aiokafka.protocol.offset import OffsetRequest
 
 from exporter.retention import CONFIG_NAMES, TopicRetention, parse_topic_config
 from exporter.settings import ClusterSettings
-from exporter.sources.kafka_client import Topology, client_kwargs, fetch_topology
+from exporter.sources.kafka_client import Topology, bootstrap, client_kwargs, fetch_topology
 from exporter.sources.reconnect import BackoffClient
 from exporter.storage import Storage
 
@@ -156,7 +156,7 @@ class HeadPoller:
             # metadata_max_age_ms: the client's own background refresh would duplicate fetch_topology.
             client = BackoffClient(**client_kwargs(self._cluster), metadata_max_age_ms=3_600_000)
             try:
-                await client.bootstrap()
+                await bootstrap(client, self._cluster)
             except BaseException:
                 await client.close()
                 raise
@@ -310,7 +310,8 @@ class HeadPoller:
         self.health.last_error = ""
 
     def _mark_down(self, exc: BaseException) -> None:
-        reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        # aiokafka's errors name their class themselves.
+        reason = str(exc) if isinstance(exc, KafkaError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
         if self.health.up or not self.health.last_error:
             log.warning("cluster %s: unreachable (%s); retrying with backoff", self.name, reason)
         if self.health.up or self.health.since_s is None:

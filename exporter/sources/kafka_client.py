@@ -8,7 +8,9 @@ back to aiokafka's own metadata on brokers older than Kafka 3.1, which cannot ho
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 import random
 import ssl
 from dataclasses import dataclass, field
@@ -17,18 +19,26 @@ from typing import Any
 
 from aiokafka import AIOKafkaClient
 from aiokafka.cluster import ClusterMetadata
-from aiokafka.errors import IncompatibleBrokerVersion, KafkaConnectionError, KafkaError
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    IncompatibleBrokerVersion,
+    KafkaConnectionError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.abstract import AbstractType
 from aiokafka.protocol.api import Request, RequestStruct, Response
-from aiokafka.protocol.metadata import MetadataResponse_v5
+from aiokafka.protocol.metadata import MetadataRequest, MetadataResponse_v5
 from aiokafka.protocol.types import Boolean, CompactArray, CompactString, Int16, Int32, Schema, TaggedFields
 from aiokafka.structs import TopicPartition
 
 from exporter.decoder import uuid_string
-from exporter.settings import ClusterSettings
+from exporter.settings import ClusterSettings, split_host_port
 
-__all__ = ["Topology", "client_kwargs", "fetch_topology"]
+__all__ = ["Topology", "bootstrap", "client_kwargs", "fetch_topology", "retry_log_level"]
 
 
 def client_kwargs(cluster: ClusterSettings) -> dict[str, Any]:
@@ -48,6 +58,77 @@ def client_kwargs(cluster: ClusterSettings) -> dict[str, Any]:
         kwargs["sasl_plain_username"] = security.sasl_username
         kwargs["sasl_plain_password"] = security.sasl_password.get_secret_value()
     return kwargs
+
+
+async def bootstrap(client: AIOKafkaClient, cluster: ClusterSettings) -> None:
+    """`client.bootstrap()`, whose failure says why. aiokafka reports every cause (a refused connection, a
+    certificate not trusted, a client certificate missing, a wrong password) as "Unable to bootstrap" and
+    logs the cause itself, at a level lagwatch silences; one direct connection to the first bootstrap server
+    tells the causes apart. Never a secret in the reason: only the user name and mechanism are named."""
+    try:
+        await client.bootstrap()
+    except KafkaConnectionError as error:
+        raise KafkaConnectionError(await _why_unreachable(cluster) or str(error)) from error
+
+
+def retry_log_level(error: BaseException) -> int:
+    """The level at which a source logs a failure it retries: a cluster that cannot be reached is the HEAD
+    poller's to report, once per outage and with its cause (lagwatch_cluster_up says so too), so the other
+    sources keep that to DEBUG rather than repeat it at every retry."""
+    return logging.DEBUG if isinstance(error, KafkaConnectionError) else logging.WARNING
+
+
+async def _why_unreachable(cluster: ClusterSettings) -> str | None:
+    kwargs = client_kwargs(cluster)
+    kwargs.pop("bootstrap_servers")
+    server = cluster.bootstrap_servers[0]
+    host, port = split_host_port(server)
+    connection = None
+    try:
+        async with asyncio.timeout(cluster.request_timeout):
+            connection = await create_conn(host, port, **kwargs)
+            # A TLS 1.3 listener that wants a client certificate says so only after the handshake.
+            await connection.send(MetadataRequest([]))
+    except (KafkaError, OSError, TimeoutError) as error:
+        return _describe(_cause(error), server, cluster)
+    finally:
+        if connection is not None:
+            connection.close()
+    return None
+
+
+def _cause(error: BaseException) -> BaseException:
+    """The first SSL or authentication error in the chain, else the error itself."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError | AuthenticationFailedError | SaslAuthenticationFailed):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return error
+
+
+def _describe(error: BaseException, server: str, cluster: ClusterSettings) -> str:
+    security = cluster.security
+    no_cert = "" if security.cert_file else " (does it require a client certificate? see security.cert_file)"
+    if isinstance(error, AuthenticationFailedError | SaslAuthenticationFailed):
+        return (
+            f"authentication failed at {server} as {security.sasl_username!r} with "
+            f"{security.sasl_mechanism}: {error} (check security.sasl_username and security.sasl_password)"
+        )
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return (
+            f"TLS with {server}: the broker's certificate is not trusted: {error.verify_message} "
+            "(security.ca_file)"
+        )
+    if isinstance(error, ssl.SSLError):
+        return f"TLS with {server} failed: {error.reason or error}" + (
+            no_cert if "CERTIFICATE" in str(error.reason) else ""
+        )
+    if isinstance(error, UnsupportedSaslMechanismError):
+        return f"{server}: {error}"
+    if isinstance(error, KafkaConnectionError) and security.protocol in ("SSL", "SASL_SSL"):
+        return f"{server} closed the connection: {error}{no_cert}"
+    return f"cannot connect to {server}: {getattr(error, 'strerror', None) or error or type(error).__name__}"
 
 
 def _ssl_context(cluster: ClusterSettings) -> ssl.SSLContext:

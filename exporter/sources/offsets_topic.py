@@ -24,7 +24,7 @@ from aiokafka.structs import TopicPartition
 from exporter.decoder import decode, record_kind
 from exporter.model import DecodeError, SkippedRecord
 from exporter.settings import ClusterSettings
-from exporter.sources.kafka_client import client_kwargs
+from exporter.sources.kafka_client import bootstrap, client_kwargs, retry_log_level
 from exporter.sources.progress import SourceProgress
 from exporter.sources.reconnect import Backoff, BackoffClient, BackoffConsumer
 from exporter.storage import Storage
@@ -67,7 +67,13 @@ class OffsetsTopicSource:
             try:
                 partitions = await self._partitions()
             except (KafkaError, OSError, TimeoutError) as exc:
-                log.warning("cluster %s: looking up %s failed (%s); retrying", self.name, self._topic, exc)
+                log.log(
+                    retry_log_level(exc),
+                    "cluster %s: looking up %s failed (%s); retrying",
+                    self.name,
+                    self._topic,
+                    exc,
+                )
                 await asyncio.sleep(self._retry.next())
                 continue
             if not partitions:
@@ -85,7 +91,13 @@ class OffsetsTopicSource:
                 self._retry.reset()
                 await self._consume(consumer, partitions)
             except (KafkaError, OSError, TimeoutError) as exc:
-                log.warning("cluster %s: reading %s failed (%s); retrying", self.name, self._topic, exc)
+                log.log(
+                    retry_log_level(exc),
+                    "cluster %s: reading %s failed (%s); retrying",
+                    self.name,
+                    self._topic,
+                    exc,
+                )
                 await asyncio.sleep(self._retry.next())
             finally:
                 await consumer.stop()
@@ -99,7 +111,7 @@ class OffsetsTopicSource:
         metadata leaves internal topics out, hence a client of its own for this one request."""
         client = BackoffClient(**client_kwargs(self._cluster))
         try:
-            await client.bootstrap()
+            await bootstrap(client, self._cluster)
             # The broker creates the topic on the first group coordinator lookup; lagwatch must not create it.
             request = MetadataRequest([self._topic], allow_auto_topic_creation=False)
             response = await client.send(client.get_random_node(), request)
