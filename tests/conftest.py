@@ -20,7 +20,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from tests.kafka_cluster import (
     KAFKA_LOCAL,
     MISSING_TOOLING,
+    Broker,
     Cluster,
+    ContainerKafka,
     KafkaNode,
     KafkaTool,
     KafkaUnavailableError,
@@ -28,10 +30,11 @@ from tests.kafka_cluster import (
     NewTopicFactory,
     Produce,
     create_topic,
+    docker_answers,
+    kafka_mode,
     local_state_dir,
     produce_records,
     run_tool,
-    start_container,
     unique_name,
 )
 
@@ -54,33 +57,38 @@ def _unavailable(error: KafkaUnavailableError) -> NoReturn:
 
 @pytest.fixture(scope="session")
 def kafka_cluster() -> Iterator[Cluster]:
+    """The session's Kafka, as LAGWATCH_TEST_KAFKA says (auto, container, jars; tests/kafka_cluster.py)."""
+    try:
+        mode = kafka_mode()
+    except KafkaUnavailableError as error:
+        _unavailable(error)
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if given:
-        yield Cluster(given)
+    if mode == "auto" and given:
+        # A broker of the user's: where it sees this machine's clients is theirs to say.
+        yield Cluster(given, os.environ.get("LAGWATCH_TEST_KAFKA_CLIENT_HOST", "/127.0.0.1"))
         return
-    container = start_container()
-    if container is not None:
-        bootstrap, stop = container
-        try:
-            yield Cluster(bootstrap)
-        finally:
-            stop()
-        return
-    local = LocalKafka(local_state_dir())
+    use_container = mode == "container" or (mode == "auto" and docker_answers())
+    broker: Broker = ContainerKafka() if use_container else LocalKafka(local_state_dir())
     try:
         try:
-            local.start()
+            broker.start()
         except KafkaUnavailableError as error:
             _unavailable(error)
-        yield Cluster(local.bootstrap, local)
+        yield Cluster(broker.bootstrap, broker.client_host, broker)
     finally:
-        local.destroy()
+        broker.destroy()
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(kafka_cluster: Cluster) -> str:
     """Bootstrap servers of the session's Kafka, `host:port[,...]`."""
     return kafka_cluster.bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_client_host(kafka_cluster: Cluster) -> str:
+    """The client host the broker records for this machine's clients, e.g. `/127.0.0.1`."""
+    return kafka_cluster.client_host
 
 
 @pytest.fixture
@@ -123,10 +131,10 @@ def produce(kafka_bootstrap: str) -> Produce:
 
 @pytest.fixture
 async def kafka_node(kafka_cluster: Cluster) -> AsyncIterator[KafkaNode]:
-    """`await kafka_node.stop()` / `await kafka_node.start()`: the local cluster down and back, data kept."""
-    if kafka_cluster.local is None:
-        pytest.skip("only the local jars cluster (scripts/kafka-local) can be stopped and started")
-    yield KafkaNode(kafka_cluster.local)
+    """`await kafka_node.stop()` / `await kafka_node.start()`: the broker down and back, data kept."""
+    if kafka_cluster.broker is None:
+        pytest.skip("a broker given by KAFKA_BOOTSTRAP_SERVERS cannot be stopped and started by the tests")
+    yield KafkaNode(kafka_cluster.broker)
     await asyncio.to_thread(kafka_cluster.restore)
 
 

@@ -1,8 +1,14 @@
 """Where integration tests get their Kafka, and the few client chores they share.
 
-A cluster comes from, in this order: `KAFKA_BOOTSTRAP_SERVERS`; the official `apache/kafka` image through
-testcontainers when a Docker engine answers; the jars run by `scripts/kafka-local` on free loopback ports.
-Only the last can be stopped and started again by a test.
+`LAGWATCH_TEST_KAFKA` picks the broker:
+- `auto` (the default): `KAFKA_BOOTSTRAP_SERVERS` if set; else the official `apache/kafka` image through
+  testcontainers when a Docker engine answers; else the jars run by `scripts/kafka-local` on free loopback
+  ports.
+- `container`: the image through testcontainers, and a failure when no Docker engine answers.
+- `jars`: the jars, even when a Docker engine answers.
+Both started brokers can be stopped and started again by a test (`kafka_node`). The broker sees clients at
+`Cluster.client_host`: 127.0.0.1 from the jars, the bridge network's gateway through a container's published
+port.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +40,8 @@ NODES = int(os.environ.get("LAGWATCH_TEST_KAFKA_NODES", "1"))
 OFFSETS_PARTITIONS = int(os.environ.get("LAGWATCH_TEST_OFFSETS_PARTITIONS", "4"))
 MISSING_TOOLING = 2
 """kafka-local's exit code when Java 17+ or Maven is missing."""
+MODES = ("auto", "container", "jars")
+READY_LINE = "Kafka Server started"
 
 
 class KafkaUnavailableError(Exception):
@@ -60,6 +69,8 @@ KafkaTool = Callable[..., Awaitable[ToolResult]]
 
 class LocalKafka:
     """A cluster run by scripts/kafka-local in its own state dir; stop() keeps the data for start()."""
+
+    client_host = "/127.0.0.1"
 
     def __init__(self, state_dir: Path, nodes: int = NODES, options: Sequence[str] = ()) -> None:
         self.state_dir = state_dir
@@ -123,71 +134,143 @@ class LocalKafka:
         os.kill(pid, signum)
 
 
-class KafkaNode:
-    """What a test gets to take the local cluster down and bring it back. The calls run in a thread so that
-    whatever the test runs on the event loop (an exporter, say) keeps running meanwhile."""
-
-    def __init__(self, local: LocalKafka) -> None:
-        self._local = local
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self._local.stop)
-
-    async def start(self) -> str:
-        """Start it again with the same data and ports; returns the (unchanged) bootstrap servers."""
-        return await asyncio.to_thread(self._local.start)
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """The session's Kafka: its bootstrap servers, and the local cluster when it is one."""
-
-    bootstrap: str
-    local: LocalKafka | None = None
-
-    def restore(self) -> None:
-        """Bring a local cluster that a test stopped back up."""
-        if self.local is not None and not self.local.running:
-            self.local.start()
-
-
 def local_state_dir() -> Path:
     """A state dir beside those of scripts/kafka-local, so that `kafka-local stop --all` finds leftovers."""
     home = Path(os.environ.get("LAGWATCH_KAFKA_HOME") or Path.home() / ".cache" / "lagwatch")
     return home / "run" / f"pytest-{os.getpid()}"
 
 
-def start_container() -> tuple[str, Callable[[], None]] | None:
-    """The apache/kafka image as a single KRaft node, or None when no Docker engine answers."""
+def kafka_mode() -> str:
+    mode = os.environ.get("LAGWATCH_TEST_KAFKA", "auto")
+    if mode not in MODES:
+        raise KafkaUnavailableError(
+            f"LAGWATCH_TEST_KAFKA={mode!r}: expected one of {', '.join(MODES)}", missing_tooling=False
+        )
+    return mode
+
+
+def docker_answers() -> bool:
     try:
         docker.from_env(timeout=3).ping()
     except (docker.errors.DockerException, OSError):  # requests' errors are OSErrors
-        return None
-    settings = subprocess.run(
-        [sys.executable, str(KAFKA_LOCAL), "settings", "--offsets-partitions", str(OFFSETS_PARTITIONS)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    port = _free_port()
-    container = DockerContainer(f"apache/kafka:{KAFKA_VERSION}").with_bind_ports(9092, port)
-    env = {
-        "node.id": "1",
-        "process.roles": "broker,controller",
-        "controller.quorum.voters": "1@localhost:9093",
-        "listeners": "PLAINTEXT://0.0.0.0:9092,BROKER://0.0.0.0:9094,CONTROLLER://0.0.0.0:9093",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},BROKER://localhost:9094",
-        "inter.broker.listener.name": "BROKER",
-        "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,BROKER:PLAINTEXT",
-        **dict(line.split("=", 1) for line in settings),
-    }
-    for key, value in env.items():
-        # The image turns KAFKA_FOO_BAR into foo.bar; a literal underscore is written as a double one.
-        container = container.with_env("KAFKA_" + key.replace("_", "__").replace(".", "_").upper(), value)
-    container = container.waiting_for(LogMessageWaitStrategy("Kafka Server started"))
-    container.start()
-    return f"127.0.0.1:{port}", container.stop
+        return False
+    return True
+
+
+class ContainerKafka:
+    """The apache/kafka image as a single KRaft node through testcontainers, its port published on loopback;
+    stop() keeps the container (and its data) for start()."""
+
+    def __init__(self) -> None:
+        self.bootstrap = ""
+        self.client_host = ""
+        self.running = False
+        self._container: DockerContainer | None = None
+
+    def start(self) -> str:
+        if self._container is None:
+            self._container = self._create()
+        else:
+            wrapped = self._container.get_wrapped_container()
+            seen = self._logs().count(READY_LINE)
+            wrapped.start()
+            deadline = time.monotonic() + 120
+            while self._logs().count(READY_LINE) == seen:
+                wrapped.reload()
+                if wrapped.status != "running" or time.monotonic() > deadline:
+                    raise KafkaUnavailableError(
+                        f"the Kafka container did not come back ({wrapped.status})", missing_tooling=False
+                    )
+                time.sleep(0.2)
+        self.running = True
+        return self.bootstrap
+
+    def stop(self) -> None:
+        if self._container is not None:
+            self._container.get_wrapped_container().stop(timeout=30)
+        self.running = False
+
+    def destroy(self) -> None:
+        if self._container is not None:
+            self._container.stop()
+        self.running = False
+
+    def _logs(self) -> str:
+        assert self._container is not None
+        return bytes(self._container.get_wrapped_container().logs()).decode(errors="replace")
+
+    def _create(self) -> DockerContainer:
+        if not docker_answers():
+            raise KafkaUnavailableError(
+                "LAGWATCH_TEST_KAFKA=container but no Docker engine answers (DOCKER_HOST="
+                f"{os.environ.get('DOCKER_HOST', 'unset')})",
+                missing_tooling=False,
+            )
+        settings = subprocess.run(
+            [sys.executable, str(KAFKA_LOCAL), "settings", "--offsets-partitions", str(OFFSETS_PARTITIONS)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        port = _free_port()
+        container = DockerContainer(f"apache/kafka:{KAFKA_VERSION}")
+        # Published on loopback only; with_bind_ports takes no host address, docker-py's ports mapping does.
+        container.ports["9092"] = ("127.0.0.1", port)
+        env = {
+            "node.id": "1",
+            "process.roles": "broker,controller",
+            "controller.quorum.voters": "1@localhost:9093",
+            "listeners": "PLAINTEXT://0.0.0.0:9092,BROKER://0.0.0.0:9094,CONTROLLER://0.0.0.0:9093",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},BROKER://localhost:9094",
+            "inter.broker.listener.name": "BROKER",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,BROKER:PLAINTEXT",
+            **dict(line.split("=", 1) for line in settings),
+        }
+        for key, value in env.items():
+            # The image turns KAFKA_FOO_BAR into foo.bar; a literal underscore is written as a double one.
+            container = container.with_env("KAFKA_" + key.replace("_", "__").replace(".", "_").upper(), value)
+        container = container.waiting_for(LogMessageWaitStrategy(READY_LINE))
+        container.start()
+        self.bootstrap = f"127.0.0.1:{port}"
+        # Through the published port the broker sees connections from the bridge network's gateway.
+        wrapped = container.get_wrapped_container()
+        wrapped.reload()
+        self.client_host = "/" + wrapped.attrs["NetworkSettings"]["Gateway"]
+        return container
+
+
+Broker = LocalKafka | ContainerKafka
+
+
+class KafkaNode:
+    """What a test gets to take the broker down and bring it back. The calls run in a thread so that
+    whatever the test runs on the event loop (an exporter, say) keeps running meanwhile."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._broker.stop)
+
+    async def start(self) -> str:
+        """Start it again with the same data and ports; returns the (unchanged) bootstrap servers."""
+        return await asyncio.to_thread(self._broker.start)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The session's Kafka: its bootstrap servers, the address the broker sees its clients at (with the slash
+    Kafka puts in front of it), and the broker when the fixture started it."""
+
+    bootstrap: str
+    client_host: str
+    broker: Broker | None = None
+
+    def restore(self) -> None:
+        """Bring a broker that a test stopped back up."""
+        if self.broker is not None and not self.broker.running:
+            self.broker.start()
 
 
 def _free_port() -> int:

@@ -48,7 +48,11 @@ GROUP_AUTHORIZATION_FAILED = 30
 
 
 async def test_both_sources_report_the_same_committed_offsets(
-    kafka_bootstrap: str, kafka_tool: KafkaTool, new_topic: NewTopicFactory, produce: Produce
+    kafka_bootstrap: str,
+    kafka_client_host: str,
+    kafka_tool: KafkaTool,
+    new_topic: NewTopicFactory,
+    produce: Produce,
 ) -> None:
     shared, other = await new_topic(2), await new_topic(1)
     await produce(shared, [5, 5])
@@ -71,7 +75,7 @@ async def test_both_sources_report_the_same_committed_offsets(
             await _settled(topic_source.storage, expected)
             await _settled(admin.storage, expected)
             # Membership of classic groups comes from DescribeGroups.
-            owner = ("/127.0.0.1", "it-admin-1")
+            owner = (kafka_client_host, "it-admin-1")
             await eventually(lambda: set(owners(admin.storage, classic).values()) == {owner}, "owners")
             assert owners(admin.storage, classic) == owners(topic_source.storage, classic)
         assert admin.source.progress.caught_up

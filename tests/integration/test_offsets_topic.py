@@ -245,7 +245,11 @@ async def kafka_commits(
 
 
 async def test_classic_group_windows_hold_its_commits_in_log_order_with_kafka_timestamps_and_owners(
-    kafka_bootstrap: str, kafka_tool: KafkaTool, new_topic: NewTopicFactory, produce: Produce
+    kafka_bootstrap: str,
+    kafka_client_host: str,
+    kafka_tool: KafkaTool,
+    new_topic: NewTopicFactory,
+    produce: Produce,
 ) -> None:
     topic = await new_topic(2)
     await produce(topic, [6, 6])
@@ -263,8 +267,8 @@ async def test_classic_group_windows_hold_its_commits_in_log_order_with_kafka_ti
             )
             first = snapshot(lw.storage, group).partitions
             assert [(p.partition, p.owner, p.client_id) for p in first] == [
-                (0, "/127.0.0.1", "it-client-1"),
-                (1, "/127.0.0.1", "it-client-1"),
+                (0, kafka_client_host, "it-client-1"),
+                (1, kafka_client_host, "it-client-1"),
             ]
             assert all(p.member_id.startswith("it-client-1-") for p in first)
             intervals = [await commit(consumer, topic, p, offset) for p, offset in plan]
@@ -299,12 +303,16 @@ async def test_classic_group_windows_hold_its_commits_in_log_order_with_kafka_ti
 
 
 async def test_new_protocol_group_commits_and_owners_come_from_its_kip848_records(
-    kafka_bootstrap: str, kafka_tool: KafkaTool, new_topic: NewTopicFactory, produce: Produce
+    kafka_bootstrap: str,
+    kafka_client_host: str,
+    kafka_tool: KafkaTool,
+    new_topic: NewTopicFactory,
+    produce: Produce,
 ) -> None:
     topic = await new_topic(2)
     await produce(topic, [2, 3])
     group = unique_name("it-kip848")
-    member = ("/127.0.0.1", "it-kip848-client")
+    member = (kafka_client_host, "it-kip848-client")
     async with lagwatch(kafka_bootstrap) as lw:
         progress = lw.source.progress
         await eventually(lambda: progress.caught_up and lw.storage.head_offsets(topic) == (2, 3), "the start")
@@ -376,7 +384,7 @@ async def test_deleting_offsets_and_groups_through_kafka_removes_them_for_good(
 
 
 async def test_a_restart_rebuilds_the_same_windows_and_owners_from_the_offsets_topic(
-    kafka_bootstrap: str, new_topic: NewTopicFactory, produce: Produce
+    kafka_bootstrap: str, kafka_client_host: str, new_topic: NewTopicFactory, produce: Produce
 ) -> None:
     topic = await new_topic(3)
     await produce(topic, [20, 20, 20])
@@ -414,7 +422,7 @@ async def test_a_restart_rebuilds_the_same_windows_and_owners_from_the_offsets_t
     assert [offset for offset, _, _ in slots[(topic, 0)]] == [4, 5, 6, 7, 8]
     assert [offset for offset, _, _ in slots[(topic, 1)]] == [7, 9]
     assert slots[(topic, 2)] == []
-    assert set(owned.values()) == {("/127.0.0.1", "it-restart")}
+    assert set(owned.values()) == {(kafka_client_host, "it-restart")}
     assert [offset for offset, _, _ in before[assigned][0][(topic, 2)]] == [11, 12, 15]
 
 
