@@ -389,6 +389,8 @@ def _configure_logging(level: str) -> None:
 async def run(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT; returns the process exit code."""
     _configure_logging(settings.log_level)
+    if settings.metrics.burrow_compatible:
+        log.warning('metrics.burrow_compatible is deprecated: use metrics.compatible = ["burrow"]')
     if settings.lag_seconds.enabled:
         check_state_dir(settings.lag_seconds.state_dir, list(settings.clusters))
     clusters = {name: ClusterRuntime(name, settings, cluster) for name, cluster in settings.clusters.items()}

@@ -303,7 +303,7 @@ def _help(field: FieldInfo) -> str:
         shown = "none"
     elif isinstance(default, bool):
         shown = str(default).lower()
-    elif default in ("", PydanticUndefined):
+    elif default in ("", (), PydanticUndefined):
         shown = "none"
     else:
         shown = str(default)
@@ -317,6 +317,10 @@ def _metavar(field: FieldInfo) -> str:
     if annotation is float:
         return "SECONDS" if "seconds" in (field.description or "").lower() else "NUMBER"
     if get_origin(annotation) is tuple:
+        (item, _) = get_args(annotation)
+        choices = get_args(item)
+        if choices and get_origin(choices[0]) is Literal:
+            return "{" + ",".join(str(choice) for choice in get_args(choices[0])) + "},..."
         return "HOST:PORT,..."
     names: dict[object, str] = {bool: "BOOL", int: "N", SecretStr: "SECRET"}
     return names.get(annotation, "TEXT")

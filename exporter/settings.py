@@ -110,6 +110,7 @@ SecurityProtocol = Annotated[
 SaslMechanism = Annotated[Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], BeforeValidator(_upper)]
 OffsetsSource = Annotated[Literal["offsets-topic", "admin-api"], BeforeValidator(_lower)]
 Granularity = Annotated[Literal["partition", "group"], BeforeValidator(_lower)]
+CompatibleSet = Annotated[Literal["burrow", "kafka_exporter"], BeforeValidator(_lower)]
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 """A duration in seconds, strictly positive."""
 NonNegativeSeconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -307,14 +308,33 @@ class MetricsSettings(_Section):
         default="partition",
         description="'partition' exports per-partition series, 'group' only per-group series.",
     )
+    compatible: Annotated[tuple[CompatibleSet, ...], NoDecode, BeforeValidator(_split_servers)] = Field(
+        default=(),
+        description="Other exporters' metric names to export as well: 'burrow' (Burrow's own /metrics), "
+        "'kafka_exporter' (danielqsj/kafka_exporter's lag families); a list or one comma-separated string.",
+    )
     burrow_compatible: bool = Field(
-        default=False, description="Also export the metric names of Burrow's own /metrics endpoint."
+        default=False,
+        description="Deprecated: the same as 'burrow' in compatible, which it is added to.",
     )
     max_series: int = Field(
         default=1_000_000,
         ge=1,
         description="Upper bound on the number of exported lag series, a guard against cardinality blow-ups.",
     )
+
+    @field_validator("compatible")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once")
+        return value
+
+    @property
+    def compatible_sets(self) -> frozenset[str]:
+        """The compatibility sets in effect: `compatible`, plus 'burrow' for the deprecated switch."""
+        return frozenset(self.compatible) | ({"burrow"} if self.burrow_compatible else set())
 
 
 def _default_state_dir() -> str:

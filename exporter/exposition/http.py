@@ -224,7 +224,8 @@ def build_app(
         clusters=clusters,
         options=RenderOptions(
             granularity=settings.metrics.granularity,
-            burrow_compatible=settings.metrics.burrow_compatible,
+            burrow_compatible="burrow" in settings.metrics.compatible_sets,
+            kafka_exporter="kafka_exporter" in settings.metrics.compatible_sets,
             max_series=settings.metrics.max_series,
         ),
         hostname=socket.gethostname(),

@@ -65,6 +65,9 @@ class RenderOptions:
     """"group" drops every series with a `partition` label."""
     burrow_compatible: bool = False
     """Also emit Burrow's `burrow_kafka_*` families, with Burrow's labels."""
+    kafka_exporter: bool = False
+    """Also emit danielqsj/kafka_exporter's `kafka_consumergroup_*` and `kafka_topic_*` families, with its
+    labels (and `kafka_cluster`)."""
     max_series: int = 1_000_000
     """Cap on the data series (everything but the health and cap gauges); see docs/metrics.md."""
 
@@ -155,6 +158,15 @@ _HELP = {
     "burrow_kafka_topic_partition_offset": (
         "Latest offset the topic that Burrow is storing for this partition"
     ),
+    # danielqsj/kafka_exporter's texts, verbatim.
+    "kafka_consumergroup_members": "Amount of members in a consumer group",
+    "kafka_consumergroup_current_offset_sum": "Current Offset of a ConsumerGroup at Topic for all partitions",
+    "kafka_consumergroup_lag_sum": "Current Approximate Lag of a ConsumerGroup at Topic for all partitions",
+    "kafka_consumergroup_current_offset": "Current Offset of a ConsumerGroup at Topic/Partition",
+    "kafka_consumergroup_lag": "Current Approximate Lag of a ConsumerGroup at Topic/Partition",
+    "kafka_topic_partitions": "Number of partitions for this Topic",
+    "kafka_topic_partition_current_offset": "Current Offset of a Broker at Topic/Partition",
+    "kafka_topic_partition_oldest_offset": "Oldest Offset of a Broker at Topic/Partition",
     "lagwatch_cluster_up": "1 when the last HEAD refresh of the cluster succeeded, else 0.",
     "lagwatch_offsets_caught_up": "1 once the first read of the committed offsets reached its end.",
     "lagwatch_head_refresh_timestamp_seconds": "Wall-clock time of the last successful HEAD refresh.",
@@ -182,9 +194,13 @@ def render(clusters: Sequence[ClusterView], options: RenderOptions = RenderOptio
     plan = _plan(groups, topics, options)
     text = _Text()
     admitted = groups.head(plan.groups)
+    partition_groups = admitted.head(plan.partition_groups)
+    admitted_topics = topics.head(plan.topics)
     _group_families(text, admitted, options.burrow_compatible)
-    _partition_families(text, admitted.head(plan.partition_groups), options.burrow_compatible)
-    _topic_families(text, topics.head(plan.topics), options.burrow_compatible)
+    _partition_families(text, partition_groups, options.burrow_compatible)
+    _topic_families(text, admitted_topics, options.burrow_compatible)
+    if options.kafka_exporter:
+        _kafka_exporter_families(text, admitted, partition_groups, admitted_topics)
     series = text.samples
     _health_families(text, clusters, series, plan.dropped)
     return RenderResult(body="".join(text.parts).encode(), series=series, dropped=plan.dropped)
@@ -198,6 +214,9 @@ class _Groups:
     """`{kafka_cluster="..",group=".."` (no closing brace: partition labels extend it)."""
     burrow_labels: list[str] = field(default_factory=list)
     """`{cluster="..",consumer_group=".."`."""
+    kafka_labels: list[str] = field(default_factory=list)
+    """`{consumergroup="..",kafka_cluster=".."`: kafka_exporter's label, then lagwatch's, in Go's sorted
+    order."""
     statuses: list[GroupStatus] = field(default_factory=list)
     lags: list[Sequence[LagSeconds | None]] = field(default_factory=list)
     """Per group, one entry per partition (all None when the view has no lag in seconds for the group)."""
@@ -220,6 +239,7 @@ class _Groups:
         group = _escape(status.group)
         self.labels.append(f'{{kafka_cluster="{cluster}",group="{group}"')
         self.burrow_labels.append(f'{{cluster="{cluster}",consumer_group="{group}"')
+        self.kafka_labels.append(f'{{consumergroup="{group}",kafka_cluster="{cluster}"')
         self.statuses.append(status)
         self._add_headroom(headroom or (None,) * len(status.partitions))
         if lags is None:
@@ -255,6 +275,7 @@ class _Groups:
         return _Groups(
             self.labels[:count],
             self.burrow_labels[:count],
+            self.kafka_labels[:count],
             self.statuses[:count],
             self.lags[:count],
             self.max_seconds[:count],
@@ -314,26 +335,37 @@ def _plan(groups: _Groups, topics: _Topics, options: RenderOptions) -> _Plan:
     then each topic's HEAD series) and stop at the first that does not fit: what survives a cap is a stable
     prefix, and never half a group."""
     burrow = options.burrow_compatible
+    kafka = options.kafka_exporter
     per_partition = options.granularity == "partition"
     # A cheap upper bound first, so the exact count is only paid for when the cap may bite.
     # Lag in seconds adds at most one series per committed partition at group level (its source) plus the
     # group's max, and two per partition at partition level; retention headroom two per group and three per
     # partition, and a topic's start offsets and two retention settings.
+    # kafka_exporter's names add a group's members, two sums per topic (at most two per partition), two
+    # series per partition, and a topic's partition count and two offsets per partition.
     bound = (
-        len(groups.statuses) * (13 if burrow else 11)
-        + sum(len(g.partitions) for g in groups.statuses) * (1 + per_partition * (13 if burrow else 10))
-        + sum(len(heads) for heads in topics.heads) * (3 if burrow else 2)
-        + len(topics.heads) * 2
+        len(groups.statuses) * (13 if burrow else 11) * (1 + kafka)
+        + sum(len(g.partitions) for g in groups.statuses)
+        * (1 + 2 * kafka + per_partition * ((13 if burrow else 10) + 2 * kafka))
+        + sum(len(heads) for heads in topics.heads) * ((3 if burrow else 2) + 2 * kafka)
+        + len(topics.heads) * (2 + kafka)
     )
     if bound <= options.max_series:
         return _Plan(len(groups.statuses), len(groups.statuses) * per_partition, len(topics.heads), 0)
     rows = range(len(groups.statuses))
     tiers = (
-        [_group_series(groups, i, burrow) for i in rows],
-        [_partition_series(groups.statuses[i], groups.lags[i], groups.headroom[i], burrow) for i in rows]
+        [_group_series(groups, i, burrow) + kafka * _kafka_group_series(groups.statuses[i]) for i in rows],
+        [
+            _partition_series(groups.statuses[i], groups.lags[i], groups.headroom[i], burrow)
+            + kafka * _kafka_partition_series(groups.statuses[i])
+            for i in rows
+        ]
         if per_partition
         else [],
-        [_topic_series(topics, i, burrow) for i in range(len(topics.heads))],
+        [
+            _topic_series(topics, i, burrow) + kafka * _kafka_topic_series(topics, i)
+            for i in range(len(topics.heads))
+        ],
     )
     admitted = [0, 0, 0]
     series = 0
@@ -379,6 +411,19 @@ def _topic_series(topics: _Topics, index: int, burrow: bool) -> int:
     retention = topics.retention[index]
     settings = 0 if retention is None else _retention_settings(retention)
     return heads + starts + settings
+
+
+def _kafka_group_series(g: GroupStatus) -> int:
+    return 1 + sum(1 + (lag is not None) for _, _, lag in _topic_sums(g))
+
+
+def _kafka_partition_series(g: GroupStatus) -> int:
+    return sum((p.end is not None) + (p.current_lag is not None) for p in g.partitions)
+
+
+def _kafka_topic_series(topics: _Topics, index: int) -> int:
+    known = sum(head is not None for head in topics.heads[index])
+    return 1 + known + sum(start is not None for start in topics.starts[index])
 
 
 def _retention_settings(retention: TopicRetention) -> int:
@@ -652,6 +697,111 @@ def _topic_families(text: _Text, topics: _Topics, burrow: bool) -> None:
                 if head is not None
             ],
         )
+
+
+def _kafka_exporter_families(
+    text: _Text, groups: _Groups, partition_groups: _Groups, topics: _Topics
+) -> None:
+    """danielqsj/kafka_exporter's lag families (docs/metrics.md lists the deliberate differences)."""
+    rows = list(zip(groups.kafka_labels, groups.statuses, strict=True))
+    text.family(
+        "kafka_consumergroup_members",
+        [f"kafka_consumergroup_members{lb}}} {_members(g)}\n" for lb, g in rows],
+    )
+    sums = [(lb, _topic_sums(g)) for lb, g in rows]
+    text.family(
+        "kafka_consumergroup_current_offset_sum",
+        [
+            f'kafka_consumergroup_current_offset_sum{lb},topic="{_escape(t)}"}} {offsets}\n'
+            for lb, topic_sums in sums
+            for t, offsets, _ in topic_sums
+        ],
+    )
+    text.family(
+        "kafka_consumergroup_lag_sum",
+        [
+            f'kafka_consumergroup_lag_sum{lb},topic="{_escape(t)}"}} {lag}\n'
+            for lb, topic_sums in sums
+            for t, _, lag in topic_sums
+            if lag is not None
+        ],
+    )
+    parts = [
+        (lb, p)
+        for lb, g in zip(partition_groups.kafka_labels, partition_groups.statuses, strict=True)
+        for p in g.partitions
+    ]
+    labels = [f'{lb},partition="{p.partition}",topic="{_escape(p.topic)}"}}' for lb, p in parts]
+    text.family(
+        "kafka_consumergroup_current_offset",
+        [
+            f"kafka_consumergroup_current_offset{lb} {p.end.offset}\n"
+            for lb, (_, p) in zip(labels, parts, strict=True)
+            if p.end is not None
+        ],
+    )
+    text.family(
+        "kafka_consumergroup_lag",
+        [
+            f"kafka_consumergroup_lag{lb} {p.current_lag}\n"
+            for lb, (_, p) in zip(labels, parts, strict=True)
+            if p.current_lag is not None
+        ],
+    )
+    rows_t = list(zip(topics.clusters, topics.names, topics.heads, topics.starts, strict=True))
+    text.family(
+        "kafka_topic_partitions",
+        [
+            f'kafka_topic_partitions{{kafka_cluster="{c}",topic="{t}"}} {len(heads)}\n'
+            for c, t, heads, _ in rows_t
+        ],
+    )
+    text.family(
+        "kafka_topic_partition_current_offset",
+        [
+            f'kafka_topic_partition_current_offset{{kafka_cluster="{c}",partition="{p}",topic="{t}"}} '
+            f"{head}\n"
+            for c, t, heads, _ in rows_t
+            for p, head in enumerate(heads)
+            if head is not None
+        ],
+    )
+    text.family(
+        "kafka_topic_partition_oldest_offset",
+        [
+            f'kafka_topic_partition_oldest_offset{{kafka_cluster="{c}",partition="{p}",topic="{t}"}} '
+            f"{start}\n"
+            for c, t, _, starts in rows_t
+            for p, start in enumerate(starts)
+            if start is not None
+        ],
+    )
+
+
+def _members(g: GroupStatus) -> int:
+    """Members owning at least one of the group's partitions: by member id, and by host and client id where
+    the member id is not known (and the pair belongs to no member with an id)."""
+    identified = {(p.owner, p.client_id) for p in g.partitions if p.member_id}
+    members: set[object] = {p.member_id for p in g.partitions if p.member_id}
+    members.update(
+        (p.owner, p.client_id)
+        for p in g.partitions
+        if not p.member_id and (p.owner or p.client_id) and (p.owner, p.client_id) not in identified
+    )
+    return len(members)
+
+
+def _topic_sums(g: GroupStatus) -> list[tuple[str, int, int | None]]:
+    """Per topic with a committed partition, in partition order: the sum of the committed offsets and the sum
+    of the known lags (None when no lag of the topic is known)."""
+    sums: dict[str, tuple[int, int | None]] = {}
+    for p in g.partitions:
+        if p.end is not None:
+            offsets, lag = sums.get(p.topic, (0, None))
+            if p.current_lag is not None:
+                lag = p.current_lag if lag is None else lag + p.current_lag
+            sums[p.topic] = (offsets + p.end.offset, lag)
+    return [(topic, offsets, lag) for topic, (offsets, lag) in sums.items()]
 
 
 def _health_families(text: _Text, clusters: Sequence[ClusterView], series: int, dropped: int) -> None:

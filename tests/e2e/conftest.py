@@ -185,9 +185,17 @@ async def _create_offsets_topic(bootstrap: str) -> None:
 @pytest.fixture(scope="module")
 async def lagwatch(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Lagwatch]:
     """lagwatch serving on a free loopback port, ready (its first read of __consumer_offsets is done)."""
+    async with running_lagwatch(kafka_bootstrap, tmp_path_factory.mktemp("lagwatch")) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_lagwatch(
+    kafka_bootstrap: str, workdir: Path, settings: Mapping[str, str] | None = None
+) -> AsyncIterator[Lagwatch]:
+    """lagwatch as the `lagwatch` fixture runs it, with `settings` (environment variables) on top."""
     await _create_offsets_topic(kafka_bootstrap)
     port = _free_port()
-    workdir = tmp_path_factory.mktemp("lagwatch")
     log = workdir / "lagwatch.log"
     env = {
         **os.environ,
@@ -196,6 +204,7 @@ async def lagwatch(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
         # The HEAD history file must not outlive the test's Kafka, nor touch the user's state directory.
         "LAGWATCH_LAG_SECONDS__STATE_DIR": str(workdir / "state"),
         "LAGWATCH_HTTP__ADMIN_TOKEN": ADMIN_TOKEN,
+        **(settings or {}),
     }
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(

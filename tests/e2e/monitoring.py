@@ -61,19 +61,20 @@ def shortened_rules(text: str, duration: str) -> str:
     return shortened
 
 
-def prometheus_config(*, lagwatch: str, alertmanager: str, rule_file: Path, interval: str) -> str:
+def prometheus_config(*, lagwatch: str, alertmanager: str | None, rule_file: Path, interval: str) -> str:
     """Scrape `lagwatch` (host:port) as job "lagwatch", as the rules expect, every `interval`; evaluate
-    `rule_file` at the same pace and send alerts to `alertmanager` (host:port)."""
-    config = {
+    `rule_file` at the same pace and send alerts to `alertmanager` (host:port; None: keep them)."""
+    config: dict[str, object] = {
         "global": {
             "scrape_interval": interval,
             "scrape_timeout": interval,
             "evaluation_interval": interval,
         },
         "rule_files": [str(rule_file)],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
-        "scrape_configs": [{"job_name": "lagwatch", "static_configs": [{"targets": [lagwatch]}]}],
     }
+    if alertmanager is not None:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    config["scrape_configs"] = [{"job_name": "lagwatch", "static_configs": [{"targets": [lagwatch]}]}]
     return yaml.safe_dump(config, sort_keys=False)
 
 

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -214,6 +215,7 @@ def golden(name: str, result: RenderResult) -> None:
         ("metrics_group.prom", RenderOptions(granularity="group")),
         ("metrics_burrow.prom", RenderOptions(burrow_compatible=True)),
         ("metrics_capped.prom", RenderOptions(max_series=40)),
+        ("metrics_kafka_exporter.prom", RenderOptions(kafka_exporter=True)),
     ],
 )
 def test_golden(name: str, options: RenderOptions) -> None:
@@ -483,6 +485,54 @@ def test_without_lag_seconds_no_family_appears() -> None:
 # --- Burrow compatibility ---------------------------------------------------------------------------------
 
 
+# --- kafka_exporter's names ------------------------------------------------------------------------------
+
+
+def test_kafka_exporter_names_have_no_minus_one_and_never_a_negative() -> None:
+    found = data_samples(render(fixture(), RenderOptions(kafka_exporter=True)).body)
+    kafka = {k: v for k, v in found.items() if k[0].startswith("kafka_")}
+    assert all(v >= 0 for v in kafka.values())
+    # billing never committed to payments/2: kafka_exporter writes -1 for its offset and lag; nothing here.
+    placeholder = {"consumergroup": "billing", "kafka_cluster": "prod", "topic": "payments", "partition": "2"}
+    assert key("kafka_consumergroup_current_offset", **placeholder) not in kafka
+    assert key("kafka_consumergroup_lag", **placeholder) not in kafka
+    # etl's HEAD is unknown: its offset is there, its lag (and its topic's lag sum) is not.
+    etl = {"consumergroup": "etl", "kafka_cluster": "staging", "topic": "events"}
+    assert kafka[key("kafka_consumergroup_current_offset", **etl, partition=0)] == 42
+    assert key("kafka_consumergroup_lag", **etl, partition=0) not in kafka
+    assert key("kafka_consumergroup_lag_sum", **etl) not in kafka
+    # The sums cover the committed partitions only (kafka_exporter adds each uncommitted partition's -1).
+    billing = {"consumergroup": "billing", "kafka_cluster": "prod", "topic": "payments"}
+    assert kafka[key("kafka_consumergroup_current_offset_sum", **billing)] == 2005 + 995
+    assert kafka[key("kafka_consumergroup_lag_sum", **billing)] == 0 + 5
+    assert kafka[key("kafka_topic_partitions", kafka_cluster="prod", topic="payments")] == 3
+    # The same figures as lagwatch's own names.
+    assert (
+        kafka[key("kafka_consumergroup_lag", **billing, partition=1)]
+        == found[
+            key(
+                "lagwatch_partition_lag", kafka_cluster="prod", group="billing", topic="payments", partition=1
+            )
+        ]
+    )
+
+
+def test_kafka_exporter_names_only_when_asked_and_capped_like_the_others() -> None:
+    plain = render(fixture())
+    assert b"kafka_consumergroup" not in plain.body
+    assert b"kafka_topic" not in plain.body
+    grouped = data_samples(render(fixture(), RenderOptions(kafka_exporter=True, granularity="group")).body)
+    assert not [k for k in grouped if any(label == "partition" for label, _ in k[1])]
+    assert (
+        key("kafka_consumergroup_lag_sum", consumergroup="search", kafka_cluster="prod", topic="clicks")
+        in grouped
+    )
+    capped = render(fixture(), RenderOptions(kafka_exporter=True, max_series=70))
+    assert capped.dropped > 0
+    kept = data_samples(capped.body)
+    assert capped.series == len(kept) <= 70
+
+
 def burrow_vector() -> list[ClusterView]:
     """core/internal/httpserver/prometheus_test.go of Burrow v1.9.5 (Apache-2.0)."""
 
@@ -592,7 +642,12 @@ def promtool(body: bytes) -> subprocess.CompletedProcess[bytes]:
 
 @pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
 @pytest.mark.parametrize(
-    "options", [RenderOptions(), RenderOptions(granularity="group"), RenderOptions(max_series=71)]
+    "options",
+    [
+        RenderOptions(),
+        RenderOptions(granularity="group"),
+        RenderOptions(max_series=71),
+    ],
 )
 def test_promtool_accepts_the_output(options: RenderOptions) -> None:
     checked = promtool(render(fixture(), options).body)
@@ -606,6 +661,18 @@ def test_promtool_only_objects_to_burrows_gauge_named_total() -> None:
     assert checked.returncode == 3
     findings = (checked.stdout + checked.stderr).decode().strip()
     assert findings == 'burrow_kafka_consumer_lag_total non-counter metrics should not have "_total" suffix'
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
+def test_promtool_only_objects_to_kafka_exporters_gauges_named_sum() -> None:
+    # kafka_exporter's names for two gauges, kept for its dashboards: the findings are expected.
+    checked = promtool(render(fixture(), RenderOptions(kafka_exporter=True)).body)
+    assert checked.returncode == 3
+    findings = (checked.stdout + checked.stderr).decode().strip().splitlines()
+    assert findings == [
+        f'kafka_consumergroup_{name}_sum non-histogram and non-summary metrics should not have "_sum" suffix'
+        for name in ("current_offset", "lag")
+    ]
 
 
 # --- properties -------------------------------------------------------------------------------------------
@@ -695,15 +762,16 @@ def clusters(draw: st.DrawFn) -> list[ClusterView]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(clusters(), st.booleans(), st.sampled_from(["partition", "group"]), st.integers(0, 60))
+@given(clusters(), st.booleans(), st.booleans(), st.sampled_from(["partition", "group"]), st.integers(0, 60))
 def test_any_input_parses_and_the_cap_accounts_for_every_series(
-    views: list[ClusterView], burrow: bool, granularity: Granularity, cap: int
+    views: list[ClusterView], burrow: bool, kafka: bool, granularity: Granularity, cap: int
 ) -> None:
-    full = render(views, RenderOptions(granularity=granularity, burrow_compatible=burrow))
+    options = RenderOptions(granularity=granularity, burrow_compatible=burrow, kafka_exporter=kafka)
+    full = render(views, options)
     everything = data_samples(full.body)
     assert full.series == len(everything)
     assert full.dropped == 0
-    capped = render(views, RenderOptions(granularity=granularity, burrow_compatible=burrow, max_series=cap))
+    capped = render(views, replace(options, max_series=cap))
     kept = data_samples(capped.body)
     assert capped.series == len(kept) <= cap
     assert capped.series + capped.dropped == full.series

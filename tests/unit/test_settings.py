@@ -296,6 +296,14 @@ def test_redacted_masks_secrets_only_when_set() -> None:
         ),
         ("[lag_seconds]\nstate_file = 'x'\n", "lag_seconds.state_file: unknown key"),
         (
+            '[metrics]\ncompatible = ["burrow", "prometheus"]\n',
+            "metrics.compatible.1: input should be 'burrow' or 'kafka_exporter' (got 'prometheus')",
+        ),
+        (
+            '[metrics]\ncompatible = ["kafka_exporter", "KAFKA_EXPORTER"]\n',
+            "metrics.compatible: kafka_exporter listed more than once",
+        ),
+        (
             "[storage]\nintervals = 0\nexpire_group = -1\n",
             "storage.intervals: input should be greater than or equal to 1 (got 0) (and 1 more problem)",
         ),
@@ -429,3 +437,23 @@ def test_highest_source_that_sets_a_value_wins(values: dict[str, int]) -> None:
             settings = load_settings(config, cli)
     winner = next((values[level] for level in reversed(_LEVELS) if level in values), 10)
     assert settings.storage.intervals == winner
+
+
+def test_compatibility_sets_are_a_list_and_burrow_compatible_their_deprecated_alias(
+    toml: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(None, {}).metrics.compatible_sets == frozenset()
+    toml.write_text('[metrics]\ncompatible = ["burrow", "kafka_exporter"]\n')
+    assert load_settings(toml, {}).metrics.compatible_sets == {"burrow", "kafka_exporter"}
+    # The old switch keeps working, alone or beside the list.
+    toml.write_text("[metrics]\nburrow_compatible = true\n")
+    assert load_settings(toml, {}).metrics.compatible_sets == {"burrow"}
+    toml.write_text('[metrics]\nburrow_compatible = true\ncompatible = ["kafka_exporter"]\n')
+    assert load_settings(toml, {}).metrics.compatible_sets == {"burrow", "kafka_exporter"}
+    # Flags and the environment take one comma-separated string (or a JSON list).
+    assert load_settings(None, {"metrics.compatible": "kafka_exporter, burrow"}).metrics.compatible == (
+        "kafka_exporter",
+        "burrow",
+    )
+    monkeypatch.setenv("LAGWATCH_METRICS__COMPATIBLE", '["kafka_exporter"]')
+    assert load_settings(None, {}).metrics.compatible_sets == {"kafka_exporter"}
