@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from exporter.evaluator import EvaluationCache
 from exporter.exposition.http import HttpServer
-from exporter.exposition.metrics import ClusterView
+from exporter.exposition.metrics import BrokerView, ClusterView
 from exporter.filters import NameFilter
 from exporter.gc_pause import gc_paused
 from exporter.model import GroupStatus, PartitionStatus
@@ -282,7 +282,24 @@ class ClusterRuntime:
             topic_retention={
                 t: r for t in self.storage.topics() if (r := self.storage.topic_retention(t)) is not None
             },
+            brokers=self._broker_views(),
         )
+
+    def _broker_views(self) -> list[BrokerView]:
+        now = self._clock()
+        return [
+            BrokerView(
+                node=node,
+                stale_partitions=broker.stale_partitions,
+                head_age_seconds=None
+                if broker.last_answer_s is None
+                else max(0.0, now - broker.last_answer_s),
+                answers=broker.answers,
+                answer_seconds=broker.answer_seconds,
+                errors=dict(broker.errors),
+            )
+            for node, broker in sorted(self.head.health.brokers.items())
+        ]
 
     def lag_seconds(self) -> Mapping[str, GroupLagSeconds]:
         """Lag in seconds by group, as of the last evaluation; empty when it is disabled."""

@@ -26,6 +26,22 @@ Granularity = Literal["partition", "group"]
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerView:
+    """One leader broker as the HEAD poller last saw it."""
+
+    node: int
+    stale_partitions: int
+    """Partitions it leads whose HEAD the last round did not refresh (they keep their previous one)."""
+    head_age_seconds: float | None
+    """Seconds since it last answered ListOffsets; None before its first answer."""
+    answers: int
+    answer_seconds: float
+    """Sum of the latencies of its `answers`."""
+    errors: Mapping[str, int]
+    """Rounds it did not answer, by reason: deadline, error."""
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterView:
     """Everything the renderer needs about one Kafka cluster, read from memory by the shell."""
 
@@ -57,6 +73,8 @@ class ClusterView:
     """Log-start offset per partition by topic, None while unknown."""
     topic_retention: Mapping[str, TopicRetention] = field(default_factory=dict)
     """Retention settings of the topics whose settings are known."""
+    brokers: Sequence[BrokerView] = ()
+    """The brokers that lead a polled partition, by node id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +189,15 @@ _HELP = {
     "lagwatch_offsets_caught_up": "1 once the first read of the committed offsets reached its end.",
     "lagwatch_head_refresh_timestamp_seconds": "Wall-clock time of the last successful HEAD refresh.",
     "lagwatch_evaluation_duration_seconds": "Duration of the last evaluation round.",
+    "lagwatch_broker_stale_partitions": (
+        "Partitions the broker leads whose HEAD the last refresh did not get (no answer within the broker "
+        "deadline, or an error); they keep their previous HEAD."
+    ),
+    "lagwatch_broker_head_age_seconds": "Seconds since the broker last answered ListOffsets (HEAD offsets).",
+    "lagwatch_broker_request_errors_total": (
+        "HEAD refreshes the broker did not answer, by reason: deadline (no answer in time), error."
+    ),
+    "lagwatch_broker_request_duration_seconds": "Latency of the broker's answered ListOffsets requests.",
     "lagwatch_series_exposed": "Data series in this exposition (all but these health and cap gauges).",
     "lagwatch_series_dropped": "Data series left out of this exposition by the max_series cap.",
     "lagwatch_series_cap_exceeded": "1 when the max_series cap left series out of this exposition, else 0.",
@@ -439,9 +466,9 @@ class _Text:
         self.parts: list[str] = []
         self.samples = 0
 
-    def family(self, name: str, samples: list[str]) -> None:
+    def family(self, name: str, samples: list[str], kind: str = "gauge") -> None:
         if samples:
-            self.parts.append(f"# HELP {name} {_HELP[name]}\n# TYPE {name} gauge\n")
+            self.parts.append(f"# HELP {name} {_HELP[name]}\n# TYPE {name} {kind}\n")
             self.parts.extend(samples)
             self.samples += len(samples)
 
@@ -828,9 +855,51 @@ def _health_families(text: _Text, clusters: Sequence[ClusterView], series: int, 
             if v.evaluation_seconds is not None
         ],
     )
+    _broker_families(text, clusters)
     text.family("lagwatch_series_exposed", [f"lagwatch_series_exposed {series}\n"])
     text.family("lagwatch_series_dropped", [f"lagwatch_series_dropped {dropped}\n"])
     text.family("lagwatch_series_cap_exceeded", [f"lagwatch_series_cap_exceeded {int(dropped > 0)}\n"])
+
+
+def _broker_families(text: _Text, clusters: Sequence[ClusterView]) -> None:
+    rows = [(f'kafka_cluster="{_escape(v.name)}",broker="{b.node}"', b) for v in clusters for b in v.brokers]
+    text.family(
+        "lagwatch_broker_stale_partitions",
+        [f"lagwatch_broker_stale_partitions{{{lb}}} {b.stale_partitions}\n" for lb, b in rows],
+    )
+    text.family(
+        "lagwatch_broker_head_age_seconds",
+        [
+            f"lagwatch_broker_head_age_seconds{{{lb}}} {b.head_age_seconds:.3f}\n"
+            for lb, b in rows
+            if b.head_age_seconds is not None
+        ],
+    )
+    text.family(
+        "lagwatch_broker_request_errors_total",
+        [
+            f'lagwatch_broker_request_errors_total{{{lb},reason="{reason}"}} {b.errors.get(reason, 0)}\n'
+            for lb, b in rows
+            for reason in _BROKER_ERRORS
+        ],
+        "counter",
+    )
+    name = "lagwatch_broker_request_duration_seconds"
+    text.family(
+        name,
+        [
+            sample
+            for lb, b in rows
+            for sample in (
+                f"{name}_sum{{{lb}}} {_format_float(b.answer_seconds)}\n",
+                f"{name}_count{{{lb}}} {b.answers}\n",
+            )
+        ],
+        "summary",
+    )
+
+
+_BROKER_ERRORS = ("deadline", "error")
 
 
 def _escape(value: str) -> str:

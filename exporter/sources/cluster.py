@@ -5,13 +5,25 @@ Retention headroom needs two more things, fetched beside them: each partition's 
 ListOffsets per leader sent together with the first (Kafka answers a partition listed twice in one request
 with INVALID_REQUEST, so the earliest and the latest offset cannot share a request), and each topic's
 retention settings, one batched DescribeConfigs with every metadata refresh. Neither may cost the HEAD offsets
-anything: their failures are logged and leave the previous values. The task never ends because Kafka is away:
-failures mark the cluster down, are logged once per change of state, and are retried with capped exponential
-backoff; a fresh client is built for every reconnection so that nothing stale survives a broker restart.
-Burrow's rules for a partial round hold (burrow-semantics.md section 4): a partition without a leader, or one
-its leader answers with an error, is skipped and the metadata is refreshed next round. Lag in seconds keeps
-its own, longer HEAD history; a `HeadObserver` passed in by the app is told of every offset stored and every
-topic deleted, so the poller stays about HEAD offsets.
+anything: their failures are logged and leave the previous values.
+
+A round waits for each leader at most `broker_deadline` (half of `offset_refresh`, between 1 s and
+`request_timeout`): a frozen or overloaded broker holds back only the partitions it leads, which keep their
+last HEAD and are counted stale, while the rest of the cluster is stored and evaluated on time. A request
+still unanswered at the deadline is not sent again while it is pending; an answer that arrives late is stored
+when it arrives. The metadata is refreshed every round until every leader answers again (a fenced broker's
+partitions move), and it and the retention settings are asked of a silent broker last, with the same
+deadline. Each broker going silent or failing is logged once, and so is its recovery; `BrokerHealth` counts
+its requests, errors and latency for the self-metrics.
+
+The task never ends because Kafka is away: failures mark the cluster down, are logged once per change of
+state, and are retried with capped exponential backoff; a fresh client is built for every reconnection so
+that nothing stale survives a broker restart. Burrow's rules for a partial round hold (burrow-semantics.md
+section 4): a partition without a leader, or one its leader answers with an error, is skipped and the
+metadata is refreshed next round.
+
+Lag in seconds keeps its own, longer HEAD history; a `HeadObserver` passed in by the app is told of every
+offset stored and every topic deleted, so the poller stays about HEAD offsets.
 """
 
 from __future__ import annotations
@@ -20,9 +32,9 @@ import asyncio
 import logging
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaClient
@@ -57,6 +69,30 @@ _Plan = dict[int, list[tuple[str, list[tuple[int, int]]]]]
 """Leader broker -> the ListOffsets topics it is asked for: (topic, [(partition, _LATEST), ...])."""
 
 
+def broker_deadline(cluster: ClusterSettings) -> float:
+    """How long a round waits for one leader's ListOffsets answer."""
+    return min(cluster.request_timeout, max(1.0, cluster.offset_refresh / 2))
+
+
+@dataclass
+class BrokerHealth:
+    """One leader broker as the HEAD poller sees it."""
+
+    answers: int = 0
+    """ListOffsets requests answered (partition-level errors included)."""
+    answer_seconds: float = 0.0
+    """Sum of the answered requests' latencies."""
+    errors: Counter[str] = field(default_factory=Counter)
+    """Rounds without an answer, by reason: `deadline` (none within the deadline) or `error` (the request
+    failed)."""
+    last_answer_s: float | None = None
+    """Wall-clock time of its last answer; None before the first."""
+    stale_partitions: int = 0
+    """Partitions it leads whose HEAD the last round did not refresh."""
+    trouble: str = ""
+    """Why it did not answer, while it does not; logged once."""
+
+
 @dataclass
 class ClusterHealth:
     """What the HEAD poller knows about its cluster, read by the exposition through the app."""
@@ -73,6 +109,8 @@ class ClusterHealth:
     """Rounds that did not, each followed by a backoff."""
     cluster_id: str = ""
     """The Kafka cluster's id from the last metadata; empty before it (or from brokers older than 3.1)."""
+    brokers: dict[int, BrokerHealth] = field(default_factory=dict)
+    """The brokers that lead a polled partition or have a request pending, by node id."""
 
 
 class HeadObserver(Protocol):
@@ -111,6 +149,8 @@ class HeadPoller:
         self._plan_complete = True
         self._backoff = _FIRST_BACKOFF_S
         self._retention_refused = False
+        self._pending: dict[int, asyncio.Task[bool]] = {}
+        """ListOffsets requests per leader, kept past a round's deadline until answered or failed."""
 
     async def run(self) -> None:
         """Poll until cancelled."""
@@ -142,9 +182,12 @@ class HeadPoller:
         # Groups committing to a topic the last metadata did not list: the topic is new (or gone), so look now
         # rather than up to topic_refresh later.
         if time.monotonic() >= self._metadata_due or self._storage.unconfirmed_topics():
-            self._apply_topology(await fetch_topology(client))
+            silent = {node for node, broker in self.health.brokers.items() if broker.trouble}
+            self._apply_topology(
+                await fetch_topology(client, deadline=broker_deadline(self._cluster), last=silent)
+            )
             self._metadata_due = time.monotonic() + self._cluster.topic_refresh
-            await self._fetch_retention(client)
+            await self._fetch_retention(client, silent)
         if not await self._fetch_offsets(client) or not self._plan_complete:
             self._metadata_due = 0.0
         self.health.last_refresh_s = self._clock()
@@ -165,6 +208,9 @@ class HeadPoller:
         return self._client
 
     async def _close_client(self) -> None:
+        for task in self._pending.values():
+            task.cancel()
+        self._pending.clear()
         client, self._client = self._client, None
         if client is not None:
             try:
@@ -204,27 +250,83 @@ class HeadPoller:
         self._plan_complete = not leaderless and not topology.failed
 
     async def _fetch_offsets(self, client: AIOKafkaClient) -> bool:
-        """One ListOffsets per leader, concurrently. False when some partition was not answered this round;
-        raises when no leader answered at all."""
+        """One ListOffsets per leader, concurrently, each waited for at most the broker deadline. False when
+        some partition was not answered this round; raises when no leader answered at all."""
         leaders = list(self._plan)
-        results = await asyncio.gather(
-            *(self._list_offsets(client, leader, self._plan[leader]) for leader in leaders),
-            return_exceptions=True,
+        for leader, task in list(self._pending.items()):
+            if task.done():
+                del self._pending[leader]  # answered (and stored) after its round's deadline, or failed
+        for leader in leaders:
+            self.health.brokers.setdefault(leader, BrokerHealth())
+            if leader not in self._pending:
+                task = asyncio.create_task(self._request(client, leader, self._plan[leader]))
+                task.add_done_callback(_retrieve)
+                self._pending[leader] = task
+        for node in set(self.health.brokers) - set(leaders):
+            if node in self._pending:
+                self.health.brokers[node].stale_partitions = 0  # it leads nothing now
+            else:
+                del self.health.brokers[node]
+        if not leaders:
+            return True
+        await asyncio.wait(
+            [self._pending[leader] for leader in leaders], timeout=broker_deadline(self._cluster)
         )
         complete = True
         failures: list[BaseException] = []
-        for leader, result in zip(leaders, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, KafkaError | OSError | TimeoutError):
-                    raise result
-                log.debug("cluster %s: ListOffsets to broker %s failed: %s", self.name, leader, result)
-                failures.append(result)
-                complete = False
-            elif not result:
-                complete = False
-        if failures and len(failures) == len(leaders):
+        for leader in leaders:
+            task = self._pending[leader]
+            broker = self.health.brokers[leader]
+            if not task.done():
+                self._trouble(leader, f"no answer within {broker_deadline(self._cluster):g} s")
+                broker.errors["deadline"] += 1
+                failures.append(TimeoutError(f"broker {leader}: no ListOffsets answer in time"))
+                answered = False
+            else:
+                del self._pending[leader]
+                error = task.exception()
+                if error is not None and not isinstance(error, KafkaError | OSError | TimeoutError):
+                    raise error
+                if error is not None:
+                    failures.append(error)
+                answered = error is None and task.result()
+            broker.stale_partitions = 0 if answered else sum(len(ps) for _, ps in self._plan[leader])
+            complete &= answered
+        if len(failures) == len(leaders):
             raise failures[0]
         return complete
+
+    async def _request(
+        self, client: AIOKafkaClient, leader: int, topics: list[tuple[str, list[tuple[int, int]]]]
+    ) -> bool:
+        """`_list_offsets`, accounted to its broker whenever it ends, within the round or after it."""
+        broker = self.health.brokers[leader]
+        started = time.monotonic()
+        try:
+            complete = await self._list_offsets(client, leader, topics)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            broker.errors["error"] += 1
+            self._trouble(leader, f"{type(exc).__name__}: {exc}".rstrip(": "))
+            raise
+        broker.answers += 1
+        broker.answer_seconds += time.monotonic() - started
+        broker.last_answer_s = self._clock()
+        if broker.trouble:
+            log.info("cluster %s: broker %s answers ListOffsets again", self.name, leader)
+            broker.trouble = ""
+        return complete
+
+    def _trouble(self, leader: int, reason: str) -> None:
+        broker = self.health.brokers[leader]
+        if not broker.trouble:
+            log.warning(
+                "cluster %s: broker %s: %s; the HEAD offsets of the partitions it leads are stale until it "
+                "answers (lagwatch_broker_stale_partitions)",
+                self.name,
+                leader,
+                reason,
+            )
+        broker.trouble = reason
 
     async def _list_offsets(
         self, client: AIOKafkaClient, leader: int, topics: list[tuple[str, list[tuple[int, int]]]]
@@ -265,12 +367,13 @@ class HeadPoller:
                         observer.observe(topic, partition, offset, now)
         return complete
 
-    async def _fetch_retention(self, client: AIOKafkaClient) -> None:
-        """cleanup.policy, retention.ms and retention.bytes of every topic, in batches to one broker. A topic
-        Kafka refuses (no DescribeConfigs permission) gets unknown settings; a failed request keeps the last
-        ones."""
+    async def _fetch_retention(self, client: AIOKafkaClient, silent: set[int]) -> None:
+        """cleanup.policy, retention.ms and retention.bytes of every topic, in batches to one broker, not a
+        silent one while another is known. A topic Kafka refuses (no DescribeConfigs permission) gets unknown
+        settings; a failed or late request keeps the last ones."""
         topics = self._storage.topics()
-        nodes = [broker.nodeId for broker in client.cluster.brokers()]
+        known = [broker.nodeId for broker in client.cluster.brokers()]
+        nodes = [node for node in known if node not in silent] or known
         if not topics or not nodes:
             return
         for start in range(0, len(topics), _CONFIG_BATCH):
@@ -279,8 +382,9 @@ class HeadPoller:
                 [(_TOPIC_RESOURCE, topic, list(CONFIG_NAMES)) for topic in batch]
             )
             try:
-                response = await client.send(random.choice(nodes), request)
-            except (KafkaError, OSError) as exc:
+                async with asyncio.timeout(broker_deadline(self._cluster)):
+                    response = await client.send(random.choice(nodes), request)
+            except (KafkaError, OSError, TimeoutError) as exc:
                 log.debug("cluster %s: DescribeConfigs failed: %s", self.name, exc)
                 return
             retention: dict[str, TopicRetention | None] = {}
@@ -310,8 +414,7 @@ class HeadPoller:
         self.health.last_error = ""
 
     def _mark_down(self, exc: BaseException) -> None:
-        # aiokafka's errors name their class themselves.
-        reason = str(exc) if isinstance(exc, KafkaError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
+        reason = _reason(exc)
         if self.health.up or not self.health.last_error:
             log.warning("cluster %s: unreachable (%s); retrying with backoff", self.name, reason)
         if self.health.up or self.health.since_s is None:
@@ -319,3 +422,14 @@ class HeadPoller:
         self.health.up = False
         self.health.last_error = reason
         self.health.failures += 1
+
+
+def _reason(exc: BaseException) -> str:
+    # aiokafka's errors name their class themselves.
+    return str(exc) if isinstance(exc, KafkaError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
+
+
+def _retrieve(task: asyncio.Task[bool]) -> None:
+    """Marks the exception of a request no round waits for any more as retrieved; it was accounted for."""
+    if not task.cancelled():
+        task.exception()

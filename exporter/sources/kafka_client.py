@@ -13,6 +13,7 @@ import base64
 import logging
 import random
 import ssl
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -158,17 +159,25 @@ class Topology:
     """The Kafka cluster's id; empty when the broker predates Metadata v12."""
 
 
-async def fetch_topology(client: AIOKafkaClient) -> Topology:
-    """Every topic of the cluster, from the first broker that answers. Asks for all topics, so no topic is
-    ever auto-created. Raises KafkaError when no broker answers."""
+async def fetch_topology(
+    client: AIOKafkaClient, *, deadline: float | None = None, last: Collection[int] = ()
+) -> Topology:
+    """Every topic of the cluster, from the first broker that answers within `deadline` seconds (the
+    client's request timeout when None), in random order but the brokers in `last` last. Asks for all
+    topics, so no topic is ever auto-created. Raises KafkaError when no broker answers."""
     nodes = [broker.nodeId for broker in client.cluster.brokers()]
     random.shuffle(nodes)
+    nodes.sort(key=lambda node: node in last)
     failure: KafkaError = KafkaConnectionError("no broker is known")
     for node in nodes:
         try:
-            response = await client.send(node, _MetadataRequest())
+            async with asyncio.timeout(deadline):
+                response = await client.send(node, _MetadataRequest())
         except (NotImplementedError, IncompatibleBrokerVersion):
             return await _legacy_topology(client)
+        except TimeoutError:
+            failure = KafkaConnectionError(f"broker {node} did not answer Metadata within {deadline} s")
+            continue
         except KafkaError as exc:
             failure = exc
             continue

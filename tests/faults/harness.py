@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import re
 import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -22,10 +23,14 @@ from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSetting
 from tests.kafka_cluster import create_topic
 
 CLUSTER = "faults"
-INTERVALS = 5
-"""Commits in a window: with a commit every COMMIT_S, a consumer silent for ~4 s would be STOP."""
-COMMIT_S = 1.0
+INTERVALS = 10
+COMMIT_S = 2.0
+SPAN_S = (INTERVALS - 1) * COMMIT_S
+"""A full window spans this long: a group whose commits stop for longer is STOP by Burrow's rules. Freezing a
+broker stops every commit of the cluster for about 10 s (offset commits wait for every in-sync replica, until
+Kafka fences the frozen one), so the span must be longer than that for a STOP to be lagwatch's fault."""
 REFRESH_S = 1.0
+_CLIENT_TIMEOUT_MS = 3000
 
 
 def runtime_settings(bootstrap: str, prefix: str, **cluster: Any) -> tuple[Settings, ClusterSettings]:
@@ -98,6 +103,74 @@ class ConnectCounter:
         socket.socket.connect = self._original  # type: ignore[method-assign]
 
 
+class _Sampler:
+    """Runs `sample` every `every` seconds while entered."""
+
+    every = 0.1
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(self.every)
+
+    def __enter__(self) -> Self:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+class RoundWatch(_Sampler):
+    """When the runtime's HEAD rounds end, to 50 ms."""
+
+    every = 0.05
+
+    def __init__(self, runtime: ClusterRuntime) -> None:
+        super().__init__()
+        self.health = runtime.head.health
+        self.rounds = self.health.rounds
+        self.ends: list[float] = []
+
+    def sample(self) -> None:
+        if self.health.rounds != self.rounds:
+            self.rounds = self.health.rounds
+            self.ends.append(time.monotonic())
+
+    def gaps(self, start: float, end: float) -> list[float]:
+        """The time between two consecutive round ends between `start` and `end`, both included."""
+        during = [start, *(t for t in self.ends if start <= t <= end), end]
+        return [b - a for a, b in itertools.pairwise(during)]
+
+
+class StatusWatch(_Sampler):
+    """Samples a group's partition statuses every 0.1 s while running; a STOP is false when the workload had
+    committed within the window's span before it (so the group was not stopped)."""
+
+    def __init__(self, runtime: ClusterRuntime, workload: Workload) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.workload = workload
+        self.seen: Counter[Status] = Counter()
+        self.false: list[tuple[float, list[Status]]] = []
+
+    def sample(self) -> None:
+        statuses = partition_statuses(self.runtime, self.workload.group)
+        self.seen.update(statuses)
+        if any(s != Status.OK for s in statuses):
+            now = time.monotonic()
+            last = self.workload.committed_at[-1] if self.workload.committed_at else None
+            if set(statuses) - {Status.OK, Status.STOP} or (last is not None and now - last < SPAN_S):
+                self.false.append((now, statuses))
+
+
 class Workload:
     """A producer writing `rate` records a second to every partition of `topic` (acks=1, each partition on
     its own, so that a frozen leader holds back only its own partitions) and a group of its own that commits,
@@ -110,15 +183,23 @@ class Workload:
         self.rate = rate
         self.produced = [0] * partitions
         self.commits = 0
+        self.committed_at: list[float] = []
+        """time.monotonic() of every successful commit."""
         self._tasks: list[asyncio.Task[None]] = []
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks=1, linger_ms=5)
+        # Short request timeouts: a request to a frozen broker must not hold the workload back for long.
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, acks=1, linger_ms=5, request_timeout_ms=_CLIENT_TIMEOUT_MS
+        )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=self.group, enable_auto_commit=False
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            request_timeout_ms=_CLIENT_TIMEOUT_MS,
         )
         await self._consumer.start()
         tps = [TopicPartition(self.topic, p) for p in range(len(self.produced))]
@@ -154,6 +235,7 @@ class Workload:
                 async with asyncio.timeout(5):
                     await self._consumer.commit({tp: self.produced[tp.partition] for tp in tps})
                 self.commits += 1
+                self.committed_at.append(time.monotonic())
             except (KafkaError, TimeoutError):
                 pass
             await asyncio.sleep(COMMIT_S)
@@ -177,6 +259,36 @@ async def leaders(bootstrap: str, topic: str) -> dict[int, int]:
         return {p["partition"]: p["leader"] for p in described["partitions"]}
     finally:
         await admin.close()
+
+
+async def offsets_topic_leaders(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    """Leaders of `__consumer_offsets`, which Kafka creates on the first group coordination: a commit to
+    `topic` by a group of its own makes sure it exists."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=f"{topic}-warm-up", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                await consumer.commit({tp: 0})
+                break
+            except KafkaError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
+    while True:
+        found = await leaders(bootstrap, "__consumer_offsets")
+        if len(found) == partitions and min(found.values()) >= 0:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"__consumer_offsets has no leader for every partition: {found}")
+        await asyncio.sleep(0.2)
 
 
 def offsets_partition(group: str, partitions: int) -> int:

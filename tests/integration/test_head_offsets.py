@@ -308,7 +308,7 @@ def script(monkeypatch: pytest.MonkeyPatch) -> _Script:
                 ]
             )
 
-    async def fetch_topology(_client: Any) -> Topology:
+    async def fetch_topology(_client: Any, **_kwargs: Any) -> Topology:
         script.metadata_requests += 1
         return script.topologies[min(script.metadata_requests, len(script.topologies)) - 1]
 
