@@ -273,14 +273,13 @@ class HeadPoller:
             [self._pending[leader] for leader in leaders], timeout=broker_deadline(self._cluster)
         )
         complete = True
-        failures: list[BaseException] = []
+        failures: dict[int, BaseException] = {}
         for leader in leaders:
             task = self._pending[leader]
             broker = self.health.brokers[leader]
             if not task.done():
-                self._trouble(leader, f"no answer within {broker_deadline(self._cluster):g} s")
                 broker.errors["deadline"] += 1
-                failures.append(TimeoutError(f"broker {leader}: no ListOffsets answer in time"))
+                failures[leader] = TimeoutError(f"no answer within {broker_deadline(self._cluster):g} s")
                 answered = False
             else:
                 del self._pending[leader]
@@ -288,12 +287,14 @@ class HeadPoller:
                 if error is not None and not isinstance(error, KafkaError | OSError | TimeoutError):
                     raise error
                 if error is not None:
-                    failures.append(error)
+                    failures[leader] = error
                 answered = error is None and task.result()
             broker.stale_partitions = 0 if answered else sum(len(ps) for _, ps in self._plan[leader])
             complete &= answered
         if len(failures) == len(leaders):
-            raise failures[0]
+            raise next(iter(failures.values()))  # the cluster is down: that is logged, not each broker
+        for leader, failure in failures.items():
+            self._trouble(leader, f"{type(failure).__name__}: {failure}".rstrip(": "))
         return complete
 
     async def _request(
@@ -304,9 +305,8 @@ class HeadPoller:
         started = time.monotonic()
         try:
             complete = await self._list_offsets(client, leader, topics)
-        except (KafkaError, OSError, TimeoutError) as exc:
+        except (KafkaError, OSError, TimeoutError):
             broker.errors["error"] += 1
-            self._trouble(leader, f"{type(exc).__name__}: {exc}".rstrip(": "))
             raise
         broker.answers += 1
         broker.answer_seconds += time.monotonic() - started

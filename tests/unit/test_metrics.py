@@ -19,6 +19,7 @@ from prometheus_client.utils import floatToGoString
 
 from exporter.exposition.metrics import (
     CONTENT_TYPE,
+    BrokerView,
     ClusterView,
     Granularity,
     RenderOptions,
@@ -371,6 +372,53 @@ def test_health_series() -> None:
     assert not result.capped
 
 
+BROKERS = ClusterView(
+    name="prod",
+    groups=[],
+    topics=[],
+    brokers=[
+        BrokerView(1, 0, 0.25, 40, 0.5, {}),
+        BrokerView(2, 7, 12.5, 30, 0.75, {"deadline": 11, "error": 1}),
+        BrokerView(3, 3, None, 0, 0.0, {"error": 2}),
+    ],
+)
+
+
+def test_broker_series_say_which_partitions_are_stale_and_why() -> None:
+    text = render([BROKERS]).body.decode()
+    assert [line for line in text.splitlines() if "broker=" in line or "_broker_" in line] == [
+        "# HELP lagwatch_broker_stale_partitions Partitions the broker leads whose HEAD the last refresh did "
+        "not get (no answer within the broker deadline, or an error); they keep their previous HEAD.",
+        "# TYPE lagwatch_broker_stale_partitions gauge",
+        'lagwatch_broker_stale_partitions{kafka_cluster="prod",broker="1"} 0',
+        'lagwatch_broker_stale_partitions{kafka_cluster="prod",broker="2"} 7',
+        'lagwatch_broker_stale_partitions{kafka_cluster="prod",broker="3"} 3',
+        "# HELP lagwatch_broker_head_age_seconds Seconds since the broker last answered ListOffsets (HEAD "
+        "offsets).",
+        "# TYPE lagwatch_broker_head_age_seconds gauge",
+        'lagwatch_broker_head_age_seconds{kafka_cluster="prod",broker="1"} 0.250',
+        'lagwatch_broker_head_age_seconds{kafka_cluster="prod",broker="2"} 12.500',
+        "# HELP lagwatch_broker_request_errors_total HEAD refreshes the broker did not answer, by reason: "
+        "deadline (no answer in time), error.",
+        "# TYPE lagwatch_broker_request_errors_total counter",
+        'lagwatch_broker_request_errors_total{kafka_cluster="prod",broker="1",reason="deadline"} 0',
+        'lagwatch_broker_request_errors_total{kafka_cluster="prod",broker="1",reason="error"} 0',
+        'lagwatch_broker_request_errors_total{kafka_cluster="prod",broker="2",reason="deadline"} 11',
+        'lagwatch_broker_request_errors_total{kafka_cluster="prod",broker="2",reason="error"} 1',
+        'lagwatch_broker_request_errors_total{kafka_cluster="prod",broker="3",reason="deadline"} 0',
+        'lagwatch_broker_request_errors_total{kafka_cluster="prod",broker="3",reason="error"} 2',
+        "# HELP lagwatch_broker_request_duration_seconds Latency of the broker's answered ListOffsets requests.",
+        "# TYPE lagwatch_broker_request_duration_seconds summary",
+        'lagwatch_broker_request_duration_seconds_sum{kafka_cluster="prod",broker="1"} 0.5',
+        'lagwatch_broker_request_duration_seconds_count{kafka_cluster="prod",broker="1"} 40',
+        'lagwatch_broker_request_duration_seconds_sum{kafka_cluster="prod",broker="2"} 0.75',
+        'lagwatch_broker_request_duration_seconds_count{kafka_cluster="prod",broker="2"} 30',
+        'lagwatch_broker_request_duration_seconds_sum{kafka_cluster="prod",broker="3"} 0',
+        'lagwatch_broker_request_duration_seconds_count{kafka_cluster="prod",broker="3"} 0',
+    ]
+    assert render([BROKERS]).series == 0  # health, not data: never capped
+
+
 def test_granularity_group_emits_no_partition_label() -> None:
     grouped = render(fixture(), RenderOptions(granularity="group"))
     found = data_samples(grouped.body)
@@ -651,6 +699,12 @@ def promtool(body: bytes) -> subprocess.CompletedProcess[bytes]:
 )
 def test_promtool_accepts_the_output(options: RenderOptions) -> None:
     checked = promtool(render(fixture(), options).body)
+    assert (checked.returncode, checked.stdout, checked.stderr) == (0, b"", b"")
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
+def test_promtool_accepts_the_broker_series() -> None:
+    checked = promtool(render([BROKERS]).body)
     assert (checked.returncode, checked.stdout, checked.stderr) == (0, b"", b"")
 
 
