@@ -407,7 +407,8 @@ def test_broker_series_say_which_partitions_are_stale_and_why() -> None:
         'lagwatch_broker_request_errors_total{kafka_cluster="prod",broker="2",reason="error"} 1',
         'lagwatch_broker_request_errors_total{kafka_cluster="prod",broker="3",reason="deadline"} 0',
         'lagwatch_broker_request_errors_total{kafka_cluster="prod",broker="3",reason="error"} 2',
-        "# HELP lagwatch_broker_request_duration_seconds Latency of the broker's answered ListOffsets requests.",
+        "# HELP lagwatch_broker_request_duration_seconds Latency of the broker's answered ListOffsets "
+        "requests.",
         "# TYPE lagwatch_broker_request_duration_seconds summary",
         'lagwatch_broker_request_duration_seconds_sum{kafka_cluster="prod",broker="1"} 0.5',
         'lagwatch_broker_request_duration_seconds_count{kafka_cluster="prod",broker="1"} 40',
