@@ -294,7 +294,7 @@ class HeadPoller:
         if len(failures) == len(leaders):
             raise next(iter(failures.values()))  # the cluster is down: that is logged, not each broker
         for leader, failure in failures.items():
-            self._trouble(leader, f"{type(failure).__name__}: {failure}".rstrip(": "))
+            self._trouble(leader, _reason(failure))
         return complete
 
     async def _request(
