@@ -91,7 +91,8 @@ def routes(clusters: Mapping[str, PageCluster]) -> list[web.RouteDef]:
 
     return [
         web.get("/", overview),
-        web.get("/group/{cluster}/{group}", group),
+        # Any path segment, as the API's routes: group names may hold braces, quotes or nothing at all.
+        web.get("/group/{cluster:[^/]+}/{group:[^/]*}", group),
         *(asset(name) for name in _ASSETS),
     ]
 

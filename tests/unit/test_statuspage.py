@@ -233,6 +233,11 @@ async def test_group_route_and_unknown_group(client: TestClient[Any, Any]) -> No
     assert missing.status == 404
     assert "No consumer group no/such group in cluster c1" in await missing.text()
     assert (await client.get("/group/nope/testgroup2")).status == 404
+    # Names with braces, quotes and nothing at all reach the page (and are not found here) like the API's.
+    for name in ("{x}", "a'b\"c", ""):
+        response = await client.get("/group/c1/" + quote(name, safe=""))
+        assert response.status == 404, name
+        assert "No consumer group" in await response.text()
 
 
 async def test_assets_are_served_by_lagwatch(client: TestClient[Any, Any]) -> None:
