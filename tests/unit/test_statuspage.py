@@ -1,6 +1,6 @@
 """The status page's HTML (exporter.exposition.statuspage) and routes (exporter.exposition.pages): every name
 escaped, filters, pages of groups, the group page's chart, and the same guards as /metrics. The real-browser
-tests are tests/e2e/test_statuspage.py."""
+tests are tests/e2e/test_statuspage_browser.py."""
 
 from __future__ import annotations
 
