@@ -337,7 +337,7 @@ class _RequestErrors(logging.Filter):
         record.args = (kind.replace("_", " "), client, _short(error), _since(skipped))
         record.exc_info = None
         record.exc_text = None
-        return True
+        return record.levelno >= self._parent.getEffectiveLevel()
 
 
 def _kind(error: BaseException) -> str | None:
