@@ -13,6 +13,7 @@ import contextlib
 import errno
 import gc
 import logging
+import math
 import os
 import signal
 import tempfile
@@ -26,7 +27,7 @@ from exporter.exposition.http import HttpServer
 from exporter.exposition.metrics import BrokerView, ClusterView
 from exporter.filters import NameFilter
 from exporter.gc_pause import gc_paused
-from exporter.model import GroupStatus, PartitionStatus
+from exporter.model import ClusterState, GroupStatus, PartitionStatus
 from exporter.retention import Headroom, TopicRetention, headroom
 from exporter.settings import ClusterSettings, Settings, StartupError
 from exporter.sources.admin_api import AdminApiSource
@@ -46,6 +47,10 @@ _SAVE_INTERVAL_S = 300.0
 """How often the HEAD histories are written to the state file; what a crash can lose."""
 _SAVE_BATCH = 5000
 """HEAD histories copied between two yields to the event loop when saving."""
+_STREAM_SLACK_S = 3.0
+"""How far behind the clock the committed-offsets stream may be known complete before evaluation waits for it:
+a fetch that finds nothing new returns every 0.5 s, so in steady state it is at most about a second behind."""
+_FIRST_EVALUATION_POLL_S = 0.01
 
 GroupLagSeconds = tuple[LagSeconds | None, ...]
 """Lag in seconds of a group's partitions, in the order of its `GroupStatus.partitions`; None where the group
@@ -145,31 +150,83 @@ class ClusterRuntime:
         self.head = HeadPoller(
             name, cluster, self.storage, on_round=self.evaluate, observer=self.timelag, clock=clock
         )
-        self.offsets: OffsetsTopicSource | AdminApiSource = (
-            AdminApiSource(name, cluster, self.storage, clock=clock)
-            if cluster.offsets_source == "admin-api"
-            else OffsetsTopicSource(name, cluster, self.storage, clock=clock)
-        )
+        self.offsets: OffsetsTopicSource | AdminApiSource
+        if cluster.offsets_source == "admin-api":
+            self.offsets = AdminApiSource(name, cluster, self.storage, clock=clock)
+            # Complete as of the start of its last poll, which comes every offset_refresh.
+            self._stream_slack = 2 * cluster.offset_refresh + _STREAM_SLACK_S
+        else:
+            self.offsets = OffsetsTopicSource(name, cluster, self.storage, clock=clock)
+            self._stream_slack = _STREAM_SLACK_S
+            # The replay of __consumer_offsets holds old commits: their lags are taken against the HEAD
+            # history, until the replay has caught up.
+            self.storage.set_replay_heads(self._head_at)
+        self._evaluating = asyncio.Lock()
+        self._evaluated_now = -math.inf
+        """The instant the last evaluation was made at: the clock, or earlier while the stream is behind."""
+        self.evaluated_at: float | None = None
+        """Clock time of the last evaluation; None before the first."""
+
+    def _head_at(self, topic: str, partition: int, timestamp_ms: int) -> int | None:
+        """The partition's HEAD as lagwatch saw it when a replayed commit was made; None when it did not
+        (no history then, or lag in seconds is off)."""
+        if self.timelag is None:
+            return None
+        history = self.timelag.histories.get((topic, partition))
+        return None if history is None else history.head_at(timestamp_ms / 1000)
+
+    def _evaluation_instant(self, now: float) -> float | None:
+        """The instant to evaluate at; None while evaluation would be premature.
+
+        Before the committed offsets were first read to their end and a HEAD round came in, statuses of a
+        partial replay would be false (a group whose newer commits are not read yet looks stopped): none are
+        published. Afterwards, while the stream of committed offsets is interrupted or behind, evaluation
+        is made at the instant up to which it is known complete, so that the clock alone cannot turn a
+        partition STOP because lagwatch could not read its commits."""
+        progress = self.offsets.progress
+        if not progress.caught_up or not self.head.health.rounds:
+            return None
+        as_of = progress.complete_as_of
+        if as_of is None or now - as_of <= self._stream_slack:
+            return now
+        return max(as_of, min(self._evaluated_now, now))
 
     async def evaluate(self) -> None:
         """Expire stale groups, re-evaluate what changed and bring lag in seconds up to date; runs after every
-        HEAD refresh round."""
-        now = self._clock()
-        for group in self.storage.expire(int(now * 1000)):
-            log.info("cluster %s: group %s expired (no commit within expire_group)", self.name, group)
-        started = time.perf_counter()
-        # 100,000 group-partitions take about a second to evaluate: health checks and scrapes get their turn
-        # between batches instead of waiting for the whole round.
-        with gc_paused():
-            for _ in self.cache.refresh_in_steps(self.storage, now, _EVALUATION_BATCH):
-                gc.collect(1)
-                await asyncio.sleep(0)
-        if self.timelag is not None:
-            await self._update_lag_seconds(self.timelag, now)
-        await self._update_headroom()
-        self.evaluation_seconds = time.perf_counter() - started
-        if self.exact_reads is not None:
-            self.exact_reads.wake()
+        HEAD refresh round, and once as soon as the first replay and the first HEAD round are both in."""
+        async with self._evaluating:
+            clock = self._clock()
+            now = self._evaluation_instant(clock)
+            if now is None:
+                return
+            for group in self.storage.expire(int(now * 1000)):
+                log.info("cluster %s: group %s expired (no commit within expire_group)", self.name, group)
+            started = time.perf_counter()
+            # 100,000 group-partitions take about a second to evaluate: health checks and scrapes get their
+            # turn between batches instead of waiting for the whole round.
+            with gc_paused():
+                for _ in self.cache.refresh_in_steps(self.storage, now, _EVALUATION_BATCH):
+                    gc.collect(1)
+                    await asyncio.sleep(0)
+            if self.timelag is not None:
+                await self._update_lag_seconds(self.timelag, clock)
+            await self._update_headroom()
+            self.evaluation_seconds = time.perf_counter() - started
+            self._evaluated_now = now
+            self.evaluated_at = clock
+            if self.exact_reads is not None:
+                self.exact_reads.wake()
+
+    async def _evaluate_when_replayed(self) -> None:
+        """The first evaluation, as soon as the committed offsets were read to their end and the HEAD
+        offsets fetched, rather than at the next HEAD round up to `offset_refresh` later."""
+        # Polled, not awaited on an event: the two sources know nothing of each other or of this task, and
+        # the wait lasts only the start-up.
+        while not (self.offsets.progress.caught_up and self.head.health.rounds):  # noqa: ASYNC110
+            await asyncio.sleep(_FIRST_EVALUATION_POLL_S)
+        self.storage.set_replay_heads(None)
+        if self.evaluated_at is None:
+            await self.evaluate()
 
     async def _update_lag_seconds(self, timelag: TimeLag, now: float) -> None:
         if not self._restored_pruned and self.head.health.rounds:
@@ -249,8 +306,35 @@ class ClusterRuntime:
 
     @property
     def ready(self) -> bool:
-        """True once the committed offsets source has read everything that existed when it started."""
-        return self.offsets.progress.caught_up
+        """True once the committed offsets were replayed, HEAD offsets fetched and every group evaluated."""
+        return self.evaluated_at is not None
+
+    def state(self) -> ClusterState:
+        health = self.head.health
+        progress = self.offsets.progress
+        cause = health.last_error or progress.problem
+        return ClusterState(
+            ready=self.ready,
+            waiting_for="" if self.ready else self._waiting_for(),
+            reachable=health.up or health.since_s is None,
+            unreachable_since=None if health.up else health.since_s,
+            cause=cause,
+            statuses_as_of=self.evaluated_at,
+        )
+
+    def _waiting_for(self) -> str:
+        health = self.head.health
+        progress = self.offsets.progress
+        if not health.up and health.last_error:
+            return f"cannot reach the cluster ({health.last_error})"
+        if progress.problem:
+            return f"cannot read the committed offsets ({progress.problem})"
+        if not progress.caught_up:
+            records = sum(progress.records.values())
+            return f"still reading the committed offsets ({records} records so far)"
+        if not health.rounds:
+            return "fetching the HEAD offsets"
+        return "evaluating the groups"
 
     def statuses(self) -> Mapping[str, GroupStatus]:
         return self.cache.statuses()
@@ -348,6 +432,7 @@ class ClusterRuntime:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.head.run(), name=f"head-{self.name}")
             tasks.create_task(self.offsets.run(), name=f"offsets-{self.name}")
+            tasks.create_task(self._evaluate_when_replayed(), name=f"first-evaluation-{self.name}")
             if self.exact_reads is not None:
                 tasks.create_task(self.exact_reads.run(), name=f"exact-reads-{self.name}")
             if self.state_file is not None:

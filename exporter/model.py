@@ -293,3 +293,21 @@ class GroupStatus:
     totallag: int
     reason: GroupReason | None = None
     """None only where the status came from elsewhere (a Burrow server, read by `lagwatch status`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterState:
+    """How far the statuses of one cluster can be trusted: readiness, reachability and their age, for
+    `/-/ready`, the Burrow API's extra field and `lagwatch status`. Times are seconds since the epoch."""
+
+    ready: bool
+    """The committed offsets were replayed, HEAD offsets fetched and every group evaluated, at least once."""
+    waiting_for: str
+    """Why the cluster is not ready yet, one phrase; empty once it is."""
+    reachable: bool
+    unreachable_since: float | None
+    """Since when lagwatch cannot reach the cluster; None while it can."""
+    cause: str
+    """Why it cannot reach the cluster or read its committed offsets, one line; empty while it can."""
+    statuses_as_of: float | None
+    """When the statuses were last evaluated; None before the first evaluation."""

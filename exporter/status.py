@@ -1,10 +1,12 @@
 """`lagwatch status`: ask a running lagwatch through its Burrow v3 API and print a table read at a glance.
 
 Only Burrow's endpoints are used (`/v3/kafka`, `/v3/kafka/<c>/consumer`, `/v3/kafka/<c>/consumer/<g>/lag`),
-so the command works against Burrow too. One keep-alive connection carries every request. A group whose answer
-cannot be read is reported on stderr and the others are shown. Exit codes: 0 when no group is ERR, 1 when one
-is, when a group could not be shown, or when `--group` names a group nobody knows; 2 when the server cannot be
-reached or answers something other than the API.
+so the command works against Burrow too, plus the `lagwatch` field of lagwatch's `/v3/kafka/<c>`, which says
+whether a cluster's statuses are current. One keep-alive connection carries every request. A group whose
+answer cannot be read is reported on stderr and the others are shown. Exit codes: 0 when no group is ERR; 1
+when one is, when a group could not be shown, or when `--group` names a group nobody knows; 2 when the server
+cannot be reached or answers something other than the API; 3 when lagwatch cannot reach a Kafka cluster or has
+not evaluated it yet (its statuses are frozen or missing; this wins over 1).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import ssl
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -27,12 +30,22 @@ from exporter.reasons import FIGURES, group_reason
 from exporter.retention import Headroom
 from exporter.settings import DEFAULT_PORT
 
-__all__ = ["DEFAULT_URL", "EXIT_ERR", "EXIT_OK", "EXIT_UNREACHABLE", "add_arguments", "group_status", "run"]
+__all__ = [
+    "DEFAULT_URL",
+    "EXIT_ERR",
+    "EXIT_KAFKA_UNREACHABLE",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "add_arguments",
+    "group_status",
+    "run",
+]
 
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 EXIT_OK = 0
 EXIT_ERR = 1
 EXIT_UNREACHABLE = 2
+EXIT_KAFKA_UNREACHABLE = 3
 _PROG = "lagwatch status"
 _TIMEOUT_S = 10.0
 
@@ -79,20 +92,24 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return EXIT_UNREACHABLE
     try:
         with client:
-            found, bodies, failed = _fetch(client, args.cluster, args.group)
+            found, bodies, failed, states = _fetch(client, args.cluster, args.group)
     except _UnreachableError as error:
         print(f"{_PROG}: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
     for (name, member), reason in failed.items():
         print(f"{_PROG}: cannot show group {member!r} of cluster {name}: {reason}", file=sys.stderr)
-    if args.group is not None and not found and not failed:
+    stale = {name: state for name, state in states.items() if _stale(state)}
+    if args.group is not None and not found and not failed and not stale:
         print(f"{_PROG}: consumer group {args.group!r} not found", file=sys.stderr)
         return EXIT_ERR
     ordered = worst_first(found.values())
     if args.json:
         raw = [bodies[g.cluster, g.group] for g in ordered]
-        stream.write(json.dumps({"groups": raw}, indent=2) + "\n")
+        clusters = [{"cluster": name, **state} for name, state in states.items()]
+        stream.write(json.dumps({"groups": raw, "clusters": clusters}, indent=2) + "\n")
     else:
+        for name, state in stale.items():
+            stream.write(f"cluster {name}: {_stale_line(state)}\n")
         color = _color(args.no_color, stream)
         if args.group is None:
             stream.write(groups_table(ordered, color=color))
@@ -102,7 +119,29 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 for g in ordered
             )
             stream.write("\n".join(tables))
+    if stale:
+        return EXIT_KAFKA_UNREACHABLE
     return EXIT_ERR if failed or any(g.status == Status.ERR for g in ordered) else EXIT_OK
+
+
+def _stale(state: Mapping[str, Any]) -> bool:
+    return state.get("ready") is False or state.get("reachable") is False
+
+
+def _stale_line(state: Mapping[str, Any]) -> str:
+    """Why a cluster's statuses are not current, for the line above the table."""
+    if state.get("reachable") is False:
+        since = _when(state.get("unreachable_since"))
+        cause = f" ({state['cause']})" if state.get("cause") else ""
+        as_of = _when(state.get("statuses_as_of"))
+        return f"UNREACHABLE since {since}{cause}; statuses as of {as_of}"
+    return f"NOT READY: {state.get('waiting_for') or 'starting'}; no statuses yet"
+
+
+def _when(millis: object) -> str:
+    if not isinstance(millis, int):
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(millis / 1000))
 
 
 def group_status(body: Mapping[str, Any]) -> GroupStatus:
@@ -148,15 +187,23 @@ _Key = tuple[str, str]
 
 def _fetch(
     client: _Client, cluster: str | None, group: str | None
-) -> tuple[dict[_Key, GroupStatus], dict[_Key, Mapping[str, Any]], dict[_Key, str]]:
-    """Every wanted group's status and the JSON object it was read from, by (cluster, group); and why the
-    groups that could not be read were not. Only a server that cannot be asked at all fails the whole."""
+) -> tuple[
+    dict[_Key, GroupStatus], dict[_Key, Mapping[str, Any]], dict[_Key, str], dict[str, Mapping[str, Any]]
+]:
+    """Every wanted group's status and the JSON object it was read from, by (cluster, group); why the groups
+    that could not be read were not; and the `lagwatch` state of each cluster whose detail has one (Burrow's
+    has not). Only a server that cannot be asked at all fails the whole."""
     clusters = [cluster] if cluster is not None else _list(client, "/v3/kafka", "clusters")
     found: dict[_Key, GroupStatus] = {}
     bodies: dict[_Key, Mapping[str, Any]] = {}
     failed: dict[_Key, str] = {}
+    states: dict[str, Mapping[str, Any]] = {}
     for name in clusters:
         base = f"/v3/kafka/{quote(name, safe='')}"
+        code, detail = client.get(base)
+        state = detail.get("lagwatch") if code == 200 and isinstance(detail, dict) else None
+        if isinstance(state, dict):
+            states[name] = state
         groups = [group] if group is not None else _list(client, f"{base}/consumer", "consumers")
         for member in groups:
             code, body = client.get(f"{base}/consumer/{quote(member, safe='')}/lag")
@@ -173,7 +220,7 @@ def _fetch(
             if group is None or status.status != Status.NOTFOUND:
                 found[name, member] = status
                 bodies[name, member] = raw
-    return found, bodies, failed
+    return found, bodies, failed, states
 
 
 def _list(client: _Client, path: str, key: str) -> list[str]:

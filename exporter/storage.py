@@ -35,7 +35,7 @@ intervals 10. `model.Commit` objects are materialised only by `group_snapshot`.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from exporter.filters import NameFilter
@@ -265,6 +265,7 @@ class Storage:
         self._topic_groups: dict[str, set[str]] = {}
         self._members: dict[str, _Membership] = {}
         self._unresolved: set[str] = set()
+        self._replay_heads: Callable[[str, int, int], int | None] | None = None
 
         # Group and topic versions come from one counter, so `group_version` can take the largest of a group's
         # own version and its topics' versions, and an unknown group can report the current value.
@@ -344,6 +345,12 @@ class Storage:
             known = self._topics.get(name)
             if known is not None:
                 known.retention = value
+    def set_replay_heads(self, lookup: Callable[[str, int, int], int | None] | None) -> None:
+        """While a lookup is set, a commit's lag is computed against `lookup(topic, partition, commit
+        timestamp ms)`, the HEAD as it was when the commit was made (None: the lag is unknown), instead of the
+        newest HEAD. For the replay of `__consumer_offsets` at start-up, whose commits are old: against
+        today's HEAD their lags would all look as if the consumer had been catching up (Burrow #740)."""
+        self._replay_heads = lookup
 
     def set_topic_ids(self, ids: Mapping[str, str]) -> None:
         """Replace the cluster's topic id (UUID string) -> name map, used for KIP-848 assignments."""
@@ -574,6 +581,9 @@ class Storage:
             count = known.count
             history = known.heads[partition]
             head = -1 if history is None else history[2 * history[0] - 1]
+        if self._replay_heads is not None:
+            then = self._replay_heads(topic_name, partition, ts)
+            head = -1 if then is None else then
 
         if group is None:
             group = self._new_group(name, now)

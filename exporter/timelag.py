@@ -193,6 +193,24 @@ class HeadHistory:
         """The observations kept, oldest first."""
         return tuple(zip(self._offsets, self._times, strict=True))
 
+    def head_at(self, time_s: float) -> int | None:
+        """The HEAD as lagwatch saw it at `time_s`: the newest observation at or before it. None when there is
+        none, or when the HEAD may have moved unseen since: the next observation is more than `max_bracket_s`
+        later and shows another offset (lagwatch was down, the cluster unreachable), or there is no next one
+        and the newest is more than `max_bracket_s` older."""
+        times = self._times
+        at = bisect_right(times, time_s) - 1
+        if at < 0:
+            return None
+        offset = self._offsets[at]
+        if at + 1 < len(times):
+            # A flat run is kept as its first and last sighting: the offset held all along between them.
+            if times[at + 1] - times[at] > self.policy.max_bracket_s and self._offsets[at + 1] != offset:
+                return None
+        elif time_s - times[at] > self.policy.max_bracket_s:
+            return None
+        return offset
+
     def append(self, offset: int, time_s: float) -> bool:
         """Add an observation. Returns True when the offset went back (topic re-created or truncated): the
         history then restarts from this observation, and exact answers for the partition are void. A clock

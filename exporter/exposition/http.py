@@ -48,7 +48,7 @@ from exporter.exposition.guard import (
 from exporter.exposition.metrics import CONTENT_TYPE, ClusterView, RenderOptions, RenderResult, render
 from exporter.exposition.webconfig import WebConfig, load_web_config, san_allowed, server_ssl_context
 from exporter.gc_pause import gc_paused
-from exporter.model import GroupStatus, Status
+from exporter.model import ClusterState, GroupStatus, Status
 from exporter.retention import Headroom
 from exporter.settings import ClusterSettings, Settings
 from exporter.storage import DROP_REASONS, Storage
@@ -113,7 +113,11 @@ class ClusterHandle(Protocol):
 
     @property
     def ready(self) -> bool:
-        """True once the initial read of the committed offsets is done."""
+        """True once the committed offsets were replayed, HEAD offsets fetched and every group evaluated."""
+        ...
+
+    def state(self) -> ClusterState:
+        """Readiness, reachability and the age of the statuses."""
         ...
 
     @property
@@ -618,11 +622,30 @@ async def _healthy(_: web.Request) -> web.Response:
 
 
 async def _ready(request: web.Request) -> web.Response:
-    waiting = _not_ready(request)
-    if waiting:
-        text = f"lagwatch is not ready: still reading the committed offsets of {', '.join(waiting)}.\n"
-        return web.Response(status=503, text=text, content_type=_TEXT)
-    return web.Response(text="lagwatch is Ready.\n", content_type=_TEXT)
+    """503 until every cluster was replayed, has HEAD offsets and was evaluated, naming each cluster that is
+    not and why; a cluster that was ready and became unreachable keeps lagwatch ready (its statuses are
+    served, frozen) and is named too."""
+    states = {name: cluster.state() for name, cluster in request.app[_STATE].clusters.items()}
+    lines = [
+        f"cluster {name}: {state.waiting_for if not state.ready else _unreachable(state)}"
+        for name, state in states.items()
+        if not state.ready or not state.reachable
+    ]
+    details = "".join(f"{line}\n" for line in lines)
+    if any(not state.ready for state in states.values()):
+        return web.Response(status=503, text=f"lagwatch is not ready.\n{details}", content_type=_TEXT)
+    return web.Response(text=f"lagwatch is Ready.\n{details}", content_type=_TEXT)
+
+
+def _unreachable(state: ClusterState) -> str:
+    since = "" if state.unreachable_since is None else f" since {_utc(state.unreachable_since)}"
+    cause = f" ({state.cause})" if state.cause else ""
+    as_of = "never" if state.statuses_as_of is None else _utc(state.statuses_as_of)
+    return f"unreachable{since}{cause}; statuses as of {as_of}"
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 async def _burrow_admin(_: web.Request) -> web.Response:
@@ -652,7 +675,24 @@ async def _cluster_detail(request: web.Request) -> web.Response:
     cluster = _cluster(request)
     if cluster is None:
         return _error(request, burrow_json.CLUSTER_MODULE_NOT_FOUND)
-    return _json(burrow_json.cluster_detail(_module(cluster.settings), **_where(request)))
+    body = burrow_json.cluster_detail(_module(cluster.settings), **_where(request))
+    # lagwatch's own field, which Burrow clients ignore: whether the statuses are current.
+    body["lagwatch"] = _cluster_state(cluster.state())
+    return _json(body)
+
+
+def _cluster_state(state: ClusterState) -> dict[str, object]:
+    def millis(seconds: float | None) -> int | None:
+        return None if seconds is None else int(seconds * 1000)
+
+    return {
+        "ready": state.ready,
+        "waiting_for": state.waiting_for,
+        "reachable": state.reachable,
+        "unreachable_since": millis(state.unreachable_since),
+        "cause": state.cause,
+        "statuses_as_of": millis(state.statuses_as_of),
+    }
 
 
 async def _topic_list(request: web.Request) -> web.Response:
@@ -674,7 +714,9 @@ async def _topic_consumers(request: web.Request) -> web.Response:
     cluster = _cluster(request)
     if cluster is None:
         return _error(request, burrow_json.CLUSTER_NOT_FOUND)
-    groups = cluster.storage.groups_for_topic(request.match_info["topic"])
+    # Only evaluated groups: a group any endpoint lists has a status at the same instant.
+    statuses = cluster.statuses()
+    groups = [g for g in cluster.storage.groups_for_topic(request.match_info["topic"]) if g in statuses]
     return _json(burrow_json.topic_consumers(groups, **_where(request)))
 
 
@@ -682,12 +724,16 @@ async def _consumer_list(request: web.Request) -> web.Response:
     cluster = _cluster(request)
     if cluster is None:
         return _error(request, burrow_json.CLUSTER_NOT_FOUND)
-    return _json(burrow_json.consumer_list(cluster.storage.groups(), **_where(request)))
+    # Only evaluated groups: a group any endpoint lists has a status at the same instant.
+    return _json(burrow_json.consumer_list(sorted(cluster.statuses()), **_where(request)))
 
 
 async def _consumer_detail(request: web.Request) -> web.Response:
     cluster = _cluster(request)
-    snapshot = None if cluster is None else cluster.storage.group_snapshot(request.match_info["group"])
+    group = request.match_info["group"]
+    snapshot = None
+    if cluster is not None and group in cluster.statuses():
+        snapshot = cluster.storage.group_snapshot(group)
     if snapshot is None:
         return _error(request, burrow_json.CLUSTER_OR_CONSUMER_NOT_FOUND)
     return _json(burrow_json.consumer_detail(snapshot, **_where(request)))

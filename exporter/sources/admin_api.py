@@ -31,9 +31,10 @@ from aiokafka.protocol.metadata import MetadataRequest
 from exporter.decoder import decode_assignment, record_kind
 from exporter.model import GroupMetadata, Member, OffsetCommit, OffsetTombstone
 from exporter.settings import ClusterSettings
-from exporter.sources.kafka_client import client_kwargs, retry_log_level
+from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.progress import SourceProgress
-from exporter.sources.reconnect import Backoff, BackoffClient
+from exporter.sources.reconnect import BackoffClient
+from exporter.sources.retry import Retry
 from exporter.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -67,10 +68,10 @@ class AdminApiSource:
         self._seen: dict[str, set[_Partition]] = {}
         self._semaphore = asyncio.Semaphore(cluster.admin_concurrency)
         self._logged_errors: set[str] = set()
-        self._retry = Backoff(_FIRST_RETRY_S, _MAX_RETRY_S)
+        self._retry = Retry(log, f"cluster {name}: admin API poll", _FIRST_RETRY_S, _MAX_RETRY_S)
 
     async def run(self) -> None:
-        """Poll until cancelled; reconnects by itself when Kafka is away."""
+        """Poll until cancelled; reconnects by itself, with capped exponential backoff, when Kafka is away."""
         while True:
             client = BackoffClient(**client_kwargs(self._cluster), metadata_max_age_ms=_METADATA_MAX_AGE_MS)
             try:
@@ -78,21 +79,22 @@ class AdminApiSource:
                 while True:
                     started = time.monotonic()
                     await self.poll(client)
-                    self._retry.reset()
+                    self._retry.succeeded()
+                    self.progress.problem = ""
                     elapsed = time.monotonic() - started
                     await asyncio.sleep(max(0.0, self._cluster.offset_refresh - elapsed))
             except (KafkaError, OSError, TimeoutError) as exc:
-                log.log(
-                    retry_log_level(exc), "cluster %s: admin API poll failed (%s); retrying", self.name, exc
-                )
                 self._coordinators.clear()
-                await asyncio.sleep(self._retry.next())
+                delay = self._retry.failed(exc)
+                self.progress.problem = self._retry.cause
+                await asyncio.sleep(delay)
             finally:
                 await client.close()
 
     async def poll(self, client: AIOKafkaClient) -> None:
         """One round: every group's committed offsets (and classic membership) into the storage. Raises when
         the groups cannot be listed, so that no group is taken for deleted because a broker did not answer."""
+        started = self._clock()
         groups = await self._list_groups(client)
         for gone in sorted(set(self._seen) - set(groups)):
             del self._seen[gone]
@@ -114,6 +116,7 @@ class AdminApiSource:
         # Groups refused for good (authorization) must not hold readiness back forever.
         if not retriable:
             self.progress.caught_up = True
+            self.progress.complete_as_of = started
 
     async def _list_groups(self, client: AIOKafkaClient) -> dict[str, str]:
         """Group id -> protocol type, over every broker (each lists the groups it coordinates)."""

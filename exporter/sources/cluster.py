@@ -46,6 +46,7 @@ from exporter.retention import CONFIG_NAMES, TopicRetention, parse_topic_config
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import Topology, bootstrap, client_kwargs, fetch_topology
 from exporter.sources.reconnect import BackoffClient
+from exporter.sources.retry import cause
 from exporter.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -294,7 +295,7 @@ class HeadPoller:
         if len(failures) == len(leaders):
             raise next(iter(failures.values()))  # the cluster is down: that is logged, not each broker
         for leader, failure in failures.items():
-            self._trouble(leader, _reason(failure))
+            self._trouble(leader, cause(failure))
         return complete
 
     async def _request(
@@ -414,7 +415,7 @@ class HeadPoller:
         self.health.last_error = ""
 
     def _mark_down(self, exc: BaseException) -> None:
-        reason = _reason(exc)
+        reason = cause(exc)
         if self.health.up or not self.health.last_error:
             log.warning("cluster %s: unreachable (%s); retrying with backoff", self.name, reason)
         if self.health.up or self.health.since_s is None:
@@ -422,11 +423,6 @@ class HeadPoller:
         self.health.up = False
         self.health.last_error = reason
         self.health.failures += 1
-
-
-def _reason(exc: BaseException) -> str:
-    # aiokafka's errors name their class themselves.
-    return str(exc) if isinstance(exc, KafkaError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
 
 
 def _retrieve(task: asyncio.Task[bool]) -> None:

@@ -24,9 +24,10 @@ from aiokafka.structs import TopicPartition
 from exporter.decoder import decode, record_kind
 from exporter.model import DecodeError, SkippedRecord
 from exporter.settings import ClusterSettings
-from exporter.sources.kafka_client import bootstrap, client_kwargs, retry_log_level
+from exporter.sources.kafka_client import bootstrap, client_kwargs
 from exporter.sources.progress import SourceProgress
-from exporter.sources.reconnect import Backoff, BackoffClient, BackoffConsumer
+from exporter.sources.reconnect import BackoffClient, BackoffConsumer
+from exporter.sources.retry import Retry
 from exporter.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -59,22 +60,19 @@ class OffsetsTopicSource:
         self._positions: dict[TopicPartition, int] = {}
         self._waiting_reason = ""
         self._created_later = False
-        self._retry = Backoff(_FIRST_RETRY_S, _MAX_RETRY_S)
+        self._complete_at: dict[TopicPartition, int] = {}
+        self._retry = Retry(
+            log, f"cluster {name}: reading {cluster.offsets_topic}", _FIRST_RETRY_S, _MAX_RETRY_S
+        )
 
     async def run(self) -> None:
-        """Consume until cancelled; reconnects by itself when Kafka is away."""
+        """Consume until cancelled; reconnects by itself, with capped exponential backoff, when Kafka is
+        away."""
         while True:
             try:
                 partitions = await self._partitions()
             except (KafkaError, OSError, TimeoutError) as exc:
-                log.log(
-                    retry_log_level(exc),
-                    "cluster %s: looking up %s failed (%s); retrying",
-                    self.name,
-                    self._topic,
-                    exc,
-                )
-                await asyncio.sleep(self._retry.next())
+                await self._failed(exc)
                 continue
             if not partitions:
                 await asyncio.sleep(_WAIT_S)
@@ -88,19 +86,18 @@ class OffsetsTopicSource:
             )
             try:
                 await consumer.start()
-                self._retry.reset()
+                self._retry.succeeded()
+                self.progress.problem = ""
                 await self._consume(consumer, partitions)
             except (KafkaError, OSError, TimeoutError) as exc:
-                log.log(
-                    retry_log_level(exc),
-                    "cluster %s: reading %s failed (%s); retrying",
-                    self.name,
-                    self._topic,
-                    exc,
-                )
-                await asyncio.sleep(self._retry.next())
+                await self._failed(exc)
             finally:
                 await consumer.stop()
+
+    async def _failed(self, exc: BaseException) -> None:
+        delay = self._retry.failed(exc)
+        self.progress.problem = self._retry.cause
+        await asyncio.sleep(delay)
 
     @property
     def _topic(self) -> str:
@@ -122,6 +119,7 @@ class OffsetsTopicSource:
         ids = metadata.partitions_for_topic(self._topic)
         if ids:
             self._waiting_reason = ""
+            self.progress.problem = ""
             return [TopicPartition(self._topic, p) for p in sorted(ids)]
         if self._topic in metadata.unauthorized_topics:
             self._wait(
@@ -140,6 +138,7 @@ class OffsetsTopicSource:
         return []
 
     def _wait(self, level: int, reason: str) -> None:
+        self.progress.problem = f"{self._topic} {reason}" if level >= logging.WARNING else ""
         if reason != self._waiting_reason:
             self._waiting_reason = reason
             log.log(level, "cluster %s: %s %s; waiting", self.name, self._topic, reason)
@@ -172,6 +171,7 @@ class OffsetsTopicSource:
                     self._positions[tp] = records[-1].offset + 1
             if targets:
                 await self._check_caught_up(consumer, targets)
+            await self._note_complete(consumer, partitions)
             # Decoding runs on the event loop: yield between batches so scrapes and health checks stay prompt.
             await asyncio.sleep(0)
 
@@ -198,6 +198,28 @@ class OffsetsTopicSource:
             self.progress.skipped_types[record.key_type] += 1
             return
         self._storage.apply(record, order, now_ms)
+
+    async def _note_complete(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        """Advance `progress.complete_as_of` to the oldest of the partitions' last fetches that found the
+        read at the stable end. aiokafka's consumer retries by itself while a broker is away, so a stalled
+        fetch, not an exception, is what shows an interruption: the instant then stays put."""
+        oldest: int | None = None
+        for tp in partitions:
+            polled = consumer.last_poll_timestamp(tp)
+            end = consumer.last_stable_offset(tp)
+            if end is None or end < 0:
+                end = consumer.highwater(tp)
+            if polled is not None and end is not None and await consumer.position(tp) >= end:
+                self._complete_at[tp] = polled
+            at = self._complete_at.get(tp)
+            if at is None:
+                return
+            oldest = at if oldest is None else min(oldest, at)
+        if oldest is None:
+            return
+        # aiokafka stamps fetches with the wall clock; the instant is kept on the source's own clock.
+        age_s = max(0.0, time.time() - oldest / 1000)
+        self.progress.complete_as_of = self._clock() - age_s
 
     async def _check_caught_up(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:
         for tp in list(targets):

@@ -21,3 +21,9 @@ class SourceProgress:
     ended with no group left out by a retriable error)."""
     poll_errors: Counter[str] = field(default_factory=Counter)
     """Groups the admin-API source could not poll in a round, by error class name."""
+    complete_as_of: float | None = None
+    """Every commit made before this instant (seconds since the epoch, the source's clock) has been applied:
+    the read had reached the end of the stream as the broker reported it then. Stays put while the stream is
+    interrupted or behind; None before the first complete read."""
+    problem: str = ""
+    """Why the source cannot read at the moment, one line; empty while it can."""

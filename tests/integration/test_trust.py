@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from exporter.app import ClusterRuntime
+from exporter.exposition.http import build_app
 from exporter.model import Status
 from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings
 from tests.integration.test_offsets_topic import classic_member
@@ -165,3 +170,120 @@ async def test_a_classic_group_started_right_after_its_topic_was_created_gets_it
             )
             # Within one offset_refresh of the assignment being read, give or take a round.
             assert time.monotonic() - joined < 3 * 0.5 + 1.0
+
+
+# ------------------------------------------------------------------------------------------------------------
+# 2. No blind spot at start-up
+
+
+async def test_from_the_first_instant_every_listed_group_has_a_status(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient, produce: Produce
+) -> None:
+    # The default offset_refresh of 10 s: Burrow's statuses are there 0.3 s after a start; lagwatch's must
+    # be there long before its second HEAD round, and no endpoint may list a group it has no status for.
+    prefix = unique_name("it-startup")
+    group = f"{prefix}-g"
+    async with topic_of(kafka_admin, f"{prefix}-t") as topic:
+        await produce(topic, [100])
+        async with committer(kafka_bootstrap, group, topic) as commit:
+            for offset in (10, 20, 30):
+                await commit(offset)
+        settings = _settings(kafka_bootstrap, prefix, offset_refresh=10.0)
+        runtime = ClusterRuntime(CLUSTER, settings, settings.clusters[CLUSTER])
+        async with TestClient(TestServer(build_app({CLUSTER: runtime}, settings))) as client:
+            started = time.monotonic()
+            task = asyncio.create_task(runtime.run())
+            try:
+                while True:
+                    assert time.monotonic() - started < 8.0, "not ready before the second HEAD round"
+                    listed = (await (await client.get(f"/v3/kafka/{CLUSTER}/consumer")).json())["consumers"]
+                    for name in listed:
+                        response = await client.get(f"/v3/kafka/{CLUSTER}/consumer/{name}/lag")
+                        assert response.status == 200, f"{name} is listed without a status"
+                    if (await client.get("/-/ready")).status == 200:
+                        break
+                    await asyncio.sleep(0.01)
+                ready_after = time.monotonic() - started
+                assert listed == [group]
+                body = await (await client.get(f"/v3/kafka/{CLUSTER}/consumer/{group}/lag")).json()
+                assert (body["status"]["status"], body["status"]["totallag"]) == ("OK", 70)
+                assert ready_after < 5.0
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Issue 16 section 4: restarts keep statuses
+
+
+async def test_a_warn_group_is_warn_at_the_first_evaluation_after_a_restart(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient, produce: Produce, tmp_path: Path
+) -> None:
+    # The group falls further behind with every commit (lag 50, 100, ..., 300): WARN. Replayed against
+    # today's HEAD (600) its lags would read 550, 500, ..., 300, falling: OK for a whole window.
+    prefix = unique_name("it-restart")
+    group = f"{prefix}-g"
+    settings = _settings(kafka_bootstrap, prefix, state_dir=tmp_path)
+    async with topic_of(kafka_admin, f"{prefix}-t") as topic:
+        async with running(settings) as first:
+            await eventually(lambda: first.head.health.rounds >= 1, "the first HEAD round")
+            async with committer(kafka_bootstrap, group, topic) as commit:
+                for step in range(1, 7):
+                    await produce(topic, [100])
+                    # Two HEAD rounds see the new HEAD before the commit is made.
+                    await asyncio.sleep(1.2)
+                    await commit(50 * step)
+                    await asyncio.sleep(0.3)
+
+            def warn_at_300(runtime: ClusterRuntime) -> bool:
+                status = runtime.statuses().get(group)
+                return (
+                    status is not None
+                    and status.status == Status.WARN
+                    and status.partitions[0].end is not None
+                    and status.partitions[0].end.offset == 300
+                )
+
+            await eventually(lambda: warn_at_300(first), f"{group} WARN on the running lagwatch")
+        async with running(settings) as second:
+            await eventually(lambda: second.statuses().get(group) is not None, "the first evaluation")
+            status = second.statuses()[group]
+            partition = status.partitions[0]
+            assert status.status == Status.WARN, status
+            assert partition.start is not None
+            assert partition.end is not None
+            assert (partition.start.lag, partition.end.lag, partition.current_lag) == (50, 300, 300)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# 4. Kafka away: said everywhere, once, calmly
+
+
+async def test_a_cluster_that_cannot_be_reached_is_named_once_with_one_clean_cause(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = _settings(f"127.0.0.1:{port}", "it-away", offset_refresh=0.5, request_timeout=2.0)
+    caplog.set_level(logging.INFO, logger="exporter")
+    async with running(settings) as runtime:
+        await asyncio.sleep(8.0)
+        # aiokafka's own lines are silenced by the app (app._configure_logging), not by the sources.
+        warnings = [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno >= logging.WARNING and r.name.startswith("exporter")
+        ]
+        # One line for the whole outage, however many attempts the backoff made: the HEAD poller's (the other
+        # sources keep a connection failure, which it reports, to DEBUG).
+        assert runtime.head.health.failures >= 4
+        assert len(warnings) == 1, warnings
+        for text in warnings:
+            assert "KafkaConnectionError: KafkaConnectionError" not in text, text
+        state = runtime.state()
+    assert not state.ready
+    assert not state.reachable
+    assert state.waiting_for.startswith("cannot reach the cluster (KafkaConnectionError: Unable to bootstrap")
+    assert state.cause.startswith("KafkaConnectionError: Unable to bootstrap")

@@ -37,7 +37,7 @@ from exporter.exposition import metrics as metrics_module
 from exporter.exposition.http import HttpServer, build_app
 from exporter.exposition.metrics import ClusterView
 from exporter.exposition.webconfig import WebConfigError, parse_web_config
-from exporter.model import GroupMetadata, GroupStatus, Member, OffsetCommit, TopicPartitions
+from exporter.model import ClusterState, GroupMetadata, GroupStatus, Member, OffsetCommit, TopicPartitions
 from exporter.retention import Headroom
 from exporter.settings import ClusterSettings, HttpSettings, Settings
 from exporter.storage import Storage
@@ -77,7 +77,18 @@ class FakeCluster:
         self.up = True
         self.figures: dict[str, tuple[Headroom | None, ...]] = {}
         """Retention headroom by group, as `app.ClusterRuntime.headroom` would give it."""
+        self.waiting_for = "still reading the committed offsets (12 records so far)"
         self.evaluate()
+
+    def state(self) -> ClusterState:
+        return ClusterState(
+            ready=self.ready,
+            waiting_for="" if self.ready else self.waiting_for,
+            reachable=self.up,
+            unreachable_since=None if self.up else NOW - 30,
+            cause="" if self.up else "KafkaConnectionError: Unable to bootstrap from [('k', 9092)]",
+            statuses_as_of=NOW if self.ready else None,
+        )
 
     def evaluate(self) -> None:
         self.cache.refresh(self.storage, NOW)
@@ -234,6 +245,29 @@ async def test_cluster_detail_shows_the_settings_and_no_secret(client: TestClien
             "offset-refresh": 10,
         },
         "request": request("/v3/kafka/c1"),
+        "lagwatch": {
+            "ready": True,
+            "waiting_for": "",
+            "reachable": True,
+            "unreachable_since": None,
+            "cause": "",
+            "statuses_as_of": NOW_MS,
+        },
+    }
+
+
+async def test_cluster_detail_says_when_the_cluster_is_unreachable(
+    client: TestClient[Any, Any], clusters: dict[str, FakeCluster]
+) -> None:
+    clusters["c1"].up = False
+    body = await get_json(client, "/v3/kafka/c1")
+    assert body["lagwatch"] == {
+        "ready": True,
+        "waiting_for": "",
+        "reachable": False,
+        "unreachable_since": NOW_MS - 30_000,
+        "cause": "KafkaConnectionError: Unable to bootstrap from [('k', 9092)]",
+        "statuses_as_of": NOW_MS,
     }
 
 
@@ -860,9 +894,14 @@ async def test_ready_once_every_cluster_caught_up(
 ) -> None:
     clusters["c1"].ready = False
     clusters["c2"].ready = False
+    clusters["c2"].waiting_for = "cannot reach the cluster (KafkaConnectionError: Unable to bootstrap)"
     response = await client.get("/-/ready")
     assert response.status == 503
-    assert await response.text() == "lagwatch is not ready: still reading the committed offsets of c1, c2.\n"
+    assert await response.text() == (
+        "lagwatch is not ready.\n"
+        "cluster c1: still reading the committed offsets (12 records so far)\n"
+        "cluster c2: cannot reach the cluster (KafkaConnectionError: Unable to bootstrap)\n"
+    )
     response = await client.get("/burrow/admin/ready")
     assert (response.status, await response.text()) == (503, "STARTING")
     clusters["c1"].ready = True
@@ -871,6 +910,14 @@ async def test_ready_once_every_cluster_caught_up(
     assert (response.status, await response.text()) == (200, "lagwatch is Ready.\n")
     response = await client.get("/burrow/admin/ready")
     assert (response.status, await response.text()) == (200, "READY")
+    # A cluster that was ready and became unreachable keeps lagwatch ready, and is named.
+    clusters["c2"].up = False
+    response = await client.get("/-/ready")
+    assert (response.status, await response.text()) == (
+        200,
+        "lagwatch is Ready.\ncluster c2: unreachable since 2023-11-14T22:12:50Z (KafkaConnectionError: "
+        "Unable to bootstrap from [('k', 9092)]); statuses as of 2023-11-14T22:13:20Z\n",
+    )
 
 
 async def test_landing_page_links_metrics_and_the_api(client: TestClient[Any, Any]) -> None:
@@ -1252,14 +1299,26 @@ async def test_the_apps_cluster_runtime_is_a_cluster_handle() -> None:
     runtime.storage.set_topics({"testtopic": 1}, NOW_MS)
     runtime.storage.add_head_offset("testtopic", 0, 4321, NOW_MS)
     runtime.storage.apply(OffsetCommit("g", "testtopic", 0, 4000, NOW_MS), 1, NOW_MS)
+    # Neither the committed offsets nor the HEAD offsets are in: nothing is evaluated, nothing listed.
     await runtime.evaluate()
     async with TestClient(TestServer(build_app({"c1": runtime}, settings))) as test_client:
-        assert (await test_client.get("/-/ready")).status == 503
+        response = await test_client.get("/-/ready")
+        assert (response.status, await response.text()) == (
+            503,
+            "lagwatch is not ready.\ncluster c1: still reading the committed offsets (0 records so far)\n",
+        )
+        assert (await get_json(test_client, "/v3/kafka/c1/consumer"))["consumers"] == []
+        await get_json(test_client, "/v3/kafka/c1/consumer/g/lag", 404)
+        runtime.offsets.progress.caught_up = True
+        runtime.head.health.rounds = 1
+        await runtime.evaluate()
+        assert (await test_client.get("/-/ready")).status == 200
+        assert (await get_json(test_client, "/v3/kafka/c1/consumer"))["consumers"] == ["g"]
         lag = await get_json(test_client, "/v3/kafka/c1/consumer/g/lag")
         assert lag["status"]["totallag"] == 321
         values = samples(await (await test_client.get("/metrics")).text())
     assert values["lagwatch_cluster_up", (("kafka_cluster", "c1"),)] == 0
-    assert values["lagwatch_offsets_caught_up", (("kafka_cluster", "c1"),)] == 0
+    assert values["lagwatch_offsets_caught_up", (("kafka_cluster", "c1"),)] == 1
 
 
 async def test_runbooks_page_has_a_section_for_every_alert(client: TestClient[Any, Any]) -> None:

@@ -135,6 +135,53 @@ async def test_json_lists_burrow_status_objects_worst_first(
     assert groups[0]["totallag"] == 2921
 
 
+async def test_an_unreachable_cluster_gets_a_line_and_exit_3(
+    clusters: dict[str, FakeCluster], server: HttpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The statuses are frozen as last evaluated: the table still shows them, under a line that says so.
+    clusters["c2"].up = False
+    assert await lagwatch_status("--url", server.url) == status.EXIT_KAFKA_UNREACHABLE
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out == (
+        "cluster c2: UNREACHABLE since 2023-11-14 22:12:50 UTC (KafkaConnectionError: Unable to bootstrap "
+        "from [('k', 9092)]); statuses as of 2023-11-14 22:13:20 UTC\n" + TABLE
+    )
+    assert await lagwatch_status("--url", server.url, "--json") == status.EXIT_KAFKA_UNREACHABLE
+    clusters_json = json.loads(capsys.readouterr().out)["clusters"]
+    assert clusters_json == [
+        {
+            "cluster": "c1",
+            "ready": True,
+            "waiting_for": "",
+            "reachable": True,
+            "unreachable_since": None,
+            "cause": "",
+            "statuses_as_of": 1_700_000_000_000,
+        },
+        {
+            "cluster": "c2",
+            "ready": True,
+            "waiting_for": "",
+            "reachable": False,
+            "unreachable_since": 1_699_999_970_000,
+            "cause": "KafkaConnectionError: Unable to bootstrap from [('k', 9092)]",
+            "statuses_as_of": 1_700_000_000_000,
+        },
+    ]
+
+
+async def test_a_cluster_not_ready_yet_gets_a_line_and_exit_3(
+    clusters: dict[str, FakeCluster], server: HttpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clusters["c2"].ready = False
+    assert await lagwatch_status("--url", server.url, "--cluster", "c2") == status.EXIT_KAFKA_UNREACHABLE
+    out, _ = capsys.readouterr()
+    assert out.splitlines()[0] == (
+        "cluster c2: NOT READY: still reading the committed offsets (12 records so far); no statuses yet"
+    )
+
+
 async def test_unreachable_server_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
