@@ -14,10 +14,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.cluster import ClusterMetadata
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import TopicPartition
 
@@ -127,9 +128,10 @@ class OffsetsTopicSource:
                 "is not readable with lagwatch's credentials (grant Describe and Read on it, or set "
                 "offsets_source = 'admin-api')",
             )
-        elif not self._positions:
+        elif not self._positions and _unknown_topic(response, self._topic):
             # No group has been coordinated yet: nothing existed to catch up on, so the source is ready, and
-            # everything the topic will hold is new, to be read from its start even with start_latest.
+            # everything the topic will hold is new, to be read from its start even with start_latest. Only
+            # for UNKNOWN_TOPIC_OR_PARTITION: a topic without a leader (a broker just started) exists.
             self._created_later = True
             self.progress.caught_up = True
             self._wait(logging.INFO, "does not exist yet")
@@ -228,3 +230,10 @@ class OffsetsTopicSource:
         if not targets and not self.progress.caught_up:
             self.progress.caught_up = True
             log.info("cluster %s: initial read of %s complete", self.name, self._topic)
+
+
+def _unknown_topic(response: Any, topic: str) -> bool:
+    """Whether a metadata response says the topic does not exist (rather than, say, has no leader yet)."""
+    return any(
+        entry[1] == topic and entry[0] == UnknownTopicOrPartitionError.errno for entry in response.topics
+    )

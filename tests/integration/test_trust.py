@@ -204,7 +204,12 @@ async def test_from_the_first_instant_every_listed_group_has_a_status(
                         break
                     await asyncio.sleep(0.01)
                 ready_after = time.monotonic() - started
-                assert listed == [group]
+                assert listed == [group], (
+                    runtime.storage.groups(),
+                    dict(runtime.offsets.progress.records),
+                    runtime.head.health,
+                    runtime.evaluated_at,
+                )
                 body = await (await client.get(f"/v3/kafka/{CLUSTER}/consumer/{group}/lag")).json()
                 assert (body["status"]["status"], body["status"]["totallag"]) == ("OK", 70)
                 assert ready_after < 5.0
