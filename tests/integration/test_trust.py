@@ -191,25 +191,29 @@ async def test_from_the_first_instant_every_listed_group_has_a_status(
         settings = _settings(kafka_bootstrap, prefix, offset_refresh=10.0)
         runtime = ClusterRuntime(CLUSTER, settings, settings.clusters[CLUSTER])
         async with TestClient(TestServer(build_app({CLUSTER: runtime}, settings))) as client:
+
+            async def listed_with_statuses() -> list[str]:
+                """The groups listed, each of which must have a status at the same instant."""
+                response = await client.get(f"/v3/kafka/{CLUSTER}/consumer")
+                listed: list[str] = (await response.json())["consumers"]
+                for name in listed:
+                    response = await client.get(f"/v3/kafka/{CLUSTER}/consumer/{name}/lag")
+                    assert response.status == 200, f"{name} is listed without a status"
+                return listed
+
             started = time.monotonic()
             task = asyncio.create_task(runtime.run())
             try:
-                while True:
+                while (await client.get("/-/ready")).status != 200:
                     assert time.monotonic() - started < 8.0, "not ready before the second HEAD round"
-                    listed = (await (await client.get(f"/v3/kafka/{CLUSTER}/consumer")).json())["consumers"]
-                    for name in listed:
-                        response = await client.get(f"/v3/kafka/{CLUSTER}/consumer/{name}/lag")
-                        assert response.status == 200, f"{name} is listed without a status"
-                    if (await client.get("/-/ready")).status == 200:
-                        break
+                    await listed_with_statuses()
                     await asyncio.sleep(0.01)
                 ready_after = time.monotonic() - started
-                assert listed == [group], (
-                    runtime.storage.groups(),
-                    dict(runtime.offsets.progress.records),
-                    runtime.head.health,
-                    runtime.evaluated_at,
-                )
+                # Normally listed at once; later only when another test's open transaction in the same
+                # __consumer_offsets partition hides the commits from a read_committed reader for a while.
+                while await listed_with_statuses() != [group]:
+                    assert time.monotonic() - started < DEADLINE_S, "the group was never listed"
+                    await asyncio.sleep(0.01)
                 body = await (await client.get(f"/v3/kafka/{CLUSTER}/consumer/{group}/lag")).json()
                 assert (body["status"]["status"], body["status"]["totallag"]) == ("OK", 70)
                 assert ready_after < 5.0
@@ -290,5 +294,6 @@ async def test_a_cluster_that_cannot_be_reached_is_named_once_with_one_clean_cau
         state = runtime.state()
     assert not state.ready
     assert not state.reachable
-    assert state.waiting_for.startswith("cannot reach the cluster (KafkaConnectionError: Unable to bootstrap")
-    assert state.cause.startswith("KafkaConnectionError: Unable to bootstrap")
+    assert state.waiting_for == f"cannot reach the cluster ({state.cause})"
+    assert state.cause.startswith("KafkaConnectionError: "), state.cause
+    assert f"127.0.0.1:{port}" in state.cause
