@@ -345,6 +345,7 @@ class Storage:
             known = self._topics.get(name)
             if known is not None:
                 known.retention = value
+
     def set_replay_heads(self, lookup: Callable[[str, int, int], int | None] | None) -> None:
         """While a lookup is set, a commit's lag is computed against `lookup(topic, partition, commit
         timestamp ms)`, the HEAD as it was when the commit was made (None: the lag is unknown), instead of the
