@@ -251,6 +251,17 @@ async def test_the_page_refreshes_itself_without_reloading(lagwatch: Lagwatch, p
     assert await page.evaluate("document.querySelectorAll('table.groups tbody tr').length") > 0
 
 
+async def test_light_and_dark_follow_the_browser(lagwatch: Lagwatch, page: Page, output_dir: Path) -> None:
+    await page.goto(lagwatch.url + "/")
+    background = "getComputedStyle(document.body).backgroundColor"
+    for scheme, colour in (("light", "rgb(255, 255, 255)"), ("dark", "rgb(13, 17, 23)")):
+        await page.send(
+            "Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": scheme}]
+        )
+        assert await page.evaluate(background) == colour, scheme
+    _keep(await page.screenshot(output_dir / "overview-dark.png"))
+
+
 async def test_group_page_shows_each_partition_and_the_window_chart(
     lagwatch: Lagwatch, workload: Workload, page: Page, output_dir: Path
 ) -> None:
