@@ -18,6 +18,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 
 from exporter.filters import NameFilter
+from exporter.retention import TopicRetention
 from exporter.settings import ClusterSettings
 from exporter.sources import cluster as cluster_module
 from exporter.sources.cluster import HeadPoller
@@ -260,6 +261,19 @@ class _Script:
     offset_requests: list[tuple[int, list[tuple[str, list[int]]]]] = field(default_factory=list)
     """ListOffsets for the latest offsets (HEAD); those for the earliest go to `start_requests`."""
     start_requests: list[tuple[int, list[tuple[str, list[int]]]]] = field(default_factory=list)
+    configs: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
+    """DescribeConfigs answers by topic: (error code, entries). With none, no broker is listed to ask."""
+    config_requests: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
+class _Configs:
+    resources: list[tuple[int, str, int, str, list[tuple[str, str]]]]
+
+
+@dataclass
+class _Broker:
+    nodeId: int  # noqa: N815 (aiokafka's name)
 
 
 @dataclass
@@ -273,7 +287,8 @@ def script(monkeypatch: pytest.MonkeyPatch) -> _Script:
 
     class _Cluster:
         def brokers(self) -> list[Any]:
-            return []  # no broker to ask for DescribeConfigs: retention settings stay unknown
+            # Without scripted configs, no broker to ask for DescribeConfigs: retention settings stay unknown.
+            return [_Broker(1)] if script.configs else []
 
     class _Client:
         def __init__(self, **_kwargs: Any) -> None:
@@ -285,7 +300,14 @@ def script(monkeypatch: pytest.MonkeyPatch) -> _Script:
         async def close(self) -> None:
             pass
 
-        async def send(self, leader: int, request: Any) -> _Offsets:
+        async def send(self, leader: int, request: Any) -> _Offsets | _Configs:
+            if request.API_KEY == 32:
+                asked = [name for _type, name, _names in request.prepare({32: (1, 2)}).resources]
+                script.config_requests.append(asked)
+                answers = [(name, *script.configs[name]) for name in asked]
+                return _Configs(
+                    [(code, "", 2, name, list(entries.items())) for name, code, entries in answers]
+                )
             prepared = request.prepare({2: (1, 3)})
             asked = [(topic, [p for p, _ in partitions]) for topic, partitions in prepared.topics]
             earliest = any(ts == -2 for _, partitions in prepared.topics for _, ts in partitions)
@@ -385,3 +407,27 @@ async def test_topics_the_filter_rejects_are_neither_stored_nor_polled(script: _
     assert len(script.start_requests) >= len(script.offset_requests) - 1
     assert storage.start_offsets("kept") == (0,)
     assert storage.topic_ids == {"id-k": "kept", "id-s": "skipped"}
+
+
+async def test_retention_settings_come_with_each_metadata_refresh_and_a_refusal_is_logged_once(
+    script: _Script, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=_LOGGER)
+    script.topologies = [Topology({"kept": (1,), "secret": (1,)})]
+    script.heads = {("kept", 0): 4, ("secret", 0): 9}
+    script.configs = {
+        "kept": (0, {"cleanup.policy": "delete", "retention.ms": "3600000", "retention.bytes": "-1"}),
+        "secret": (29, {}),  # TOPIC_AUTHORIZATION_FAILED: no DescribeConfigs permission
+    }
+    storage = _Storage()
+    async with _poller(_scripted_settings(topic_refresh=0.1), storage):
+        await _eventually(lambda: len(script.config_requests) >= 3, "three metadata refreshes")
+    assert storage.topic_retention("kept") == TopicRetention(True, False, 3_600_000, None)
+    assert storage.topic_retention("secret") is None
+    # One batched request per refresh, with every topic.
+    assert all(sorted(asked) == ["kept", "secret"] for asked in script.config_requests)
+    warnings = [r.getMessage() for r in caplog.records if r.name == _LOGGER and r.levelno == logging.WARNING]
+    assert warnings == [
+        "cluster test: DescribeConfigs refused for 1 topic(s) (TopicAuthorizationFailedError): no retention "
+        "headroom in seconds for them"
+    ]
