@@ -30,6 +30,12 @@ _API_NAMES = {2: "ListOffsets", 3: "Metadata", 32: "DescribeConfigs"}
 
 
 async def _measure(bootstrap: str, topics: int, partitions: int, rounds: int) -> None:
+    settings = ClusterSettings(
+        bootstrap_servers=tuple(bootstrap.split(",")),
+        offset_refresh=0.5,
+        topic_refresh=2.0,
+        request_timeout=10.0,
+    )
     prefix = f"bench-requests-{uuid.uuid4().hex[:8]}"
     names = [f"{prefix}-{i}" for i in range(topics)]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -51,9 +57,6 @@ async def _measure(bootstrap: str, topics: int, partitions: int, rounds: int) ->
         if len(per_round) > rounds:
             done.set()
 
-    settings = ClusterSettings(
-        bootstrap_servers=(bootstrap,), offset_refresh=0.5, topic_refresh=2.0, request_timeout=10.0
-    )
     poller = HeadPoller("bench", settings, Storage("bench"), on_round=on_round)
     AIOKafkaClient.send = counting
     task = asyncio.create_task(poller.run())
