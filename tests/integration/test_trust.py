@@ -29,7 +29,7 @@ from exporter.exposition.http import build_app
 from exporter.model import Status
 from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings
 from tests.integration.test_offsets_topic import classic_member
-from tests.kafka_cluster import Produce, create_topic, unique_name
+from tests.kafka_cluster import KafkaNode, Produce, create_topic, unique_name
 
 CLUSTER = "it"
 DEADLINE_S = 40.0
@@ -297,3 +297,73 @@ async def test_a_cluster_that_cannot_be_reached_is_named_once_with_one_clean_cau
     assert state.waiting_for == f"cannot reach the cluster ({state.cause})"
     assert state.cause.startswith("KafkaConnectionError: "), state.cause
     assert f"127.0.0.1:{port}" in state.cause
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Issue 16 section 3: outages of lagwatch's own view never page
+
+
+async def test_a_flapping_cluster_never_turns_a_group_stop_on_commits_lagwatch_has_not_read(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient, produce: Produce, kafka_node: KafkaNode
+) -> None:
+    # A group behind its HEAD commits every 0.3 s, so its window spans about 3 s: any gap in the commits
+    # lagwatch has read longer than that is STOP. The broker goes down and up twice; after each restart the
+    # HEAD poller is back before lagwatch's consumer of __consumer_offsets has caught up (it reconnects with
+    # its own backoff), while the group commits again at once. A STOP is false when the group had committed
+    # more than two seconds before (a HEAD round, a fetch and slack) and lagwatch's status does not hold it.
+    prefix = unique_name("it-flap")
+    group = f"{prefix}-g"
+    acked: list[tuple[float, int]] = []
+    false_stops: list[tuple[float, int, int]] = []
+    stops = 0
+    async with topic_of(kafka_admin, f"{prefix}-t") as topic:
+        await produce(topic, [100_000])
+        settings = _settings(kafka_bootstrap, prefix, offset_refresh=0.5)
+        async with running(settings) as runtime, committer(kafka_bootstrap, group, topic) as commit:
+            done = asyncio.Event()
+
+            async def keep_committing() -> None:
+                offset = 0
+                while not done.is_set():
+                    offset += 1
+                    try:
+                        await asyncio.wait_for(commit(offset), 2.0)
+                        acked.append((time.time(), offset))
+                    except (KafkaError, TimeoutError):
+                        offset -= 1
+                    await asyncio.sleep(0.3)
+
+            async def watch() -> None:
+                nonlocal stops
+                while not done.is_set():
+                    status = runtime.statuses().get(group)
+                    if status is not None and status.partitions[0].status == Status.STOP:
+                        stops += 1
+                        end = status.partitions[0].end
+                        seen = -1 if end is None else end.offset
+                        before = [o for t, o in acked if t < time.time() - 2.0]
+                        if before and before[-1] > seen:
+                            false_stops.append((time.time(), seen, before[-1]))
+                    await asyncio.sleep(0.02)
+
+            tasks = [asyncio.create_task(keep_committing()), asyncio.create_task(watch())]
+            try:
+                await eventually(lambda: runtime.ready and len(acked) > 12, "a full window of commits")
+                for _ in range(2):
+                    await kafka_node.stop()
+                    await asyncio.sleep(2.0)
+                    await kafka_node.start()
+                    await eventually(
+                        lambda: (
+                            (status := runtime.statuses().get(group)) is not None
+                            and status.partitions[0].end is not None
+                            and acked[-1][1] - status.partitions[0].end.offset <= 3
+                        ),
+                        "lagwatch reads the group's new commits",
+                        within=60.0,
+                    )
+                    await asyncio.sleep(3.0)
+            finally:
+                done.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    assert false_stops == [], f"{len(false_stops)} false STOP samples of {stops}: {false_stops[:5]}"
