@@ -16,6 +16,7 @@ from typing import NoReturn
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from hypothesis import settings as hypothesis_settings
 
 from tests.kafka_cluster import (
     KAFKA_LOCAL,
@@ -40,6 +41,11 @@ from tests.kafka_cluster import (
 
 # Every skip fails a CI run (tests/skips_fail_ci.py).
 pytest_plugins = ["tests.skips_fail_ci"]
+
+# Hypothesis' 200 ms per-example deadline measures the machine, not the code: on a busy 2-core runner a slow
+# example is a scheduling delay. Every property still runs its full number of examples.
+hypothesis_settings.register_profile("lagwatch", deadline=None)
+hypothesis_settings.load_profile("lagwatch")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
