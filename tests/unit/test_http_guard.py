@@ -225,7 +225,7 @@ async def test_metrics_answers_under_a_slow_loris_load_and_the_slow_connections_
     assert timeouts + evicted >= 300
     assert evicted >= 200
     assert counted[("lagwatch_http_open_connections", ())] == 1
-    assert max(latencies) < 2.0, latencies
+    assert max(latencies) < 5.0, latencies
 
 
 async def test_idle_keep_alive_connection_is_closed_after_idle_timeout(served: Callable[..., Any]) -> None:
