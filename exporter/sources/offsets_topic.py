@@ -25,7 +25,7 @@ from aiokafka.structs import TopicPartition
 from exporter.decoder import decode, record_kind
 from exporter.model import DecodeError, SkippedRecord
 from exporter.settings import ClusterSettings
-from exporter.sources.kafka_client import bootstrap, client_kwargs
+from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.progress import SourceProgress
 from exporter.sources.reconnect import BackoffClient, BackoffConsumer
 from exporter.sources.retry import Retry
@@ -109,7 +109,7 @@ class OffsetsTopicSource:
         metadata leaves internal topics out, hence a client of its own for this one request."""
         client = BackoffClient(**client_kwargs(self._cluster))
         try:
-            await bootstrap(client, self._cluster)
+            await client.bootstrap()
             # The broker creates the topic on the first group coordinator lookup; lagwatch must not create it.
             request = MetadataRequest([self._topic], allow_auto_topic_creation=False)
             response = await client.send(client.get_random_node(), request)
