@@ -41,6 +41,8 @@ from exporter.settings import ClusterSettings, split_host_port
 
 __all__ = ["Topology", "bootstrap", "client_kwargs", "fetch_topology", "retry_log_level"]
 
+_PROBE_TIMEOUT_S = 5.0
+
 
 def client_kwargs(cluster: ClusterSettings) -> dict[str, Any]:
     """Keyword arguments accepted by AIOKafkaClient, AIOKafkaConsumer and AIOKafkaAdminClient alike."""
@@ -89,11 +91,14 @@ async def _why_unreachable(cluster: ClusterSettings) -> str | None:
     host, port = split_host_port(server)
     connection = None
     try:
-        async with asyncio.timeout(cluster.request_timeout):
+        # Bounded: a broker that accepts connections without answering must not hold the poller's retries.
+        async with asyncio.timeout(min(cluster.request_timeout, _PROBE_TIMEOUT_S)):
             connection = await create_conn(host, port, **kwargs)
             # A TLS 1.3 listener that wants a client certificate says so only after the handshake.
             await connection.send(MetadataRequest([]))
-    except (KafkaError, OSError, TimeoutError) as error:
+    except TimeoutError:
+        return None
+    except (KafkaError, OSError) as error:
         return _describe(_cause(error), server, cluster)
     finally:
         if connection is not None:
