@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from types import MappingProxyType
 from typing import Protocol
 
 from exporter.model import Commit, GroupReason, Reason, Rule, Status
 
 __all__ = [
+    "EXPLAIN",
     "FIGURES",
     "RULE_STATUS",
+    "caught_up",
     "detail",
-    "explain",
     "figure_map",
     "group_reason",
     "group_text",
@@ -60,47 +62,148 @@ FIGURES: Mapping[Rule, tuple[str, ...]] = {
 }
 
 
-def explain(
+_reason: Callable[[tuple[Rule, tuple[int | None, ...]]], Reason] = partial(tuple.__new__, Reason)
+"""Reason((rule, figures)) without NamedTuple's Python-level __new__: one is built per partition."""
+_CAUGHT_UP_AT_ZERO = Reason(Rule.CAUGHT_UP, (0, 0))
+
+
+def caught_up(current_lag: int, allowed_lag: int) -> Reason:
+    """`explain` for Rule.CAUGHT_UP, the commonest answer, without the dispatch (and one shared value for a
+    lag of 0 under the default allowed_lag)."""
+    if current_lag == 0 and allowed_lag == 0:
+        return _CAUGHT_UP_AT_ZERO
+    return _reason((Rule.CAUGHT_UP, (current_lag, allowed_lag)))
+
+
+_Window = Sequence[Commit]
+# Every explainer takes the same arguments, in EXPLAIN's order, so that the evaluator calls one directly.
+
+
+def _caught_up(
     rule: Rule,
-    window: Sequence[Commit],
+    window: _Window,
     broker_offsets: Sequence[int],
-    current_lag: int | None,
-    now_s: int,
-    allowed_lag: int,
-    complete: float = 1.0,
-    minimum_complete: float = 0.0,
+    lag: int | None,
+    allowed: int,
+    complete: float,
+    minimum: float,
 ) -> Reason:
-    """The figures behind `rule` for the window the rules looked at (oldest first, trimmed of empty slots)."""
-    if rule is Rule.CAUGHT_UP:
-        return Reason(rule, (current_lag, allowed_lag))
-    if rule is Rule.STOPPED:
-        # The time of the last commit, not the time since: a cached STOP stays true as time passes, so the
-        # figures must too.
-        last = window[-1]
-        head = broker_offsets[-1] if broker_offsets else None
-        span_s = (last.timestamp_ms - window[0].timestamp_ms) // 1000
-        return Reason(rule, (last.timestamp_ms, span_s, last.offset, head))
-    if rule is Rule.REWOUND:
-        index = next(i for i in range(1, len(window)) if window[i].offset < window[i - 1].offset)
-        return Reason(rule, (window[index - 1].offset, window[index].offset, window[index].timestamp_ms))
-    if rule is Rule.STALLED:
-        return Reason(rule, (window[-1].offset, len(window), current_lag))
-    if rule is Rule.LAG_NOT_DECREASING:
-        # The rule runs only on windows whose every lag is known.
-        return Reason(rule, (len(window), window[0].lag, window[-1].lag))
-    if rule is Rule.LAG_ZERO_IN_WINDOW:
-        low = next(c for c in reversed(window) if c.lag is not None and c.lag <= allowed_lag)
-        return Reason(rule, (low.lag, allowed_lag, low.timestamp_ms))
-    if rule is Rule.LAGS_UNKNOWN_IN_WINDOW:
-        return Reason(rule, (sum(1 for c in window if c.lag is None), len(window)))
-    if rule is Rule.LAG_DECREASED:
-        return _decrease(window)
-    if rule is Rule.INCOMPLETE:
-        return Reason(rule, (_floor_percent(complete), _floor_percent(minimum_complete)))
-    return Reason(rule)
+    return _reason((rule, (lag, allowed)))
 
 
-def _decrease(window: Sequence[Commit]) -> Reason:
+def _stopped(
+    rule: Rule,
+    window: _Window,
+    broker_offsets: Sequence[int],
+    lag: int | None,
+    allowed: int,
+    complete: float,
+    minimum: float,
+) -> Reason:
+    # The time of the last commit, not the time since: a cached STOP stays true as time passes, so the figures
+    # must too.
+    last = window[-1]
+    head = broker_offsets[-1] if broker_offsets else None
+    span_s = (last.timestamp_ms - window[0].timestamp_ms) // 1000
+    return _reason((rule, (last.timestamp_ms, span_s, last.offset, head)))
+
+
+def _rewound(
+    rule: Rule,
+    window: _Window,
+    broker_offsets: Sequence[int],
+    lag: int | None,
+    allowed: int,
+    complete: float,
+    minimum: float,
+) -> Reason:
+    index = next(i for i in range(1, len(window)) if window[i].offset < window[i - 1].offset)
+    return _reason((rule, (window[index - 1].offset, window[index].offset, window[index].timestamp_ms)))
+
+
+def _stalled(
+    rule: Rule,
+    window: _Window,
+    broker_offsets: Sequence[int],
+    lag: int | None,
+    allowed: int,
+    complete: float,
+    minimum: float,
+) -> Reason:
+    return _reason((rule, (window[-1].offset, len(window), lag)))
+
+
+def _not_decreasing(
+    rule: Rule,
+    window: _Window,
+    broker_offsets: Sequence[int],
+    lag: int | None,
+    allowed: int,
+    complete: float,
+    minimum: float,
+) -> Reason:
+    # The rule runs only on windows whose every lag is known.
+    return _reason((rule, (len(window), window[0].lag, window[-1].lag)))
+
+
+def _zero_in_window(
+    rule: Rule,
+    window: _Window,
+    broker_offsets: Sequence[int],
+    lag: int | None,
+    allowed: int,
+    complete: float,
+    minimum: float,
+) -> Reason:
+    low = next(c for c in reversed(window) if c.lag is not None and c.lag <= allowed)
+    return _reason((rule, (low.lag, allowed, low.timestamp_ms)))
+
+
+def _lags_unknown(
+    rule: Rule,
+    window: _Window,
+    broker_offsets: Sequence[int],
+    lag: int | None,
+    allowed: int,
+    complete: float,
+    minimum: float,
+) -> Reason:
+    return _reason((rule, (sum(1 for c in window if c.lag is None), len(window))))
+
+
+def _incomplete(
+    rule: Rule,
+    window: _Window,
+    broker_offsets: Sequence[int],
+    lag: int | None,
+    allowed: int,
+    complete: float,
+    minimum: float,
+) -> Reason:
+    return _reason((rule, (_floor_percent(complete), _floor_percent(minimum))))
+
+
+def _no_figures(
+    rule: Rule,
+    window: _Window,
+    broker_offsets: Sequence[int],
+    lag: int | None,
+    allowed: int,
+    complete: float,
+    minimum: float,
+) -> Reason:
+    return _reason((rule, ()))
+
+
+def _decreased(
+    rule: Rule,
+    window: _Window,
+    broker_offsets: Sequence[int],
+    lag: int | None,
+    allowed: int,
+    complete: float,
+    minimum: float,
+) -> Reason:
     """The newest commit whose known lag is below the known lag before it."""
     found: tuple[int | None, ...] = ()
     previous: int | None = None
@@ -111,11 +214,31 @@ def _decrease(window: Sequence[Commit]) -> Reason:
         if previous is not None and lag < previous:
             found = (previous, lag, commit.timestamp_ms)
         previous = lag
-    return Reason(Rule.LAG_DECREASED, found)
+    return _reason((rule, found))
 
 
 def _floor_percent(ratio: float) -> int:
     return int(ratio * 100)
+
+
+Explainer = Callable[[Rule, Sequence[Commit], Sequence[int], int | None, int, float, float], Reason]
+
+EXPLAIN: Mapping[Rule, Explainer] = {
+    Rule.NO_COMMITS: _no_figures,
+    Rule.LAG_UNKNOWN: _no_figures,
+    Rule.INCOMPLETE: _incomplete,
+    Rule.CAUGHT_UP: _caught_up,
+    Rule.STOPPED: _stopped,
+    Rule.REWOUND: _rewound,
+    Rule.STALLED: _stalled,
+    Rule.LAG_NOT_DECREASING: _not_decreasing,
+    Rule.LAG_ZERO_IN_WINDOW: _zero_in_window,
+    Rule.LAGS_UNKNOWN_IN_WINDOW: _lags_unknown,
+    Rule.LAG_DECREASED: _decreased,
+}
+"""For each rule, the function that picks its figures: `EXPLAIN[rule](rule, window, broker_offsets,
+current_lag, allowed_lag, complete, minimum_complete)`, with the window the rules looked at (oldest first,
+trimmed of its empty slots)."""
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -151,75 +274,75 @@ def _plural(count: int | None, word: str) -> str:
     return f"{_count(count)} {word}{'' if count == 1 else 's'}"
 
 
-def _no_commits() -> str:
+def _say_no_commits() -> str:
     return "no commit stored for this partition yet"
 
 
-def _lag_unknown() -> str:
+def _say_lag_unknown() -> str:
     return "lag unknown until lagwatch reads the partition's HEAD offset"
 
 
-def _incomplete(complete: int | None, minimum: int | None) -> str:
+def _say_incomplete(complete: int | None, minimum: int | None) -> str:
     return f"window only {complete}% full, below minimum_complete {minimum}%, so no rule is applied"
 
 
-def _caught_up(lag: int | None, allowed: int | None) -> str:
+def _say_caught_up(lag: int | None, allowed: int | None) -> str:
     if not allowed:
         return f"lag is {_count(lag)}"
     return f"lag {_count(lag)} is within allowed_lag {_count(allowed)}"
 
 
-def _stopped(last_ms: int | None, span_s: int | None, offset: int | None, head: int | None) -> str:
+def _say_stopped(last_ms: int | None, span_s: int | None, offset: int | None, head: int | None) -> str:
     return (
         f"no commit since {_clock(last_ms)}, longer than the window's span of {_count(span_s)} s, and the "
         f"partition's HEAD moved past the last commit (offset {_count(offset)}, HEAD {_count(head)})"
     )
 
 
-def _rewound(from_offset: int | None, to_offset: int | None, at_ms: int | None) -> str:
+def _say_rewound(from_offset: int | None, to_offset: int | None, at_ms: int | None) -> str:
     return (
         f"committed offset went back from {_count(from_offset)} to {_count(to_offset)} at {_clock(at_ms)} "
         f"and has not returned to {_count(from_offset)} since"
     )
 
 
-def _stalled(offset: int | None, commits: int | None, lag: int | None) -> str:
+def _say_stalled(offset: int | None, commits: int | None, lag: int | None) -> str:
     times = "once" if commits == 1 else f"{_count(commits)} times"
     return f"offset {_count(offset)} committed {times} while {_plural(lag, 'message')} wait"
 
 
-def _not_decreasing(commits: int | None, first: int | None, last: int | None) -> str:
+def _say_not_decreasing(commits: int | None, first: int | None, last: int | None) -> str:
     return f"lag never fell over the last {_plural(commits, 'commit')} ({_count(first)} -> {_count(last)})"
 
 
-def _lags_unknown(unknown: int | None, commits: int | None) -> str:
+def _say_lags_unknown(unknown: int | None, commits: int | None) -> str:
     return (
         f"lag unknown at {_count(unknown)} of the last {_plural(commits, 'commit')} (it might have been 0), "
         "so neither STALL nor WARN is shown"
     )
 
 
-def _zero_in_window(lag: int | None, allowed: int | None, at_ms: int | None) -> str:
+def _say_zero_in_window(lag: int | None, allowed: int | None, at_ms: int | None) -> str:
     within = f" (within allowed_lag {_count(allowed)})" if allowed else ""
     return f"lag was {_count(lag)}{within} at {_clock(at_ms)}"
 
 
-def _decreased(from_lag: int | None, to_lag: int | None, at_ms: int | None) -> str:
+def _say_decreased(from_lag: int | None, to_lag: int | None, at_ms: int | None) -> str:
     return f"lag fell from {_count(from_lag)} to {_count(to_lag)} at {_clock(at_ms)}"
 
 
 _DETAIL: Mapping[Rule, Callable[..., str]] = {
-    Rule.NO_COMMITS: _no_commits,
-    Rule.LAG_UNKNOWN: _lag_unknown,
-    Rule.INCOMPLETE: _incomplete,
-    Rule.CAUGHT_UP: _caught_up,
-    Rule.STOPPED: _stopped,
-    Rule.REWOUND: _rewound,
-    Rule.STALLED: _stalled,
-    Rule.LAG_NOT_DECREASING: _not_decreasing,
-    Rule.LAG_ZERO_IN_WINDOW: _zero_in_window,
-    Rule.LAGS_UNKNOWN_IN_WINDOW: _lags_unknown,
-    Rule.LAG_DECREASED: _decreased,
+    Rule.NO_COMMITS: _say_no_commits,
+    Rule.LAG_UNKNOWN: _say_lag_unknown,
+    Rule.INCOMPLETE: _say_incomplete,
+    Rule.CAUGHT_UP: _say_caught_up,
+    Rule.STOPPED: _say_stopped,
+    Rule.REWOUND: _say_rewound,
+    Rule.STALLED: _say_stalled,
+    Rule.LAG_NOT_DECREASING: _say_not_decreasing,
+    Rule.LAG_ZERO_IN_WINDOW: _say_zero_in_window,
+    Rule.LAGS_UNKNOWN_IN_WINDOW: _say_lags_unknown,
+    Rule.LAG_DECREASED: _say_decreased,
 }
 
 
