@@ -111,6 +111,10 @@ async def outage(bench: Bench, seconds: float) -> dict[str, object]:
     await bench.workload.stop()
     ports = bench.kafka.broker_ports().values()
     with ConnectCounter(ports) as counter:
+        # One node after the other, as an operator stops a cluster: the last one's metadata lists partitions
+        # without a leader, which is what made aiokafka's consumer redial in a loop.
+        for node in sorted(bench.kafka.broker_ports()):
+            await asyncio.to_thread(bench.kafka.stop_node, node)
         await asyncio.to_thread(bench.kafka.stop)
         counter.counts.clear()
         cpu, started = time.process_time(), time.monotonic()
