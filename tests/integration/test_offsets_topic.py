@@ -228,7 +228,9 @@ async def kafka_commits(
         CONSOLE_CONSUMER,
         *("--bootstrap-server", bootstrap, "--topic", "__consumer_offsets"),
         *("--partition", str(offsets_partition(group, count)), "--offset", "earliest"),
-        *("--formatter", OFFSETS_FORMATTER, "--timeout-ms", "1500"),
+        # The tool exits once no record came for this long: on a busy machine its first fetch alone can take
+        # more than a second or two, and an early exit reads as "no commits".
+        *("--formatter", OFFSETS_FORMATTER, "--timeout-ms", "8000"),
     )
     found: list[KafkaCommit] = []
     text, position, decoder = printed.stdout, 0, json.JSONDecoder()
