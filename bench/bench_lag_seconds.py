@@ -8,9 +8,10 @@ Run: .venv/bin/python bench/bench_lag_seconds.py [--groups N] [--lagging SHARE] 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from exporter.app import ClusterRuntime
 from exporter.exposition.metrics import ClusterView, render
@@ -31,8 +32,8 @@ class _Statuses:
     def __init__(self, statuses: dict[str, GroupStatus]) -> None:
         self._statuses = statuses
 
-    def refresh(self, source: object, now: float) -> int:
-        return 0
+    def refresh_in_steps(self, source: object, now: float, batch: int) -> Iterator[None]:
+        return iter(())
 
     def statuses(self) -> Mapping[str, GroupStatus]:
         return self._statuses
@@ -88,13 +89,21 @@ def main() -> None:
     lagging = sum(bool(p.current_lag) for g in statuses.values() for p in g.partitions)
     print(f"groups={args.groups} partitions={args.groups * _PARTITIONS} lagging={lagging}")
 
+    # As after start-up: the committed offsets replayed and a HEAD round in, so that a round evaluates, and
+    # the metadata listing the topics, so that their histories are kept as live ones.
+    runtime.storage.set_topics(
+        {f"orders.events.v{topic:04d}": _PARTITIONS for topic in range(_TOPICS)}, int(now[0] * 1000)
+    )
+    runtime.offsets.progress.caught_up = True
+    runtime.head.health.rounds = 1
     walls, cpus = [], []
     for _ in range(args.runs):
         now[0] += _REFRESH_S
         wall, cpu = time.perf_counter(), time.process_time()
-        runtime.evaluate()
+        asyncio.run(runtime.evaluate())
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
+    assert runtime.evaluated_at == now[0], "the round did not run"
     sources: dict[str, int] = {}
     for figures in runtime.lag_seconds().values():
         for figure in figures:
@@ -102,7 +111,7 @@ def main() -> None:
                 sources[figure.source] = sources.get(figure.source, 0) + 1
     print(f"sources: {dict(sorted(sources.items()))}")
     print(
-        f"evaluate (lag in seconds only; storage empty): median {statistics.median(walls) * 1000:.0f} ms, "
+        f"evaluate (lag in seconds and retention headroom; no window to evaluate): median {statistics.median(walls) * 1000:.0f} ms, "
         f"best {min(walls) * 1000:.0f} ms, median cpu {statistics.median(cpus) * 1000:.0f} ms"
     )
 
