@@ -111,7 +111,8 @@ def main() -> None:
                 sources[figure.source] = sources.get(figure.source, 0) + 1
     print(f"sources: {dict(sorted(sources.items()))}")
     print(
-        f"evaluate (lag in seconds and retention headroom; no window to evaluate): median {statistics.median(walls) * 1000:.0f} ms, "
+        "evaluate (lag in seconds and retention headroom; no window to evaluate): "
+        f"median {statistics.median(walls) * 1000:.0f} ms, "
         f"best {min(walls) * 1000:.0f} ms, median cpu {statistics.median(cpus) * 1000:.0f} ms"
     )
 
