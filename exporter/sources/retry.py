@@ -4,18 +4,23 @@ clean cause, however long the failure lasts, around the capped exponential `reco
 from __future__ import annotations
 
 import logging
+import re
 
 from exporter.sources.kafka_client import retry_log_level
 from exporter.sources.reconnect import Backoff
 
 __all__ = ["Retry", "cause"]
 
+# aiokafka names the addresses it tried as Python tuples: `('10.0.0.1', 9092, <AddressFamily.AF_INET: 2>)`.
+_ADDRESS = re.compile(r"\('([^']*)', (\d+), <AddressFamily\.\w+: \d+>\)")
+
 
 def cause(exc: BaseException) -> str:
     """An exception as one line: its message, after its class name unless the message already starts with
-    it (aiokafka's errors do, which gave `KafkaConnectionError: KafkaConnectionError: ...`)."""
+    it (aiokafka's errors do, which gave `KafkaConnectionError: KafkaConnectionError: ...`), with the
+    addresses aiokafka prints as tuples written `host:port`."""
     name = type(exc).__name__
-    text = " ".join(str(exc).split())
+    text = _ADDRESS.sub(r"\1:\2", " ".join(str(exc).split()))
     if not text:
         return name
     return text if text.startswith(name) else f"{name}: {text}"
