@@ -200,8 +200,7 @@ class HeadPoller:
             # metadata_max_age_ms: the client's own background refresh would duplicate fetch_topology.
             client = BackoffClient(**client_kwargs(self._cluster), metadata_max_age_ms=3_600_000)
             try:
-                # Explained once per outage: the first failure is the one logged.
-                await bootstrap(client, self._cluster, explain=self.health.up or not self.health.last_error)
+                await bootstrap(client, self._cluster)
             except BaseException:
                 await client.close()
                 raise

@@ -63,17 +63,15 @@ def client_kwargs(cluster: ClusterSettings) -> dict[str, Any]:
     return kwargs
 
 
-async def bootstrap(client: AIOKafkaClient, cluster: ClusterSettings, *, explain: bool = True) -> None:
-    """`client.bootstrap()`, whose failure says why when `explain`. aiokafka reports every cause (a refused
-    connection, a certificate not trusted, a client certificate missing, a wrong password) as "Unable to
-    bootstrap" and logs the cause itself, at a level lagwatch silences; one more direct connection to the
-    first bootstrap server tells the causes apart, so explain only a failure that will be reported. Never a
+async def bootstrap(client: AIOKafkaClient, cluster: ClusterSettings) -> None:
+    """`client.bootstrap()`, whose failure says why. aiokafka reports every cause (a refused connection, a
+    certificate not trusted, a client certificate missing, a wrong password) as "Unable to bootstrap" and logs
+    the cause itself, at a level lagwatch silences; one more direct connection to the first bootstrap server,
+    given at most `_PROBE_TIMEOUT_S`, tells the causes apart. The HEAD poller's backoff paces both. Never a
     secret in the reason: only the user name and mechanism are named."""
     try:
         await client.bootstrap()
     except KafkaConnectionError as error:
-        if not explain:
-            raise
         raise KafkaConnectionError(await _why_unreachable(cluster) or str(error)) from error
 
 
