@@ -23,7 +23,7 @@ demo: setup ## Kafka, the scenario workload, lagwatch, Prometheus and Alertmanag
 	VENV=$(VENV) KAFKA_PORT=$(KAFKA_PORT) scripts/demo
 
 test: test-deps lint typecheck ## everything CI checks: lint, types, unit, integration and end-to-end tests
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-deps: ## Java, Maven, Prometheus, Alertmanager, openssl: installed when missing, or named
 	scripts/install-test-deps
