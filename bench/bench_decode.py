@@ -1,4 +1,4 @@
-"""Decode throughput of `exporter.decoder.decode`, on one core.
+"""Decode throughput of `exporter.core.decoder.decode`, on one core.
 
 Builds N realistic `__consumer_offsets` records with the test encoder (offset commits spread over 500 groups,
 200 topics and 64 partitions, value versions as Kafka 4.x writes them: mostly v3, some v4 with metadata, a
@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
 
 import offsets_encoder as enc
 
-from exporter.decoder import decode, record_kind
-from exporter.model import GroupMetadata, Member, OffsetCommit, TopicPartitions
+from exporter.core.decoder import decode, record_kind
+from exporter.core.model import GroupMetadata, Member, OffsetCommit, TopicPartitions
 
 Pair = tuple[bytes, bytes | None]
 

@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from exporter.app import ClusterRuntime
-from exporter.model import Status
+from exporter.core.model import Status
 from tests.faults.harness import (
     ConnectCounter,
     RoundWatch,

@@ -30,13 +30,13 @@ from multiprocessing.sharedctypes import Synchronized
 
 import aiohttp
 
-from exporter.evaluator import EvaluationCache
+from exporter.core.evaluator import EvaluationCache
+from exporter.core.model import GroupMetadata, GroupStatus, Member, OffsetCommit, TopicPartitions
+from exporter.core.storage import Storage
 from exporter.exposition.http import HttpServer
 from exporter.exposition.metrics import ClusterView
-from exporter.model import GroupMetadata, GroupStatus, Member, OffsetCommit, TopicPartitions
 from exporter.settings import ClusterSettings, HttpSettings, Settings
 from exporter.sources.progress import SourceProgress
-from exporter.storage import Storage
 
 _NOW = 1_763_000_000
 _NOW_MS = _NOW * 1000

@@ -36,10 +36,10 @@ import offsets_encoder as enc
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from exporter.decoder import decode
+from exporter.core.decoder import decode
+from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources.offsets_topic import OffsetsTopicSource
-from exporter.storage import Storage
 
 GROUPS = 10_000
 PARTITIONS = 10

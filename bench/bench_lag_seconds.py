@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterator, Mapping
 
 from exporter.app import ClusterRuntime
+from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
 from exporter.exposition.metrics import ClusterView, render
-from exporter.model import Commit, GroupStatus, PartitionStatus, Status
 from exporter.settings import ClusterSettings, LagSecondsSettings, Settings
 
 _PARTITIONS = 10

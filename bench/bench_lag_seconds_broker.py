@@ -24,11 +24,11 @@ from bisect import bisect_right
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from exporter.filters import NameFilter
+from exporter.core.filters import NameFilter
+from exporter.core.storage import Storage
+from exporter.core.timelag import HeadHistory, Policy, TimeLag, interpolate
 from exporter.settings import ClusterSettings
 from exporter.sources.cluster import HeadPoller
-from exporter.storage import Storage
-from exporter.timelag import HeadHistory, Policy, TimeLag, interpolate
 
 
 async def _workload(bootstrap: str, topic: str, seconds: float, rng: random.Random) -> int:

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
 from exporter.exposition.metrics import ClusterView, RenderOptions, render
-from exporter.model import Commit, GroupStatus, PartitionStatus, Status
 
 _NOW_MS = 1_763_000_000_123
 _TOPIC_COUNT = 1000

@@ -40,9 +40,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
+from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources.offsets_topic import OffsetsTopicSource
-from exporter.storage import Storage
 
 _OFFSETS_TOPIC = "__consumer_offsets"
 _TIMEOUT_S = 900.0

@@ -22,9 +22,9 @@ from typing import Any
 from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources.cluster import HeadPoller
-from exporter.storage import Storage
 
 _API_NAMES = {2: "ListOffsets", 3: "Metadata", 32: "DescribeConfigs"}
 

@@ -15,9 +15,9 @@ import statistics
 import time
 
 from exporter.app import ClusterRuntime
+from exporter.core.model import OffsetCommit
+from exporter.core.retention import TopicRetention
 from exporter.exposition.metrics import RenderResult, render
-from exporter.model import OffsetCommit
-from exporter.retention import TopicRetention
 from exporter.settings import ClusterSettings, LagSecondsSettings, Settings
 
 GROUPS = 10_000

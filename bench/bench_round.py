@@ -12,10 +12,10 @@ import gc
 import statistics
 import time
 
-from exporter.evaluator import EvaluationCache
+from exporter.core.evaluator import EvaluationCache
+from exporter.core.model import OffsetCommit
+from exporter.core.storage import Storage
 from exporter.gc_pause import gc_paused
-from exporter.model import OffsetCommit
-from exporter.storage import Storage
 
 GROUPS = 10_000
 PARTITIONS = 10

@@ -20,11 +20,11 @@ import aiohttp
 from aiohttp import web
 from bench_evaluator import GROUPS, NOW_S, PARTITIONS, REALISTIC, build
 
-from exporter.evaluator import evaluate_group
+from exporter.core.evaluator import evaluate_group
+from exporter.core.model import GroupSnapshot, GroupStatus
 from exporter.exposition import pages
 from exporter.exposition.metrics import ClusterView
 from exporter.exposition.statuspage import ClusterState, OverviewQuery, group_page, overview_page
-from exporter.model import GroupSnapshot, GroupStatus
 
 ROUNDS = 7
 NOW_MS = NOW_S * 1000

@@ -10,7 +10,7 @@ Figures printed:
   dropped, so only the storage stays), and bytes per group-partition;
 - apply: OffsetCommit records per second into full windows (the steady state: every commit an append that
   evicts the oldest slot), into a fresh storage (startup replay: groups and windows being created), and
-  decoded from `__consumer_offsets` bytes by `exporter.decoder` and then applied;
+  decoded from `__consumer_offsets` bytes by `exporter.core.decoder` and then applied;
 - group_snapshot: groups and partitions materialised per second;
 - the evaluator cache's refresh bookkeeping: `group_version` over every group.
 """
@@ -25,9 +25,9 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 
-from exporter.decoder import decode
-from exporter.model import OffsetCommit
-from exporter.storage import Storage
+from exporter.core.decoder import decode
+from exporter.core.model import OffsetCommit
+from exporter.core.storage import Storage
 
 NOW = 1_700_000_000_000
 MiB = 1024 * 1024

@@ -22,21 +22,21 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from exporter.evaluator import EvaluationCache
+from exporter.core.evaluator import EvaluationCache
+from exporter.core.filters import NameFilter
+from exporter.core.model import ClusterState, GroupStatus, PartitionStatus
+from exporter.core.retention import Headroom, TopicRetention, headroom
+from exporter.core.storage import Storage
+from exporter.core.timelag import HeadHistory, LagSeconds, Policy, TimeLag, dump, restore, save_atomically
 from exporter.exposition.http import HttpServer
 from exporter.exposition.metrics import BrokerView, ClusterView
-from exporter.filters import NameFilter
 from exporter.gc_pause import gc_paused
-from exporter.model import ClusterState, GroupStatus, PartitionStatus
-from exporter.retention import Headroom, TopicRetention, headroom
 from exporter.settings import ClusterSettings, Settings, StartupError
 from exporter.sources.admin_api import AdminApiSource
 from exporter.sources.cluster import HeadPoller
 from exporter.sources.exact_reads import ExactReader
 from exporter.sources.offsets_topic import OffsetsTopicSource
 from exporter.sources.progress import SourceProgress
-from exporter.storage import Storage
-from exporter.timelag import HeadHistory, LagSeconds, Policy, TimeLag, dump, restore, save_atomically
 
 log = logging.getLogger(__name__)
 

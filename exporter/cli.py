@@ -23,7 +23,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from exporter import __version__, status, workload
+from exporter import __version__
 from exporter.exposition.webconfig import load_web_config, server_ssl_context
 from exporter.settings import (
     DEFAULT_BOOTSTRAP_SERVER,
@@ -37,6 +37,7 @@ from exporter.settings import (
     StartupError,
     load_settings,
 )
+from exporter.tools import status, workload
 
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 EXIT_CONFIG = 2

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from exporter.model import (
+from exporter.core.model import (
     Commit,
     GroupSnapshot,
     GroupStatus,
@@ -24,8 +24,8 @@ from exporter.model import (
     Reason,
     Status,
 )
-from exporter.reasons import figure_map, text
-from exporter.retention import Headroom
+from exporter.core.reasons import figure_map, text
+from exporter.core.retention import Headroom
 
 Body = dict[str, Any]
 

@@ -33,8 +33,11 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.decoder import RECORD_KINDS
-from exporter.evaluator import evaluate_group
+from exporter.core.decoder import RECORD_KINDS
+from exporter.core.evaluator import evaluate_group
+from exporter.core.model import ClusterState, GroupStatus, Status
+from exporter.core.retention import Headroom
+from exporter.core.storage import DROP_REASONS, Storage
 from exporter.exposition import burrow_json, pages, runbooks
 from exporter.exposition.guard import (
     ConnectionGuard,
@@ -48,10 +51,7 @@ from exporter.exposition.guard import (
 from exporter.exposition.metrics import CONTENT_TYPE, ClusterView, RenderOptions, RenderResult, render
 from exporter.exposition.webconfig import WebConfig, load_web_config, san_allowed, server_ssl_context
 from exporter.gc_pause import gc_paused
-from exporter.model import ClusterState, GroupStatus, Status
-from exporter.retention import Headroom
 from exporter.settings import ClusterSettings, Settings
-from exporter.storage import DROP_REASONS, Storage
 from exporter.token_bucket import TokenBucket
 
 __all__ = ["ClusterHandle", "HttpServer", "ProgressHandle", "build_app"]

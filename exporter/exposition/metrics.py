@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from exporter.model import GroupStatus, PartitionStatus, Status
-from exporter.retention import Headroom, TopicRetention
-from exporter.timelag import SOURCE_CODES, LagSeconds
+from exporter.core.model import GroupStatus, PartitionStatus, Status
+from exporter.core.retention import Headroom, TopicRetention
+from exporter.core.timelag import SOURCE_CODES, LagSeconds
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

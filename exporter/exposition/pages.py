@@ -15,6 +15,7 @@ from typing import Protocol
 from aiohttp import web
 
 from exporter import __version__
+from exporter.core.model import GroupSnapshot, GroupStatus
 from exporter.exposition.metrics import ClusterView
 from exporter.exposition.statuspage import (
     ClusterState,
@@ -23,7 +24,6 @@ from exporter.exposition.statuspage import (
     not_found_page,
     overview_page,
 )
-from exporter.model import GroupSnapshot, GroupStatus
 
 __all__ = ["PageCluster", "routes"]
 

@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
+from exporter.core.model import Commit, GroupSnapshot, GroupStatus, PartitionStatus, Status
+from exporter.core.reasons import detail, group_text
+from exporter.core.retention import Headroom
+from exporter.core.timelag import LagSeconds
 from exporter.exposition.table import duration, percent, worst_first
-from exporter.model import Commit, GroupSnapshot, GroupStatus, PartitionStatus, Status
-from exporter.reasons import detail, group_text
-from exporter.retention import Headroom
-from exporter.timelag import LagSeconds
 
 __all__ = [
     "GROUP_STATUSES",

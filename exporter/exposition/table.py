@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from exporter.model import GroupStatus, PartitionStatus, Status
-from exporter.reasons import detail, group_text
-from exporter.retention import Headroom
+from exporter.core.model import GroupStatus, PartitionStatus, Status
+from exporter.core.reasons import detail, group_text
+from exporter.core.retention import Headroom
 
 __all__ = [
     "GROUP_COLUMNS",

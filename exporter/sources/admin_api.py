@@ -28,14 +28,14 @@ from aiokafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
 from aiokafka.protocol.commit import OffsetFetchRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
-from exporter.decoder import decode_assignment, record_kind
-from exporter.model import GroupMetadata, Member, OffsetCommit, OffsetTombstone
+from exporter.core.decoder import decode_assignment, record_kind
+from exporter.core.model import GroupMetadata, Member, OffsetCommit, OffsetTombstone
+from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.progress import SourceProgress
 from exporter.sources.reconnect import BackoffClient
 from exporter.sources.retry import Retry
-from exporter.storage import Storage
 
 log = logging.getLogger(__name__)
 

@@ -42,12 +42,12 @@ from aiokafka.errors import KafkaError, for_code
 from aiokafka.protocol.admin import DescribeConfigsRequest
 from aiokafka.protocol.offset import OffsetRequest
 
-from exporter.retention import CONFIG_NAMES, TopicRetention, parse_topic_config
+from exporter.core.retention import CONFIG_NAMES, TopicRetention, parse_topic_config
+from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import Topology, bootstrap, client_kwargs, fetch_topology
 from exporter.sources.reconnect import BackoffClient
 from exporter.sources.retry import cause
-from exporter.storage import Storage
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from aiokafka.structs import TopicPartition
 
-from exporter.settings import ClusterSettings
-from exporter.sources.kafka_client import client_kwargs
-from exporter.sources.reconnect import BackoffConsumer
-from exporter.timelag import (
+from exporter.core.timelag import (
     Appended,
     BelowLogStart,
     ExactAnswer,
@@ -31,6 +28,9 @@ from exporter.timelag import (
     TimeLag,
     Untimed,
 )
+from exporter.settings import ClusterSettings
+from exporter.sources.kafka_client import client_kwargs
+from exporter.sources.reconnect import BackoffConsumer
 from exporter.token_bucket import TokenBucket
 
 __all__ = ["ExactReader", "RateLimit", "read_record_time"]

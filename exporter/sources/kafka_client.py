@@ -36,7 +36,7 @@ from aiokafka.protocol.metadata import MetadataRequest, MetadataResponse_v5
 from aiokafka.protocol.types import Boolean, CompactArray, CompactString, Int16, Int32, Schema, TaggedFields
 from aiokafka.structs import TopicPartition
 
-from exporter.decoder import uuid_string
+from exporter.core.decoder import uuid_string
 from exporter.settings import ClusterSettings, split_host_port
 
 __all__ = ["Topology", "bootstrap", "client_kwargs", "fetch_topology", "retry_log_level"]

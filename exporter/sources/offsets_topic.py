@@ -22,14 +22,14 @@ from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import TopicPartition
 
-from exporter.decoder import decode, record_kind
-from exporter.model import DecodeError, SkippedRecord
+from exporter.core.decoder import decode, record_kind
+from exporter.core.model import DecodeError, SkippedRecord
+from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.progress import SourceProgress
 from exporter.sources.reconnect import BackoffClient, BackoffConsumer
 from exporter.sources.retry import Retry
-from exporter.storage import Storage
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CoordinatorNotAvailableError
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.workload import Workload, WorkloadConfig
+from exporter.tools.workload import Workload, WorkloadConfig
 from tests.e2e.driving import started_workload
 from tests.kafka_cluster import REPO, KafkaTool, unique_name
 

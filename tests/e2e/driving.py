@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
-from exporter.workload import Workload, WorkloadConfig
+from exporter.tools.workload import Workload, WorkloadConfig
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from exporter import status
+from exporter.tools import status
 from tests.e2e.conftest import StatusRun, running_lagwatch
 from tests.kafka_cluster import KafkaNode, NewTopicFactory, Produce, unique_name
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, TypeVar
 import aiohttp
 import pytest
 
-from exporter.model import Status
-from exporter.workload import Workload, WorkloadConfig
+from exporter.core.model import Status
+from exporter.tools.workload import Workload, WorkloadConfig
 from tests.dashboard_queries import DASHBOARD_DIR, panel_queries
 from tests.e2e.driving import eventually, started_workload
 from tests.e2e.monitoring import (

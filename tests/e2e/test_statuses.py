@@ -1,4 +1,4 @@
-"""End to end: real Kafka, real consumers (exporter.workload) and lagwatch as a subprocess.
+"""End to end: real Kafka, real consumers (exporter.tools.workload) and lagwatch as a subprocess.
 
 Every scenario's status is checked in the three places a user sees it: /metrics, the Burrow API and
 `lagwatch status`. Numbers that are deterministic are asserted exactly: a partition's lag equals the HEAD and
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from exporter.model import Status
-from exporter.workload import CONSUMER_PROTOCOL, ScenarioState, Workload, slow_quota
+from exporter.core.model import Status
+from exporter.tools.workload import CONSUMER_PROTOCOL, ScenarioState, Workload, slow_quota
 from tests.e2e.driving import eventually
 from tests.kafka_cluster import KafkaTool
 

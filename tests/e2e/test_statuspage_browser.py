@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from exporter.workload import CONSUMER_PROTOCOL, Workload
+from exporter.tools.workload import CONSUMER_PROTOCOL, Workload
 from tests.e2e.browser import Browser, Page, chromium_path, launched
 from tests.e2e.driving import eventually
 from tests.kafka_cluster import unique_name

@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from exporter.app import ClusterRuntime
-from exporter.model import GroupStatus, Status
+from exporter.core.model import GroupStatus, Status
 from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings, StorageSettings
 from tests.kafka_cluster import create_topic
 

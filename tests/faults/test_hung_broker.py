@@ -12,8 +12,8 @@ import time
 
 import pytest
 
+from exporter.core.model import Status
 from exporter.exposition.metrics import render
-from exporter.model import Status
 from exporter.sources.cluster import broker_deadline
 from tests.faults.harness import (
     INTERVALS,

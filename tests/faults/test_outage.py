@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from exporter.model import Status
+from exporter.core.model import Status
 from tests.faults.harness import ConnectCounter, Workload, eventually, new_topic, partition_statuses, running
 from tests.kafka_cluster import LocalKafka, unique_name
 

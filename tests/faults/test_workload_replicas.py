@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from exporter.workload import PARTITIONS, Workload, WorkloadConfig
+from exporter.tools.workload import PARTITIONS, Workload, WorkloadConfig
 from tests.kafka_cluster import LocalKafka, unique_name
 
 

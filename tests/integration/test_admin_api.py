@@ -34,10 +34,10 @@ from test_offsets_topic import (
     windows,
 )
 
-from exporter.model import TopicPartitions
+from exporter.core.model import TopicPartitions
+from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources.admin_api import AdminApiSource
-from exporter.storage import Storage
 from tests.kafka_cluster import KafkaTool, NewTopicFactory, Produce, unique_name
 from tests.unit.offsets_encoder import consumer_protocol_assignment
 

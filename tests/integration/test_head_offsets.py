@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 
-from exporter.filters import NameFilter
-from exporter.retention import TopicRetention
+from exporter.core.filters import NameFilter
+from exporter.core.retention import TopicRetention
+from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources import cluster as cluster_module
 from exporter.sources.cluster import HeadPoller
 from exporter.sources.kafka_client import Topology
-from exporter.storage import Storage
 from tests.kafka_cluster import KafkaNode, KafkaTool, NewTopicFactory, Produce
 
 _LOGGER = "exporter.sources.cluster"

@@ -22,9 +22,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import KafkaError
 
 from exporter.app import ClusterRuntime
-from exporter.model import OffsetCommit
+from exporter.core.model import OffsetCommit
+from exporter.core.timelag import LagSeconds, interpolate
 from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings
-from exporter.timelag import LagSeconds, interpolate
 from tests.kafka_cluster import NewTopicFactory, Produce, unique_name
 
 REFRESH = 0.5

@@ -27,12 +27,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from exporter.model import GroupSnapshot, OffsetCommit
+from exporter.core.model import GroupSnapshot, OffsetCommit
+from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources.cluster import HeadPoller
 from exporter.sources.offsets_topic import OffsetsTopicSource
 from exporter.sources.progress import SourceProgress
-from exporter.storage import Storage
 from tests.kafka_cluster import (
     KAFKA_LOCAL,
     KafkaNode,

@@ -20,7 +20,7 @@ async def test_sigterm_while_kafka_is_down_stops_the_workload_within_seconds(
 ) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "exporter.workload", "--bootstrap-servers", kafka_bootstrap),
+        *("-m", "exporter.tools.workload", "--bootstrap-servers", kafka_bootstrap),
         *("--scenarios", "healthy,slow", "--commit-interval", "0.5", "--prefix", unique_name("shutdown")),
         cwd=REPO,
         stdin=asyncio.subprocess.DEVNULL,

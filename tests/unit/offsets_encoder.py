@@ -1,4 +1,4 @@
-"""Encode `__consumer_offsets` records, for tests only: the inverse of `exporter.decoder`.
+"""Encode `__consumer_offsets` records, for tests only: the inverse of `exporter.core.decoder`.
 
 Written from Kafka's JSON message definitions with `struct.pack`, independently of the decoder's schema
 tables, so that a schema mistake in the decoder is not mirrored here. `encode` turns a decoded record back
@@ -13,7 +13,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from exporter.model import (
+from exporter.core.model import (
     ConsumerGroupAssignment,
     ConsumerGroupMember,
     ConsumerGroupMemberLeft,

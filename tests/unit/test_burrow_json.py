@@ -10,11 +10,11 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.evaluator import evaluate_group
+from exporter.core.evaluator import evaluate_group
+from exporter.core.model import Commit, GroupSnapshot, GroupStatus, PartitionSnapshot, PartitionStatus, Status
+from exporter.core.retention import Headroom
 from exporter.exposition import burrow_json
 from exporter.exposition.burrow_json import ClusterModule, SASLProfile, TLSProfile, _float32
-from exporter.model import Commit, GroupSnapshot, GroupStatus, PartitionSnapshot, PartitionStatus, Status
-from exporter.retention import Headroom
 
 HOST = "burrow-host"
 T0 = 1_700_000_000_000

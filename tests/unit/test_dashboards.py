@@ -21,7 +21,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.model import Status
+from exporter.core.model import Status
 from tests.dashboard_queries import DASHBOARD_DIR, panel_queries
 
 ROOT = Path(__file__).resolve().parents[2]

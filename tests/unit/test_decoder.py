@@ -1,4 +1,4 @@
-"""Tests of exporter.decoder: byte fixtures for every record type and value version, Burrow's fixtures,
+"""Tests of exporter.core.decoder: byte fixtures for every record type and value version, Burrow's fixtures,
 round trips through the test encoder, and property tests that no input makes `decode` raise."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.decoder import RECORD_KINDS, decode, decode_assignment, record_kind
-from exporter.model import (
+from exporter.core.decoder import RECORD_KINDS, decode, decode_assignment, record_kind
+from exporter.core.model import (
     ConsumerGroupAssignment,
     ConsumerGroupMember,
     ConsumerGroupMemberLeft,

@@ -1,4 +1,4 @@
-"""Tests of exporter.evaluator: Burrow's rules in Burrow's table shape, the group roll-up, EvaluationCache.
+"""Tests of the evaluator: Burrow's rules in Burrow's table shape, the group roll-up, EvaluationCache.
 
 Unless a case says otherwise, windows hold ten commits made every 60 s at T, T+60, ..., T+540 and are
 evaluated at T+600, as in Burrow's Consumer-Lag-Evaluation-Rules examples.
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.evaluator import (
+from exporter.core.evaluator import (
     EvaluationCache,
     PartitionEvaluation,
     evaluate_group,
@@ -28,7 +28,7 @@ from exporter.evaluator import (
     recent_lag_zero,
     rewind_recovered,
 )
-from exporter.model import (
+from exporter.core.model import (
     Commit,
     GroupReason,
     GroupSnapshot,
@@ -38,7 +38,7 @@ from exporter.model import (
     Rule,
     Status,
 )
-from exporter.reasons import RULE_STATUS, text
+from exporter.core.reasons import RULE_STATUS, text
 
 T = 1_700_000_000
 OFFSETS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)

@@ -12,10 +12,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, OffsetOutOfRangeError
 from aiokafka.structs import TopicPartition
 
-from exporter.settings import ClusterSettings
-from exporter.sources import exact_reads
-from exporter.sources.exact_reads import ExactReader, RateLimit, read_record_time
-from exporter.timelag import (
+from exporter.core.timelag import (
     Appended,
     BelowLogStart,
     ExactAnswer,
@@ -26,6 +23,9 @@ from exporter.timelag import (
     TimeLag,
     Untimed,
 )
+from exporter.settings import ClusterSettings
+from exporter.sources import exact_reads
+from exporter.sources.exact_reads import ExactReader, RateLimit, read_record_time
 
 READ = PartitionOffset("t", 0, 5)
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from exporter.filters import NameFilter
+from exporter.core.filters import NameFilter
 
 # Burrow's regexFilterTests (core/internal/storage/inmemory_test.go): pattern, matching, non-matching names.
 BURROW_CASES = [

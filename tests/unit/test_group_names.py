@@ -18,11 +18,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import cli, status
+from exporter import cli
+from exporter.core.model import OffsetCommit
+from exporter.core.storage import Storage
 from exporter.exposition.http import HttpServer
-from exporter.model import OffsetCommit
 from exporter.settings import ClusterSettings
-from exporter.storage import Storage
+from exporter.tools import status
 from tests.unit.test_http import NOW_MS, T0, TOKEN, FakeCluster, make_settings
 
 HOSTILE = (

@@ -31,16 +31,23 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
-from exporter.evaluator import EvaluationCache
+from exporter.core.evaluator import EvaluationCache
+from exporter.core.model import (
+    ClusterState,
+    GroupMetadata,
+    GroupStatus,
+    Member,
+    OffsetCommit,
+    TopicPartitions,
+)
+from exporter.core.retention import Headroom
+from exporter.core.storage import Storage
 from exporter.exposition import http as http_module
 from exporter.exposition import metrics as metrics_module
 from exporter.exposition.http import HttpServer, build_app
 from exporter.exposition.metrics import ClusterView
 from exporter.exposition.webconfig import WebConfigError, parse_web_config
-from exporter.model import ClusterState, GroupMetadata, GroupStatus, Member, OffsetCommit, TopicPartitions
-from exporter.retention import Headroom
 from exporter.settings import ClusterSettings, HttpSettings, Settings
-from exporter.storage import Storage
 
 NOW = 1_700_000_000
 NOW_MS = NOW * 1000

@@ -24,8 +24,8 @@ from aiokafka.protocol.metadata import MetadataResponse_v5
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.decoder import decode
-from exporter.model import ConsumerGroupAssignment, TopicPartitions
+from exporter.core.decoder import decode
+from exporter.core.model import ConsumerGroupAssignment, TopicPartitions
 from exporter.settings import ClusterSettings, SecuritySettings
 from exporter.sources.kafka_client import Topology, client_kwargs, fetch_topology
 from tests.unit.offsets_encoder import (

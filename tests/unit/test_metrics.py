@@ -17,6 +17,9 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
+from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
+from exporter.core.retention import Headroom, TopicRetention
+from exporter.core.timelag import METHODS, SOURCE_CODES, LagSeconds
 from exporter.exposition.metrics import (
     CONTENT_TYPE,
     BrokerView,
@@ -27,9 +30,6 @@ from exporter.exposition.metrics import (
     _format_float,
     render,
 )
-from exporter.model import Commit, GroupStatus, PartitionStatus, Status
-from exporter.retention import Headroom, TopicRetention
-from exporter.timelag import METHODS, SOURCE_CODES, LagSeconds
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 # LAGWATCH_UPDATE_GOLDEN=1 rewrites the golden files from the current output; review the diff, then commit.

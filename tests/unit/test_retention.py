@@ -7,8 +7,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.retention import Headroom, TopicRetention, headroom, parse_topic_config
-from exporter.storage import Storage
+from exporter.core.retention import Headroom, TopicRetention, headroom, parse_topic_config
+from exporter.core.storage import Storage
 
 WEEK = TopicRetention(delete=True, compact=False, retention_ms=604_800_000, retention_bytes=None)
 INFINITE = TopicRetention(delete=True, compact=False, retention_ms=None, retention_bytes=None)

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from exporter import cli, status
+from exporter import cli
+from exporter.core.retention import Headroom
 from exporter.exposition import burrow_json
 from exporter.exposition.http import HttpServer
-from exporter.retention import Headroom
+from exporter.tools import status
 from tests.unit.test_http import (
     PASSWORD,
     PASSWORD_HASH,

@@ -12,7 +12,10 @@ from urllib.parse import quote
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from exporter.evaluator import evaluate_group
+from exporter.core.evaluator import evaluate_group
+from exporter.core.model import GroupSnapshot, GroupStatus, Status
+from exporter.core.retention import Headroom
+from exporter.core.timelag import LagSeconds
 from exporter.exposition.http import build_app
 from exporter.exposition.statuspage import (
     PAGE_SIZE,
@@ -22,9 +25,6 @@ from exporter.exposition.statuspage import (
     overview_page,
 )
 from exporter.exposition.webconfig import load_web_config
-from exporter.model import GroupSnapshot, GroupStatus, Status
-from exporter.retention import Headroom
-from exporter.timelag import LagSeconds
 from tests.unit.test_evaluator import EX2, EX3, EX4, T, partition
 from tests.unit.test_http import PASSWORD, PASSWORD_HASH, basic, clusters, make_settings
 

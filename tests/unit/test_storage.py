@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.filters import NameFilter
-from exporter.model import (
+from exporter.core.filters import NameFilter
+from exporter.core.model import (
     Commit,
     ConsumerGroupAssignment,
     ConsumerGroupMember,
@@ -31,7 +31,7 @@ from exporter.model import (
     SkippedRecord,
     TopicPartitions,
 )
-from exporter.storage import DROP_REASONS, Storage
+from exporter.core.storage import DROP_REASONS, Storage
 
 NOW = 1_700_000_000_000
 """Wall clock of every write unless a test says otherwise; commit timestamps are relative to it."""

@@ -9,10 +9,10 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.core.model import Commit, GroupStatus, PartitionStatus, Reason, Rule, Status
+from exporter.core.reasons import group_reason
+from exporter.core.retention import Headroom
 from exporter.exposition.table import duration, groups_table, partitions_table, worst_first
-from exporter.model import Commit, GroupStatus, PartitionStatus, Reason, Rule, Status
-from exporter.reasons import group_reason
-from exporter.retention import Headroom
 
 _ANSI = re.compile(r"\033\[[0-9;]*m")
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.timelag import (
+from exporter.core.timelag import (
     METHODS,
     REASONS,
     SOURCE_CODES,
@@ -509,7 +509,7 @@ def test_a_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mo
 def test_restore_reads_what_was_saved(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "heads-prod.bin"
     save_atomically(path, dump("prod", _histories()))
-    with caplog.at_level(logging.INFO, logger="exporter.timelag"):
+    with caplog.at_level(logging.INFO, logger="exporter.core.timelag"):
         restored = restore(path, "prod", POLICY)
     assert {key: h.points() for key, h in restored.items()} == {
         key: h.points() for key, h in _histories().items() if len(h)
@@ -537,7 +537,7 @@ def test_restore_ignores_a_missing_foreign_or_unreadable_file(
         path.mkdir()
     elif content is not None:
         path.write_bytes(content)
-    with caplog.at_level(logging.INFO, logger="exporter.timelag"):
+    with caplog.at_level(logging.INFO, logger="exporter.core.timelag"):
         assert restore(path, "prod", POLICY) == {}
     (record,) = caplog.records
     assert record.levelno == level

@@ -1,8 +1,8 @@
-"""Tests of the pure part of exporter.workload: the commit plans, exactly and against Burrow's rules.
+"""Tests of the pure part of exporter.tools.workload: the commit plans, exactly and against Burrow's rules.
 
 The property tests replay a plan under steady production in an idealised cluster (HEAD known exactly at every
 commit, one commit per second, a window as long as the workload's phase) and evaluate every window with
-exporter.evaluator: each scenario must give the status it is named for.
+exporter.core.evaluator: each scenario must give the status it is named for.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.evaluator import evaluate_partition
-from exporter.model import Commit, Status
-from exporter.workload import (
+from exporter.core.evaluator import evaluate_partition
+from exporter.core.model import Commit, Status
+from exporter.tools.workload import (
     CONSUMER_PROTOCOL,
     PARTITIONS,
     SCENARIOS,

@@ -26,7 +26,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Protocol, cast
 
-from exporter.model import (
+from exporter.core.model import (
     Commit,
     GroupReason,
     GroupSnapshot,
@@ -37,7 +37,7 @@ from exporter.model import (
     Rule,
     Status,
 )
-from exporter.reasons import EXPLAIN, RULE_STATUS, caught_up, group_reason
+from exporter.core.reasons import EXPLAIN, RULE_STATUS, caught_up, group_reason
 
 __all__ = [
     "EvaluationCache",
@@ -79,7 +79,7 @@ class PartitionEvaluation:
     end: Commit | None
     current_lag: int | None
     reason: Reason
-    """The rule that settled `status` and the figures it used (exporter.reasons puts them in words)."""
+    """The rule that settled `status` and the figures it used (exporter.core.reasons puts them in words)."""
 
 
 # ------------------------------------------------------------------------------------------------------------

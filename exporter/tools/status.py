@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import quote, unquote, urlsplit
 
+from exporter.core.model import Commit, GroupStatus, PartitionStatus, Reason, Rule, Status
+from exporter.core.reasons import FIGURES, group_reason
+from exporter.core.retention import Headroom
 from exporter.exposition.table import groups_table, partitions_table, worst_first
-from exporter.model import Commit, GroupStatus, PartitionStatus, Reason, Rule, Status
-from exporter.reasons import FIGURES, group_reason
-from exporter.retention import Headroom
 from exporter.settings import DEFAULT_PORT
 
 __all__ = [

@@ -715,8 +715,10 @@ async def _until_signal(config: WorkloadConfig, duration: float | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m exporter.workload`, until `lagwatch demo workload` is wired."""
-    parser = argparse.ArgumentParser(prog="python -m exporter.workload", description=__doc__.split("\n")[0])
+    """`python -m exporter.tools.workload`, until `lagwatch demo workload` is wired."""
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter.tools.workload", description=__doc__.split("\n")[0]
+    )
     parser.add_argument(
         "--bootstrap-servers",
         default=os.environ.get("LAGWATCH_CLUSTERS__LOCAL__BOOTSTRAP_SERVERS", "127.0.0.1:9092"),

@@ -38,8 +38,8 @@ from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from exporter.filters import NameFilter
-from exporter.model import (
+from exporter.core.filters import NameFilter
+from exporter.core.model import (
     Commit,
     ConsumerGroupAssignment,
     ConsumerGroupMember,
@@ -54,7 +54,7 @@ from exporter.model import (
     Record,
     TopicPartitions,
 )
-from exporter.retention import TopicRetention
+from exporter.core.retention import TopicRetention
 
 __all__ = ["DROP_REASONS", "Storage", "StorageStats"]
 

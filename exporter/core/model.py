@@ -212,7 +212,7 @@ class GroupSnapshot:
 
 
 class Rule(Enum):
-    """What settled a partition's status (exporter.reasons has the words); the value is its API name."""
+    """What settled a partition's status (exporter.core.reasons has the words); the value is its API name."""
 
     NO_COMMITS = "no_commits"
     """OK: the partition has no stored commit (a placeholder, or assigned but never committed)."""
@@ -239,8 +239,9 @@ class Rule(Enum):
 
 
 class Reason(NamedTuple):
-    """Why a partition has its status: the rule that settled it and the figures that rule used, in the order
-    `exporter.reasons.FIGURES[rule]` names them. A NamedTuple: one is built per partition per evaluation."""
+    """Why a partition has its status: the rule that settled it and the figures that rule used, in the
+    order `exporter.core.reasons.FIGURES[rule]` names them.
+    A NamedTuple: one is built per partition per evaluation."""
 
     rule: Rule
     figures: tuple[int | None, ...] = ()

@@ -15,7 +15,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import Protocol
 
-from exporter.model import Commit, GroupReason, Reason, Rule, Status
+from exporter.core.model import Commit, GroupReason, Reason, Rule, Status
 
 __all__ = [
     "EXPLAIN",

@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from exporter.model import (
+from exporter.core.model import (
     ConsumerGroupAssignment,
     ConsumerGroupMember,
     ConsumerGroupMemberLeft,

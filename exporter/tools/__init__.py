@@ -1,0 +1,1 @@
+"""Commands beside the exporter: the `lagwatch status` client and the demo workload."""
