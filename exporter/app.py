@@ -24,9 +24,9 @@ from typing import TypeVar
 
 from exporter.core.evaluator import EvaluationCache
 from exporter.core.filters import NameFilter
-from exporter.core.model import ClusterState, GroupStatus, PartitionStatus
+from exporter.core.model import ClusterState, GroupSnapshot, GroupStatus, PartitionStatus
 from exporter.core.retention import Headroom, TopicRetention, headroom
-from exporter.core.storage import Storage
+from exporter.core.storage import Storage, StorageStats
 from exporter.core.timelag import HeadHistory, LagSeconds, Policy, TimeLag, dump, restore, save_atomically
 from exporter.exposition.http import HttpServer
 from exporter.exposition.metrics import BrokerView, ClusterView
@@ -338,6 +338,24 @@ class ClusterRuntime:
 
     def statuses(self) -> Mapping[str, GroupStatus]:
         return self.cache.statuses()
+
+    def status(self, group: str) -> GroupStatus:
+        return self.cache.status(group)
+
+    def topics(self) -> list[str]:
+        return self.storage.topics()
+
+    def head_offsets(self, topic: str) -> tuple[int | None, ...] | None:
+        return self.storage.head_offsets(topic)
+
+    def groups_for_topic(self, topic: str) -> list[str]:
+        return self.storage.groups_for_topic(topic)
+
+    def group_snapshot(self, group: str) -> GroupSnapshot | None:
+        return self.storage.group_snapshot(group)
+
+    def stats(self) -> StorageStats:
+        return self.storage.stats()
 
     def delete_group(self, group: str, topic: str | None = None) -> bool:
         removed = self.storage.delete_group(group, topic)
