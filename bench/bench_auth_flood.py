@@ -29,7 +29,7 @@ from pathlib import Path
 import aiohttp
 import bcrypt
 
-from exporter.exposition.http import HttpServer
+from exporter.exposition.server import HttpServer
 from exporter.settings import ClusterSettings, HttpSettings, Settings
 
 _PASSWORD = "correct horse battery staple"

@@ -33,8 +33,8 @@ import aiohttp
 from exporter.core.evaluator import EvaluationCache
 from exporter.core.model import GroupMetadata, GroupStatus, Member, OffsetCommit, TopicPartitions
 from exporter.core.storage import Storage
-from exporter.exposition.http import HttpServer
 from exporter.exposition.metrics import ClusterView
+from exporter.exposition.server import HttpServer
 from exporter.settings import ClusterSettings, HttpSettings, Settings
 from exporter.sources.progress import SourceProgress
 

@@ -25,7 +25,7 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from exporter.exposition.http import HttpServer
+from exporter.exposition.server import HttpServer
 from exporter.settings import ClusterSettings, HttpSettings, Settings
 
 _BAD = {

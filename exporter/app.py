@@ -28,8 +28,8 @@ from exporter.core.model import ClusterState, GroupSnapshot, GroupStatus, Partit
 from exporter.core.retention import Headroom, TopicRetention, headroom
 from exporter.core.storage import Storage, StorageStats
 from exporter.core.timelag import HeadHistory, LagSeconds, Policy, TimeLag, dump, restore, save_atomically
-from exporter.exposition.http import HttpServer
 from exporter.exposition.metrics import BrokerView, ClusterView
+from exporter.exposition.server import HttpServer
 from exporter.gc_pause import gc_paused
 from exporter.settings import ClusterSettings, Settings, StartupError
 from exporter.sources.admin_api import AdminApiSource

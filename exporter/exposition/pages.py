@@ -1,6 +1,6 @@
 """The status page's routes: `/` (the overview), `/group/<cluster>/<group>` and the page's own stylesheet and
 script. The HTML comes from `statuspage`; this module reads the clusters' cached statuses and snapshots from
-memory and answers, behind the same TLS, basic auth and rate limit as every other path (http.py's guards).
+memory and answers, behind the same TLS, basic auth and rate limit as every other path (server.py's guards).
 
 `?fragment=1` answers only what the page's script swaps in when it filters or refreshes itself.
 """
@@ -36,7 +36,7 @@ class _Snapshots(Protocol):
 
 
 class PageCluster(Protocol):
-    """What the page reads of a cluster (http.ClusterHandle provides it)."""
+    """What the page reads of a cluster (handle.ClusterHandle provides it)."""
 
     @property
     def storage(self) -> _Snapshots: ...

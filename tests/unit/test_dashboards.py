@@ -315,7 +315,7 @@ def test_multi_value_variables_are_matched_as_regexes_and_single_ones_literally(
 DOCUMENTED = set(re.findall(r"`(lagwatch_\w+)`", (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")))
 PROMETHEUS_OWN = {"up", "scrape_duration_seconds"}
 # The labels of docs/metrics.md. `kind` is the record-kind label of lagwatch_offsets_records_total as
-# exporter/exposition/http.py writes it (the server's module is the authority on those names).
+# exporter/exposition/self_metrics.py writes it (that module is the authority on those names).
 LABELS = {
     "kafka_cluster",
     "group",

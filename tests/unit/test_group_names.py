@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter import cli
 from exporter.core.model import OffsetCommit
 from exporter.core.storage import Storage
-from exporter.exposition.http import HttpServer
+from exporter.exposition.server import HttpServer
 from exporter.settings import ClusterSettings
 from exporter.tools import status
 from tests.unit.test_http import NOW_MS, T0, TOKEN, FakeCluster, make_settings

@@ -42,10 +42,10 @@ from exporter.core.model import (
 )
 from exporter.core.retention import Headroom
 from exporter.core.storage import Storage
-from exporter.exposition import http as http_module
 from exporter.exposition import metrics as metrics_module
-from exporter.exposition.http import HttpServer, build_app
+from exporter.exposition import metrics_endpoint
 from exporter.exposition.metrics import ClusterView
+from exporter.exposition.server import HttpServer, build_app
 from exporter.exposition.webconfig import WebConfigError, parse_web_config
 from exporter.settings import ClusterSettings, HttpSettings, Settings
 
@@ -1049,7 +1049,7 @@ async def test_health_answers_while_metrics_render(
         time.sleep(0.6)
         return real_render(*args)
 
-    monkeypatch.setattr(http_module, "render", slow_render)
+    monkeypatch.setattr(metrics_endpoint, "render", slow_render)
     async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
         scrape = asyncio.create_task(test_client.get("/metrics"))
         await asyncio.wait_for(rendering.wait(), 5)
@@ -1088,8 +1088,8 @@ class RenderCounter:
 async def renders(monkeypatch: pytest.MonkeyPatch) -> RenderCounter:
     """Counts renders; the pre-render poll runs every 20 ms instead of 0.5 s."""
     counter = RenderCounter(asyncio.get_running_loop())
-    monkeypatch.setattr(http_module, "render", counter)
-    monkeypatch.setattr(http_module, "_PRERENDER_POLL_S", 0.02)
+    monkeypatch.setattr(metrics_endpoint, "render", counter)
+    monkeypatch.setattr(metrics_endpoint, "_PRERENDER_POLL_S", 0.02)
     return counter
 
 
@@ -1115,7 +1115,7 @@ async def test_new_data_are_rendered_ahead_of_the_next_scrape(
 async def test_a_scrape_never_serves_a_body_older_than_its_data(
     clusters: dict[str, FakeCluster], renders: RenderCounter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http_module, "_PRERENDER_POLL_S", 3600.0)
+    monkeypatch.setattr(metrics_endpoint, "_PRERENDER_POLL_S", 3600.0)
     key = ("lagwatch_group_total_lag", (("group", "testgroup"), ("kafka_cluster", "c1")))
     async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
         await test_client.get("/metrics")

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.exposition import guard as guard_module
 from exporter.exposition.guard import GuardCounters, PasswordChecker, Verdict
-from exporter.exposition.http import HttpServer
+from exporter.exposition.server import HttpServer
 from tests.unit.test_http import PASSWORD, PASSWORD_HASH, TOKEN, make_c1, make_c2, make_settings
 
 ENDPOINTS = ("/metrics", "/-/healthy", "/v3/kafka", "/v3/kafka/c1/consumer/testgroup/status", "/nowhere")

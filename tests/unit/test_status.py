@@ -16,7 +16,7 @@ import pytest
 from exporter import cli
 from exporter.core.retention import Headroom
 from exporter.exposition import burrow_json
-from exporter.exposition.http import HttpServer
+from exporter.exposition.server import HttpServer
 from exporter.tools import status
 from tests.unit.test_http import (
     PASSWORD,

@@ -16,7 +16,7 @@ from exporter.core.evaluator import evaluate_group
 from exporter.core.model import GroupSnapshot, GroupStatus, Status
 from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
-from exporter.exposition.http import build_app
+from exporter.exposition.server import build_app
 from exporter.exposition.statuspage import (
     PAGE_SIZE,
     ClusterState,
