@@ -16,10 +16,8 @@ import logging
 import math
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TypeVar
 
 from exporter.core.evaluator import EvaluationCache
@@ -27,7 +25,7 @@ from exporter.core.filters import NameFilter
 from exporter.core.model import ClusterState, GroupSnapshot, GroupStatus, PartitionStatus
 from exporter.core.retention import Headroom, TopicRetention, headroom
 from exporter.core.storage import Storage, StorageStats
-from exporter.core.timelag import HeadHistory, LagSeconds, Policy, TimeLag, dump, restore, save_atomically
+from exporter.core.timelag import LagSeconds, Policy, TimeLag
 from exporter.exposition.metrics import BrokerView, ClusterView
 from exporter.exposition.server import HttpServer
 from exporter.gc_pause import gc_paused
@@ -37,6 +35,7 @@ from exporter.sources.cluster import HeadPoller
 from exporter.sources.exact_reads import ExactReader
 from exporter.sources.offsets_topic import OffsetsTopicSource
 from exporter.sources.progress import SourceProgress
+from exporter.state_file import Saved, StateFile, check_state_dir, describe, state_path
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +44,6 @@ _EVALUATION_BATCH = 500
 """Groups evaluated between two yields to the event loop (about 50 ms of work at 10 partitions a group)."""
 _SAVE_INTERVAL_S = 300.0
 """How often the HEAD histories are written to the state file; what a crash can lose."""
-_SAVE_BATCH = 5000
-"""HEAD histories copied between two yields to the event loop when saving."""
 _STREAM_SLACK_S = 3.0
 """How far behind the clock the committed-offsets stream may be known complete before evaluation waits for it:
 a fetch that finds nothing new returns every 0.5 s, so in steady state it is at most about a second behind."""
@@ -60,40 +57,13 @@ GroupHeadroom = tuple[Headroom | None, ...]
 is none (no commit, log start unknown, compact-only topic)."""
 
 
-def check_state_dir(state_dir: str, clusters: list[str]) -> None:
-    """Fail now, not at the first save five minutes later, when the HEAD history cannot be written: the
-    directory cannot be created or written, or a cluster's state file is in the way."""
-    if not state_dir:
-        return
-    directory = Path(state_dir).expanduser()
-    setting = f"lag_seconds.state_dir {str(directory)!r}"
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory, prefix=".lagwatch-check-"):
-            pass
-    except OSError as exc:
-        raise StartupError(f"{setting}: {_cause(exc)}") from None
-    for name in clusters:
-        state_file = directory / f"heads-{name}.bin"
-        try:
-            if state_file.exists():
-                if not state_file.is_file():
-                    raise StartupError(f"{setting}: {state_file.name} is not a regular file")
-                with state_file.open("r+b"):
-                    pass
-        except OSError as exc:
-            raise StartupError(f"{setting}: state file {state_file.name}: {_cause(exc)}") from None
-
-
 def _cause(exc: OSError) -> str:
-    """The cause of an OSError in words, without the exception's name or a repeated path."""
-    if exc.errno == errno.EACCES or exc.errno == errno.EPERM:
-        return "permission denied"
+    """The cause of an OSError of the HTTP listener in words."""
     if exc.errno == errno.EADDRINUSE:
         return "address already in use (another lagwatch or another program listens there)"
     if exc.errno == errno.EADDRNOTAVAIL:
         return "address not available on this host"
-    return (exc.strerror or str(exc)).lower() if exc.errno is not None else str(exc)
+    return describe(exc)
 
 
 class ClusterRuntime:
@@ -120,20 +90,17 @@ class ClusterRuntime:
         )
         self.evaluation_seconds: float | None = None
         lag = settings.lag_seconds
-        self.state_file: Path | None = None
+        self.state_file: StateFile | None = None
         """Where the HEAD histories of lag in seconds are kept across restarts; None when they are not."""
         self.timelag: TimeLag | None = None
         self.exact_reads: ExactReader | None = None
+        saved = Saved()
         if lag.enabled:
             policy = Policy.for_refresh(cluster.offset_refresh, lag.span)
             if lag.state_dir:
-                # Cluster names are restricted to [A-Za-z0-9._-], so the name is safe in a file name.
-                self.state_file = Path(lag.state_dir).expanduser() / f"heads-{name}.bin"
-            self.timelag = TimeLag(
-                policy,
-                histories=restore(self.state_file, name, policy) if self.state_file else None,
-                exact_reads=lag.exact_reads,
-            )
+                self.state_file = StateFile(state_path(lag.state_dir, name), name)
+                saved = self.state_file.restore(policy)
+            self.timelag = TimeLag(policy, histories=saved.histories, exact_reads=lag.exact_reads)
             if lag.exact_reads:
                 self.exact_reads = ExactReader(
                     name,
@@ -145,8 +112,7 @@ class ClusterRuntime:
         self._lag_seconds: dict[str, tuple[GroupStatus, GroupLagSeconds]] = {}
         self._headroom: dict[str, tuple[GroupStatus, GroupHeadroom]] = {}
         self._restored_pruned = False
-        self._restored_cluster_id = "" if self.state_file is None else _read_cluster_id(self.state_file)
-        self._save_failing = False
+        self._restored_cluster_id = saved.cluster_id
         self.head = HeadPoller(
             name, cluster, self.storage, on_round=self.evaluate, observer=self.timelag, clock=clock
         )
@@ -413,33 +379,13 @@ class ClusterRuntime:
         return _paired(self._lag_seconds, statuses)
 
     async def save_state(self) -> None:
-        """Write the HEAD histories to the state file; a failure is logged, not raised. The histories are
-        copied on the event loop, which owns them, in batches that let it serve in between; serialising
-        (about 14 us per busy partition) and writing happen in a thread."""
+        """Write the HEAD histories to the state file, with the id of the Kafka cluster they were observed on
+        (the restored one while the cluster was not reached yet)."""
         if self.timelag is None or self.state_file is None:
             return
-        copies: dict[tuple[str, int], HeadHistory] = {}
-        for count, (key, history) in enumerate(list(self.timelag.histories.items()), 1):
-            copies[key] = history.copy()
-            if count % _SAVE_BATCH == 0:
-                await asyncio.sleep(0)
-        try:
-            data = await asyncio.to_thread(dump, self.name, copies)
-            await asyncio.to_thread(_write_state, self.state_file, data, self.head.health.cluster_id)
-        except OSError as exc:
-            if not self._save_failing:
-                log.warning(
-                    "cluster %s: cannot save the HEAD history to %s (%s); lag in seconds will need exact "
-                    "reads after a restart",
-                    self.name,
-                    self.state_file,
-                    exc,
-                )
-            self._save_failing = True
-            return
-        if self._save_failing:
-            log.info("cluster %s: HEAD history saved to %s again", self.name, self.state_file)
-        self._save_failing = False
+        await self.state_file.save(
+            self.timelag.histories, self.head.health.cluster_id or self._restored_cluster_id
+        )
 
     async def _save_periodically(self) -> None:
         while True:
@@ -476,25 +422,6 @@ def _partition_lag_seconds(timelag: TimeLag, partition: PartitionStatus, now: fl
         return None
     head = None if lag is None else end.offset + lag
     return timelag.lag(partition.topic, partition.partition, end.offset, head, now)
-
-
-def _write_state(path: Path, data: bytes, cluster_id: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    save_atomically(path, data)
-    if cluster_id:
-        save_atomically(_cluster_id_file(path), cluster_id.encode())
-
-
-def _cluster_id_file(state_file: Path) -> Path:
-    """Beside the state file: the id of the Kafka cluster its histories were observed on."""
-    return state_file.with_suffix(".cluster-id")
-
-
-def _read_cluster_id(state_file: Path) -> str:
-    try:
-        return _cluster_id_file(state_file).read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        return ""
 
 
 def _configure_logging(level: str) -> None:

@@ -1,5 +1,5 @@
-"""Lag in seconds: how long ago the record a group must process next was appended. Pure and synchronous, apart
-from the two small file helpers at the end (`save_atomically`, `restore`).
+"""Lag in seconds: how long ago the record a group must process next was appended. Pure and synchronous: the
+state file that keeps the HEAD histories across restarts is the shell's (`exporter/state_file.py`).
 
 For a group-partition with committed offset c and HEAD h the lag is exactly 0 when c >= h, otherwise
 now - t(c), where t(c) is the time the record at offset c was appended (docs/lag-seconds.md). It is never
@@ -31,22 +31,12 @@ next record. Keeping only the first would stretch the bracket after every idle p
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-import os
-import struct
-import sys
-import tempfile
-import zlib
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from itertools import pairwise, starmap
-from operator import le
-from pathlib import Path
 from typing import Literal, NamedTuple
 
 __all__ = [
@@ -65,18 +55,11 @@ __all__ = [
     "Policy",
     "Reason",
     "Source",
-    "StateFileError",
     "TimeLag",
     "Untimed",
-    "dump",
     "interpolate",
     "lag_seconds",
-    "load",
-    "restore",
-    "save_atomically",
 ]
-
-log = logging.getLogger(__name__)
 
 Method = Literal["caught_up", "interpolated", "exact"]
 """How a figure was obtained: c >= h, interpolation on the HEAD history, or the record's own timestamp."""
@@ -168,6 +151,19 @@ class HeadHistory:
 
     def __len__(self) -> int:
         return len(self._offsets)
+
+    @classmethod
+    def from_arrays(cls, policy: Policy, offsets: array[int], times: array[float]) -> HeadHistory:
+        """A history of these observations (as `arrays` gave them), the newest `policy.max_points` kept. The
+        caller vouches that both are non-decreasing and of equal length."""
+        history = cls(policy)
+        history._offsets = offsets[-policy.max_points :]
+        history._times = times[-policy.max_points :]
+        return history
+
+    def arrays(self) -> tuple[array[int], array[float]]:
+        """The offsets and the times, oldest first: the history's own arrays (for serialising), not copies."""
+        return self._offsets, self._times
 
     def copy(self) -> HeadHistory:
         """An independent copy (two array copies), for serialising away from the owner's thread."""
@@ -521,163 +517,3 @@ class TimeLag:
         for read in [r for r in self._pending if matches(r)]:
             del self._pending[read]
         self._in_flight = {r for r in self._in_flight if not matches(r)}
-
-
-# ----------------------------------------------------------------------------------------------------
-# The state file: HEAD histories survive a restart, so lag in seconds is available at once.
-#
-# Format version 1, little-endian: magic, u16 version, u32 CRC-32 of the body; body: cluster name, u32 count,
-# then per partition: topic name, u32 partition, u32 n, n int64 offsets, n float64 times. A name is a u16
-# length and UTF-8 bytes. Raw arrays rather than JSON: 16 bytes per point, written and read at memcpy speed.
-
-_MAGIC = b"\x89LWHEAD\n"
-_VERSION = 1
-_HEADER = struct.Struct("<8sHI")
-_U16 = struct.Struct("<H")
-_U32 = struct.Struct("<I")
-_ENTRY = struct.Struct("<II")
-
-
-class StateFileError(Exception):
-    """Not a lagwatch state file, another version or cluster, or corrupt; the message says which."""
-
-
-def dump(cluster: str, histories: Mapping[tuple[str, int], HeadHistory]) -> bytes:
-    """The state file of one cluster's HEAD histories."""
-    kept = sorted((key, history) for key, history in histories.items() if len(history))
-    body = [_name(cluster), _U32.pack(len(kept))]
-    for (topic, partition), history in kept:
-        body += [
-            _name(topic),
-            _ENTRY.pack(partition, len(history)),
-            _little_endian(history._offsets),
-            _little_endian(history._times),
-        ]
-    payload = b"".join(body)
-    return _HEADER.pack(_MAGIC, _VERSION, zlib.crc32(payload)) + payload
-
-
-def load(data: bytes, cluster: str, policy: Policy) -> dict[tuple[str, int], HeadHistory]:
-    """HEAD histories from a state file written by `dump` for `cluster`, trimmed to `policy.max_points`.
-    Raises StateFileError."""
-    if len(data) < _HEADER.size or not data.startswith(_MAGIC):
-        raise StateFileError("not a lagwatch HEAD history file")
-    _, version, checksum = _HEADER.unpack_from(data)
-    if version != _VERSION:
-        raise StateFileError(f"format version {version}, this lagwatch reads version {_VERSION}")
-    cursor = _Cursor(memoryview(data)[_HEADER.size :])
-    if zlib.crc32(cursor.data) != checksum:
-        raise StateFileError("checksum mismatch (truncated or corrupt)")
-    written_for = cursor.name()
-    if written_for != cluster:
-        raise StateFileError(f"written for cluster {written_for!r}, not {cluster!r}")
-    histories: dict[tuple[str, int], HeadHistory] = {}
-    for _ in range(cursor.unpack(_U32)[0]):
-        topic = cursor.name()
-        partition, count = cursor.unpack(_ENTRY)
-        offsets, times = array("q"), array("d")
-        offsets.frombytes(cursor.take(8 * count))
-        times.frombytes(cursor.take(8 * count))
-        if sys.byteorder == "big":
-            offsets.byteswap()
-            times.byteswap()
-        if (topic, partition) in histories or not _plausible(offsets, times):
-            raise StateFileError(f"corrupt history for {topic}/{partition}")
-        history = histories[(topic, partition)] = HeadHistory(policy)
-        history._offsets = offsets[-policy.max_points :]
-        history._times = times[-policy.max_points :]
-    if cursor.position != len(cursor.data):
-        raise StateFileError("corrupt: trailing bytes")
-    return histories
-
-
-def _plausible(offsets: array[int], times: array[float]) -> bool:
-    # Non-decreasing times with finite ends are all finite (NaN fails every comparison).
-    return (
-        len(offsets) > 0
-        and offsets[0] >= 0
-        and math.isfinite(times[0])
-        and math.isfinite(times[-1])
-        and all(starmap(le, pairwise(offsets)))
-        and all(starmap(le, pairwise(times)))
-    )
-
-
-def _name(text: str) -> bytes:
-    encoded = text.encode()
-    return _U16.pack(len(encoded)) + encoded
-
-
-def _little_endian(values: array[int] | array[float]) -> bytes:
-    if sys.byteorder == "little":
-        return values.tobytes()
-    swapped = values[:]
-    swapped.byteswap()
-    return swapped.tobytes()
-
-
-class _Cursor:
-    __slots__ = ("data", "position")
-
-    def __init__(self, data: memoryview) -> None:
-        self.data = data
-        self.position = 0
-
-    def take(self, size: int) -> memoryview:
-        end = self.position + size
-        if end > len(self.data):
-            raise StateFileError("corrupt: truncated")
-        chunk = self.data[self.position : end]
-        self.position = end
-        return chunk
-
-    def unpack(self, layout: struct.Struct) -> tuple[int, ...]:
-        return tuple(layout.unpack(self.take(layout.size)))
-
-    def name(self) -> str:
-        try:
-            return str(self.take(self.unpack(_U16)[0]), "utf-8")
-        except UnicodeDecodeError:
-            raise StateFileError("corrupt: a name is not UTF-8") from None
-
-
-def save_atomically(path: Path | str, data: bytes) -> None:
-    """Replace the file at `path` with `data` so that a crash leaves the old file or the new one, never a
-    mix: a temporary file in the same directory, fsync, rename, fsync of the directory."""
-    path = Path(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def restore(path: Path | str, cluster: str, policy: Policy) -> dict[tuple[str, int], HeadHistory]:
-    """The HEAD histories saved at `path`, or none: a missing, unreadable, foreign or corrupt file is logged
-    and ignored, never raised."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        log.info("cluster %s: no HEAD history at %s; lag in seconds starts from exact reads", cluster, path)
-        return {}
-    except OSError as exc:
-        log.warning("cluster %s: cannot read HEAD history %s (%s); starting without it", cluster, path, exc)
-        return {}
-    try:
-        histories = load(data, cluster, policy)
-    except StateFileError as exc:
-        log.warning("cluster %s: ignoring HEAD history %s: %s", cluster, path, exc)
-        return {}
-    log.info("cluster %s: HEAD history of %d partitions restored from %s", cluster, len(histories), path)
-    return histories

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,8 +24,9 @@ from aiokafka.errors import KafkaError
 
 from exporter.app import ClusterRuntime
 from exporter.core.model import OffsetCommit
-from exporter.core.timelag import LagSeconds, interpolate
+from exporter.core.timelag import LagSeconds, Policy, interpolate
 from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings
+from exporter.state_file import load
 from tests.kafka_cluster import NewTopicFactory, Produce, unique_name
 
 REFRESH = 0.5
@@ -521,11 +523,14 @@ async def test_a_state_dir_that_cannot_be_written_is_logged_once(
     blocked.write_text("a file where the directory should be")
     driven = Driven(blocked, exact_reads=False)
     await driven.head(7)
-    caplog.set_level(logging.INFO, logger="exporter.app")
+    caplog.set_level(logging.INFO, logger="exporter.state_file")
+    caplog.clear()  # the restore at start could not read the file either
     await driven.runtime.save_state()
     await driven.runtime.save_state()
     warnings = [
-        r.getMessage() for r in caplog.records if r.name == "exporter.app" and r.levelno == logging.WARNING
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "exporter.state_file" and r.levelno == logging.WARNING
     ]
     assert len(warnings) == 1
     assert warnings[0].startswith(
@@ -558,7 +563,8 @@ async def test_a_history_saved_on_another_kafka_cluster_is_discarded(
     first.tick(10)
     await first.head(200)
     await first.runtime.save_state()
-    assert (tmp_path / "heads-it.cluster-id").read_text() == "kafka-a"
+    saved = load((tmp_path / "heads-it.bin").read_bytes(), CLUSTER, Policy())
+    assert (saved.cluster_id, sorted(os.listdir(tmp_path))) == ("kafka-a", ["heads-it.bin"])
 
     same = on("kafka-a")
     await same.runtime.evaluate()

@@ -1,4 +1,4 @@
-"""Lag in seconds: HEAD history, interpolation, the exact-read decision, the cache, and the state file.
+"""Lag in seconds: HEAD history, interpolation, the exact-read decision and the cache.
 
 Times are seconds since the epoch around T, which is exact in binary floating point; brackets of 3 records
 over 8 s put the estimates on whole seconds (T + 2, T + 4, T + 6), so the figures are compared exactly.
@@ -6,13 +6,8 @@ over 8 s put the estimates on whole seconds (T + 2, T + 4, T + 6), so the figure
 
 from __future__ import annotations
 
-import logging
 import math
-import os
-import struct
-import zlib
 from bisect import bisect_right
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -30,15 +25,10 @@ from exporter.core.timelag import (
     NothingBefore,
     PartitionOffset,
     Policy,
-    StateFileError,
     TimeLag,
     Untimed,
-    dump,
     interpolate,
     lag_seconds,
-    load,
-    restore,
-    save_atomically,
 )
 
 T = 1_700_000_000.0
@@ -410,138 +400,6 @@ def test_restored_histories_answer_at_once() -> None:
     history = _history((100, T), (103, T + 8))
     lag = TimeLag(POLICY, histories={("t", 0): history})
     assert lag.lag("t", 0, 101, 103, T + 30) == LagSeconds(26.0, "interpolated")
-
-
-# ------------------------------------------------------------------------------------------------------------
-# State file
-
-
-def _histories() -> dict[tuple[str, int], HeadHistory]:
-    return {
-        ("orders", 1): _history((100, T), (103, T + 8.25)),
-        ("orders", 0): _history((5, T), (5, T + 60), (9, T + 70)),
-        ("idle", 0): HeadHistory(POLICY),
-        ("ünïcode", 7): _history((2**62, T)),
-    }
-
-
-def test_state_round_trip() -> None:
-    data = dump("prod", _histories())
-    restored = load(data, "prod", POLICY)
-    assert {key: h.points() for key, h in restored.items()} == {
-        key: h.points() for key, h in _histories().items() if len(h)
-    }
-    assert all(h.policy is POLICY for h in restored.values())
-    assert dump("prod", restored) == data
-
-
-def test_state_layout_is_version_1() -> None:
-    data = dump("c", {("t", 3): _history((1, 2.0))})
-    body = b"\x01\x00c" + b"\x01\x00\x00\x00" + b"\x01\x00t" + struct.pack("<IIqd", 3, 1, 1, 2.0)
-    assert data == b"\x89LWHEAD\n" + struct.pack("<HI", 1, zlib.crc32(body)) + body
-
-
-def test_loading_trims_to_the_policy() -> None:
-    data = dump("prod", {("t", 0): _history(*((i, T + i) for i in range(10)))})
-    restored = load(data, "prod", Policy(max_points=4))
-    assert restored[("t", 0)].points() == tuple((i, T + i) for i in range(6, 10))
-
-
-def _file(body: bytes, version: int = 1) -> bytes:
-    return b"\x89LWHEAD\n" + struct.pack("<HI", version, zlib.crc32(body)) + body
-
-
-def _entry(topic: bytes, partition: int, offsets: list[int], times: list[float]) -> bytes:
-    n = len(offsets)
-    return struct.pack("<H", len(topic)) + topic + struct.pack(f"<II{n}q{n}d", partition, n, *offsets, *times)
-
-
-GOOD_ENTRY = _entry(b"t", 0, [1, 2], [T, T + 1])
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        (b"", "not a lagwatch HEAD history file"),
-        (b'{"heads": []}', "not a lagwatch HEAD history file"),
-        (_file(b"\x01\x00c\x00\x00\x00\x00", version=2), "format version 2, this lagwatch reads version 1"),
-        (dump("c", _histories())[:-1], "checksum mismatch"),
-        (_file(b"\x04\x00prod\x00\x00\x00\x00"), "written for cluster 'prod', not 'c'"),
-        (_file(b"\x01\x00c\x01\x00\x00\x00" + GOOD_ENTRY[:-1]), "corrupt: truncated"),
-        (_file(b"\x01\x00c\x01\x00\x00\x00" + GOOD_ENTRY + b"\x00"), "corrupt: trailing bytes"),
-        (_file(b"\x01\x00c\x02\x00\x00\x00" + GOOD_ENTRY * 2), "corrupt history for t/0"),
-        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"t", 0, [2, 1], [T, T])), "corrupt history for t/0"),
-        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"t", 0, [1, 2], [T, T - 1])), "corrupt history"),
-        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"t", 0, [1], [math.nan])), "corrupt history"),
-        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"t", 0, [-1], [T])), "corrupt history"),
-        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"t", 0, [], [])), "corrupt history"),
-        (_file(b"\x01\x00c\x01\x00\x00\x00" + _entry(b"\xff", 0, [1], [T])), "corrupt: a name is not UTF-8"),
-    ],
-)
-def test_foreign_or_corrupt_state_is_refused_with_a_reason(data: bytes, message: str) -> None:
-    with pytest.raises(StateFileError, match=message):
-        load(data, "c", POLICY)
-
-
-def test_save_atomically_replaces_the_file_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    path = tmp_path / "heads-prod.bin"
-    save_atomically(path, b"old")
-    save_atomically(str(path), b"new")
-    assert path.read_bytes() == b"new"
-    assert os.listdir(tmp_path) == ["heads-prod.bin"]
-    assert path.stat().st_mode & 0o777 == 0o600
-
-
-def test_a_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "heads-prod.bin"
-    save_atomically(path, b"old")
-
-    def no_space(fd: int) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", no_space)
-    with pytest.raises(OSError, match="No space"):
-        save_atomically(path, b"new")
-    assert path.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["heads-prod.bin"]
-
-
-def test_restore_reads_what_was_saved(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = tmp_path / "heads-prod.bin"
-    save_atomically(path, dump("prod", _histories()))
-    with caplog.at_level(logging.INFO, logger="exporter.core.timelag"):
-        restored = restore(path, "prod", POLICY)
-    assert {key: h.points() for key, h in restored.items()} == {
-        key: h.points() for key, h in _histories().items() if len(h)
-    }
-    assert caplog.messages == [f"cluster prod: HEAD history of 3 partitions restored from {path}"]
-
-
-@pytest.mark.parametrize(
-    ("content", "level", "message"),
-    [
-        (
-            None,
-            logging.INFO,
-            "cluster prod: no HEAD history at {path}; lag in seconds starts from exact reads",
-        ),
-        (b"garbage", logging.WARNING, "cluster prod: ignoring HEAD history {path}: not a lagwatch HEAD"),
-        (b"dir", logging.WARNING, "cluster prod: cannot read HEAD history {path} ([Errno 21] Is a directory"),
-    ],
-)
-def test_restore_ignores_a_missing_foreign_or_unreadable_file(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes | None, level: int, message: str
-) -> None:
-    path = tmp_path / "heads-prod.bin"
-    if content == b"dir":
-        path.mkdir()
-    elif content is not None:
-        path.write_bytes(content)
-    with caplog.at_level(logging.INFO, logger="exporter.core.timelag"):
-        assert restore(path, "prod", POLICY) == {}
-    (record,) = caplog.records
-    assert record.levelno == level
-    assert record.getMessage().startswith(message.format(path=path))
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,323 @@
+"""The state file: one cluster's HEAD histories of lag in seconds, and the id of the Kafka cluster they
+were observed on, kept across restarts so that lag in seconds is available at once (docs/lag-seconds.md,
+section 3).
+
+Everything about the file lives here: its name, the start-up check of its directory, its format (`dump`,
+`load`), the atomic write, the restore at start with its log lines, and the saves (every 300 s and at
+shutdown) with one log line per change of state. `core/timelag.py` stays pure: it only hands its histories
+out and takes restored ones in.
+
+Format version 2, little-endian: magic, u16 version, u32 CRC-32 of the body; body: cluster name, Kafka cluster
+id (empty when unknown), u32 count, then per partition: topic name, u32 partition, u32 n, n int64 offsets, n
+float64 times. A name is a u16 length and UTF-8 bytes. Raw arrays rather than JSON: 16 bytes per point,
+written and read at memcpy speed. Version 1 had no cluster id; it was kept beside the file in
+`heads-<cluster>.cluster-id`. A version-1 file is read once, with that sidecar, and the next save writes
+version 2 and removes the sidecar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import math
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from array import array
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from itertools import pairwise, starmap
+from operator import le
+from pathlib import Path
+
+from exporter.core.timelag import HeadHistory, Policy
+from exporter.settings import StartupError
+
+__all__ = [
+    "Saved",
+    "StateFile",
+    "StateFileError",
+    "check_state_dir",
+    "describe",
+    "dump",
+    "load",
+    "restore",
+    "save_atomically",
+    "state_path",
+]
+
+log = logging.getLogger(__name__)
+
+_MAGIC = b"\x89LWHEAD\n"
+_VERSION = 2
+_READS = (1, 2)
+_HEADER = struct.Struct("<8sHI")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_ENTRY = struct.Struct("<II")
+_SAVE_BATCH = 5000
+"""HEAD histories copied between two yields to the event loop when saving."""
+
+Histories = Mapping[tuple[str, int], HeadHistory]
+
+
+class StateFileError(Exception):
+    """Not a lagwatch state file, another version or cluster, or corrupt; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """What a state file holds."""
+
+    histories: dict[tuple[str, int], HeadHistory] = field(default_factory=dict)
+    cluster_id: str = ""
+    """The Kafka cluster the histories were observed on; empty when unknown."""
+    version: int = _VERSION
+
+
+def state_path(state_dir: str, cluster: str) -> Path:
+    """The state file of `cluster` in `state_dir`. Cluster names are restricted to [A-Za-z0-9._-], so the name
+    is safe in a file name."""
+    return Path(state_dir).expanduser() / f"heads-{cluster}.bin"
+
+
+def _sidecar(path: Path) -> Path:
+    """Beside a version-1 state file: the id of the Kafka cluster its histories were observed on."""
+    return path.with_suffix(".cluster-id")
+
+
+def check_state_dir(state_dir: str, clusters: list[str]) -> None:
+    """Fail now, not at the first save five minutes later, when the HEAD history cannot be written: the
+    directory cannot be created or written, or a cluster's state file is in the way."""
+    if not state_dir:
+        return
+    directory = Path(state_dir).expanduser()
+    setting = f"lag_seconds.state_dir {str(directory)!r}"
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory, prefix=".lagwatch-check-"):
+            pass
+    except OSError as exc:
+        raise StartupError(f"{setting}: {describe(exc)}") from None
+    for name in clusters:
+        state_file = state_path(state_dir, name)
+        try:
+            if state_file.exists():
+                if not state_file.is_file():
+                    raise StartupError(f"{setting}: {state_file.name} is not a regular file")
+                with state_file.open("r+b"):
+                    pass
+        except OSError as exc:
+            raise StartupError(f"{setting}: state file {state_file.name}: {describe(exc)}") from None
+
+
+def describe(exc: OSError) -> str:
+    """The cause of an OSError in words, without the exception's name or a repeated path."""
+    if exc.errno == errno.EACCES or exc.errno == errno.EPERM:
+        return "permission denied"
+    return (exc.strerror or str(exc)).lower() if exc.errno is not None else str(exc)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The format
+
+
+def dump(cluster: str, histories: Histories, cluster_id: str = "") -> bytes:
+    """The state file (version 2) of one cluster's HEAD histories, observed on Kafka cluster `cluster_id`."""
+    kept = sorted((key, history) for key, history in histories.items() if len(history))
+    body = [_name(cluster), _name(cluster_id), _U32.pack(len(kept))]
+    for (topic, partition), history in kept:
+        offsets, times = history.arrays()
+        body += [
+            _name(topic),
+            _ENTRY.pack(partition, len(history)),
+            _little_endian(offsets),
+            _little_endian(times),
+        ]
+    payload = b"".join(body)
+    return _HEADER.pack(_MAGIC, _VERSION, zlib.crc32(payload)) + payload
+
+
+def load(data: bytes, cluster: str, policy: Policy) -> Saved:
+    """What a state file written by `dump` (version 2) or an older lagwatch (version 1) for `cluster` holds,
+    the histories trimmed to `policy.max_points`. Raises StateFileError."""
+    if len(data) < _HEADER.size or not data.startswith(_MAGIC):
+        raise StateFileError("not a lagwatch HEAD history file")
+    _, version, checksum = _HEADER.unpack_from(data)
+    if version not in _READS:
+        raise StateFileError(f"format version {version}, this lagwatch reads versions 1 and 2")
+    cursor = _Cursor(memoryview(data)[_HEADER.size :])
+    if zlib.crc32(cursor.data) != checksum:
+        raise StateFileError("checksum mismatch (truncated or corrupt)")
+    written_for = cursor.name()
+    if written_for != cluster:
+        raise StateFileError(f"written for cluster {written_for!r}, not {cluster!r}")
+    cluster_id = cursor.name() if version >= 2 else ""
+    histories: dict[tuple[str, int], HeadHistory] = {}
+    for _ in range(cursor.unpack(_U32)[0]):
+        topic = cursor.name()
+        partition, count = cursor.unpack(_ENTRY)
+        offsets, times = array("q"), array("d")
+        offsets.frombytes(cursor.take(8 * count))
+        times.frombytes(cursor.take(8 * count))
+        if sys.byteorder == "big":
+            offsets.byteswap()
+            times.byteswap()
+        if (topic, partition) in histories or not _plausible(offsets, times):
+            raise StateFileError(f"corrupt history for {topic}/{partition}")
+        histories[(topic, partition)] = HeadHistory.from_arrays(policy, offsets, times)
+    if cursor.position != len(cursor.data):
+        raise StateFileError("corrupt: trailing bytes")
+    return Saved(histories, cluster_id, version)
+
+
+def _plausible(offsets: array[int], times: array[float]) -> bool:
+    # Non-decreasing times with finite ends are all finite (NaN fails every comparison).
+    return (
+        len(offsets) > 0
+        and offsets[0] >= 0
+        and math.isfinite(times[0])
+        and math.isfinite(times[-1])
+        and all(starmap(le, pairwise(offsets)))
+        and all(starmap(le, pairwise(times)))
+    )
+
+
+def _name(text: str) -> bytes:
+    encoded = text.encode()
+    return _U16.pack(len(encoded)) + encoded
+
+
+def _little_endian(values: array[int] | array[float]) -> bytes:
+    if sys.byteorder == "little":
+        return values.tobytes()
+    swapped = values[:]
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
+class _Cursor:
+    __slots__ = ("data", "position")
+
+    def __init__(self, data: memoryview) -> None:
+        self.data = data
+        self.position = 0
+
+    def take(self, size: int) -> memoryview:
+        end = self.position + size
+        if end > len(self.data):
+            raise StateFileError("corrupt: truncated")
+        chunk = self.data[self.position : end]
+        self.position = end
+        return chunk
+
+    def unpack(self, layout: struct.Struct) -> tuple[int, ...]:
+        return tuple(layout.unpack(self.take(layout.size)))
+
+    def name(self) -> str:
+        try:
+            return str(self.take(self.unpack(_U16)[0]), "utf-8")
+        except UnicodeDecodeError:
+            raise StateFileError("corrupt: a name is not UTF-8") from None
+
+
+# ----------------------------------------------------------------------------------------------------
+# The file
+
+
+def save_atomically(path: Path | str, data: bytes) -> None:
+    """Replace the file at `path` with `data` so that a crash leaves the old file or the new one, never a
+    mix: a temporary file in the same directory, fsync, rename, fsync of the directory."""
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def restore(path: Path | str, cluster: str, policy: Policy) -> Saved:
+    """What the state file at `path` holds, or nothing: a missing, unreadable, foreign or corrupt file is
+    logged and ignored, never raised. A version-1 file's cluster id is read from its sidecar file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        log.info("cluster %s: no HEAD history at %s; lag in seconds starts from exact reads", cluster, path)
+        return Saved()
+    except OSError as exc:
+        log.warning("cluster %s: cannot read HEAD history %s (%s); starting without it", cluster, path, exc)
+        return Saved()
+    try:
+        saved = load(data, cluster, policy)
+    except StateFileError as exc:
+        log.warning("cluster %s: ignoring HEAD history %s: %s", cluster, path, exc)
+        return Saved()
+    if saved.version == 1:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            saved = Saved(saved.histories, _sidecar(path).read_text().strip(), saved.version)
+    count = len(saved.histories)
+    log.info("cluster %s: HEAD history of %d partitions restored from %s", cluster, count, path)
+    return saved
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    save_atomically(path, data)
+    # The version-2 file carries the cluster id: the sidecar of version 1 is read once, then goes.
+    with contextlib.suppress(FileNotFoundError):
+        _sidecar(path).unlink()
+
+
+class StateFile:
+    """The state file of one cluster: its saves, each failure logged once and its recovery once."""
+
+    def __init__(self, path: Path, cluster: str) -> None:
+        self.path = path
+        self._cluster = cluster
+        self._failing = False
+
+    def restore(self, policy: Policy) -> Saved:
+        return restore(self.path, self._cluster, policy)
+
+    async def save(self, histories: Histories, cluster_id: str) -> None:
+        """Write the histories; a failure is logged, not raised. The histories are copied on the event loop,
+        which owns them, in batches that let it serve in between; serialising (about 14 us per busy
+        partition) and writing happen in a thread."""
+        copies: dict[tuple[str, int], HeadHistory] = {}
+        for count, (key, history) in enumerate(list(histories.items()), 1):
+            copies[key] = history.copy()
+            if count % _SAVE_BATCH == 0:
+                await asyncio.sleep(0)
+        try:
+            data = await asyncio.to_thread(dump, self._cluster, copies, cluster_id)
+            await asyncio.to_thread(_write, self.path, data)
+        except OSError as exc:
+            if not self._failing:
+                log.warning(
+                    "cluster %s: cannot save the HEAD history to %s (%s); lag in seconds will need exact "
+                    "reads after a restart",
+                    self._cluster,
+                    self.path,
+                    exc,
+                )
+            self._failing = True
+            return
+        if self._failing:
+            log.info("cluster %s: HEAD history saved to %s again", self._cluster, self.path)
+        self._failing = False
