@@ -28,7 +28,6 @@ from typing import Protocol, cast
 
 from exporter.core.model import (
     Commit,
-    GroupReason,
     GroupSnapshot,
     GroupStatus,
     PartitionSnapshot,
@@ -36,6 +35,7 @@ from exporter.core.model import (
     Reason,
     Rule,
     Status,
+    not_found,
 )
 from exporter.core.reasons import EXPLAIN, RULE_STATUS, caught_up, group_reason
 
@@ -281,23 +281,6 @@ def evaluate_partition(
 _by_topic_partition = attrgetter("topic", "partition")
 
 
-_NOT_FOUND_REASON = GroupReason(Status.NOTFOUND, 0, Status.OK, (), 0, None)
-
-
-def _not_found(cluster: str, group: str) -> GroupStatus:
-    return GroupStatus(
-        cluster=cluster,
-        group=group,
-        status=Status.NOTFOUND,
-        complete=1.0,
-        partitions=(),
-        partition_count=0,
-        maxlag=None,
-        totallag=0,
-        reason=_NOT_FOUND_REASON,
-    )
-
-
 def evaluate_group(
     snapshot: GroupSnapshot | None,
     now: float,
@@ -315,7 +298,7 @@ def evaluate_group(
     first in (topic, partition) order on a tie. `cluster` and `group` only name the NOTFOUND result.
     """
     if snapshot is None:
-        return _not_found(cluster, group)
+        return not_found(cluster, group)
     now_s = math.floor(now)
     status = _OK
     totallag = 0
@@ -522,7 +505,7 @@ class EvaluationCache:
     def status(self, group: str) -> GroupStatus:
         """The cached status of `group`, NOTFOUND if the last refresh did not see it."""
         found = self._statuses.get(group)
-        return found if found is not None else _not_found(self._cluster, group)
+        return found if found is not None else not_found(self._cluster, group)
 
     def statuses(self) -> Mapping[str, GroupStatus]:
         """Every cached status by group name, as of the last refresh (a read-only view)."""

@@ -296,6 +296,24 @@ class GroupStatus:
     """None only where the status came from elsewhere (a Burrow server, read by `lagwatch status`)."""
 
 
+_NOT_FOUND_REASON = GroupReason(Status.NOTFOUND, 0, Status.OK, (), 0, None)
+
+
+def not_found(cluster: str, group: str) -> GroupStatus:
+    """Burrow's answer for a group (or cluster) it does not have: NOTFOUND, complete, without partitions."""
+    return GroupStatus(
+        cluster=cluster,
+        group=group,
+        status=Status.NOTFOUND,
+        complete=1.0,
+        partitions=(),
+        partition_count=0,
+        maxlag=None,
+        totallag=0,
+        reason=_NOT_FOUND_REASON,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterState:
     """How far the statuses of one cluster can be trusted: readiness, reachability and their age, for

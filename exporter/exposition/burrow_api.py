@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from exporter.core.evaluator import evaluate_group
-from exporter.core.model import ClusterState, GroupStatus, Status
+from exporter.core.model import ClusterState, GroupStatus, Status, not_found
 from exporter.exposition import burrow_json
 from exporter.exposition.guard import bearer_matches
 from exporter.exposition.handle import ClusterHandle
@@ -133,12 +132,12 @@ async def _topic_list(request: web.Request) -> web.Response:
     cluster = _cluster(request)
     if cluster is None:
         return _error(request, burrow_json.CLUSTER_NOT_FOUND)
-    return _json(burrow_json.topic_list(cluster.storage.topics(), **_where(request)))
+    return _json(burrow_json.topic_list(cluster.topics(), **_where(request)))
 
 
 async def _topic_offsets(request: web.Request) -> web.Response:
     cluster = _cluster(request)
-    offsets = None if cluster is None else cluster.storage.head_offsets(request.match_info["topic"])
+    offsets = None if cluster is None else cluster.head_offsets(request.match_info["topic"])
     if offsets is None:
         return _error(request, burrow_json.CLUSTER_OR_TOPIC_NOT_FOUND)
     return _json(burrow_json.topic_offsets(offsets, **_where(request)))
@@ -150,7 +149,7 @@ async def _topic_consumers(request: web.Request) -> web.Response:
         return _error(request, burrow_json.CLUSTER_NOT_FOUND)
     # Only evaluated groups: a group any endpoint lists has a status at the same instant.
     statuses = cluster.statuses()
-    groups = [g for g in cluster.storage.groups_for_topic(request.match_info["topic"]) if g in statuses]
+    groups = [g for g in cluster.groups_for_topic(request.match_info["topic"]) if g in statuses]
     return _json(burrow_json.topic_consumers(groups, **_where(request)))
 
 
@@ -167,7 +166,7 @@ async def _consumer_detail(request: web.Request) -> web.Response:
     group = request.match_info["group"]
     snapshot = None
     if cluster is not None and group in cluster.statuses():
-        snapshot = cluster.storage.group_snapshot(group)
+        snapshot = cluster.group_snapshot(group)
     if snapshot is None:
         return _error(request, burrow_json.CLUSTER_OR_CONSUMER_NOT_FOUND)
     return _json(burrow_json.consumer_detail(snapshot, **_where(request)))
@@ -349,9 +348,8 @@ def _group_status(request: web.Request) -> GroupStatus:
     name = request.match_info["cluster"]
     group = request.match_info["group"]
     cluster = request.app[_STATE].clusters.get(name)
-    status = None if cluster is None else cluster.statuses().get(group)
     # Burrow's evaluator answer for an unknown cluster or group: the evaluator's own NOTFOUND shape.
-    return evaluate_group(None, 0, cluster=name, group=group) if status is None else status
+    return not_found(name, group) if cluster is None else cluster.status(group)
 
 
 def _status_code(status: GroupStatus) -> int:

@@ -1,13 +1,13 @@
-"""What the HTTP server reads of one Kafka cluster: the protocols `app.ClusterRuntime` provides."""
+"""What the HTTP server reads of one Kafka cluster: the core's read side (`core.view.ClusterReader`) and what
+only the shell knows, protocols that `app.ClusterRuntime` provides."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Protocol
 
-from exporter.core.model import ClusterState, GroupStatus
-from exporter.core.retention import Headroom
-from exporter.core.storage import Storage
+from exporter.core.model import ClusterState
+from exporter.core.view import ClusterReader
 from exporter.exposition.metrics import ClusterView
 from exporter.settings import ClusterSettings
 
@@ -27,17 +27,12 @@ class ProgressHandle(Protocol):
     def skipped_types(self) -> Mapping[int, int]: ...
 
 
-class ClusterHandle(Protocol):
-    """One Kafka cluster as the server reads it, on the event loop; `app.ClusterRuntime` provides it."""
-
-    @property
-    def name(self) -> str: ...
+class ClusterHandle(ClusterReader, Protocol):
+    """One Kafka cluster as the server reads it, on the event loop: the published read side, plus the
+    cluster's settings, readiness, sources' progress and metrics view, and the admin API's one command."""
 
     @property
     def settings(self) -> ClusterSettings: ...
-
-    @property
-    def storage(self) -> Storage: ...
 
     @property
     def ready(self) -> bool:
@@ -56,15 +51,8 @@ class ClusterHandle(Protocol):
         """Exact reads for lag in seconds: done, failed, waiting; None when they are off."""
         ...
 
-    def statuses(self) -> Mapping[str, GroupStatus]:
-        """The cached evaluation of every group, by name."""
-        ...
-
     def view(self) -> ClusterView: ...
 
-    def headroom(self) -> Mapping[str, Sequence[Headroom | None]]:
-        """Retention headroom by group, one entry per partition of the group's current status; a group whose
-        status changed since the figures were computed is missing."""
+    def delete_group(self, group: str, topic: str | None = None) -> bool:
+        """The admin DELETE: forget the group (or one topic of it); True if anything was removed."""
         ...
-
-    def delete_group(self, group: str, topic: str | None = None) -> bool: ...

@@ -31,15 +31,10 @@ _HTML = "text/html"
 _ASSETS = {"page.css": "text/css", "page.js": "text/javascript"}
 
 
-class _Snapshots(Protocol):
-    def group_snapshot(self, group: str) -> GroupSnapshot | None: ...
-
-
 class PageCluster(Protocol):
     """What the page reads of a cluster (handle.ClusterHandle provides it)."""
 
-    @property
-    def storage(self) -> _Snapshots: ...
+    def group_snapshot(self, group: str) -> GroupSnapshot | None: ...
 
     def statuses(self) -> Mapping[str, GroupStatus]: ...
 
@@ -71,7 +66,7 @@ def routes(clusters: Mapping[str, PageCluster]) -> list[web.RouteDef]:
         text = group_page(
             _state(cluster.view()),
             status,
-            cluster.storage.group_snapshot(group_name),
+            cluster.group_snapshot(group_name),
             _now_ms(),
             __version__,
             fragment=_fragment(request),

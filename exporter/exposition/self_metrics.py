@@ -14,7 +14,6 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.core.decoder import RECORD_KINDS
-from exporter.core.storage import DROP_REASONS
 from exporter.exposition.guard import GuardCounters
 from exporter.exposition.handle import ClusterHandle
 
@@ -35,10 +34,11 @@ class _SelfCollector(Collector):
         build, records, errors, skipped, reads, read_failures, reads_pending, stored, dropped = families
         build.add_metric([__version__], 1)
         for name, cluster in self._clusters.items():
-            stats = cluster.storage.stats()
+            stats = cluster.stats()
             stored.add_metric([name], stats.commits_stored)
-            for reason in DROP_REASONS:
-                dropped.add_metric([name, reason], stats.commits_dropped.get(reason, 0))
+            # Every reason is there, zero until a commit is refused for it.
+            for reason, count in stats.commits_dropped.items():
+                dropped.add_metric([name, reason], count)
             counts = cluster.exact_read_counts
             if counts is not None:
                 reads.add_metric([name], counts[0])

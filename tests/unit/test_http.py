@@ -35,13 +35,14 @@ from exporter.core.evaluator import EvaluationCache
 from exporter.core.model import (
     ClusterState,
     GroupMetadata,
+    GroupSnapshot,
     GroupStatus,
     Member,
     OffsetCommit,
     TopicPartitions,
 )
 from exporter.core.retention import Headroom
-from exporter.core.storage import Storage
+from exporter.core.storage import Storage, StorageStats
 from exporter.exposition import metrics as metrics_module
 from exporter.exposition import metrics_endpoint
 from exporter.exposition.metrics import ClusterView
@@ -102,6 +103,24 @@ class FakeCluster:
 
     def statuses(self) -> Mapping[str, GroupStatus]:
         return self.cache.statuses()
+
+    def status(self, group: str) -> GroupStatus:
+        return self.cache.status(group)
+
+    def topics(self) -> list[str]:
+        return self.storage.topics()
+
+    def head_offsets(self, topic: str) -> tuple[int | None, ...] | None:
+        return self.storage.head_offsets(topic)
+
+    def groups_for_topic(self, topic: str) -> list[str]:
+        return self.storage.groups_for_topic(topic)
+
+    def group_snapshot(self, group: str) -> GroupSnapshot | None:
+        return self.storage.group_snapshot(group)
+
+    def stats(self) -> StorageStats:
+        return self.storage.stats()
 
     def view(self) -> ClusterView:
         statuses = self.cache.statuses()
