@@ -1,12 +1,14 @@
 """/metrics for 10,000 groups x 10 partitions from a real server on loopback, and health checks meanwhile.
 
-The server runs in a child process over a real Storage and EvaluationCache; the scraping client runs in this
-process and the health checker in a third one, so that none shares a GIL with the server. Figures:
+The server runs in a child process over the app's ClusterRuntime (its storage filled here, its sources never
+started); the scraping client runs in this process and the health checker in a third one, so that none shares
+a GIL with the server. Figures:
 
-* /metrics median latency (request sent to last byte read) over --runs scrapes, plain and gzip, when a HEAD
-  round changed the data just before the scrape (the scrape renders: the worst case), when the round ended
-  1.5 s before (the server has rendered ahead of the scrape: the usual case when scrapes do not keep in step
-  with the rounds), and when nothing changed since the previous scrape (a second Prometheus of an HA pair);
+* /metrics median latency (request sent to last byte read) over --runs scrapes, plain and gzip, when an
+  evaluation round changed the data just before the scrape (the scrape renders: the worst case), when the
+  round ended 1.5 s before (the server has rendered ahead of the scrape: the usual case when scrapes do not
+  keep in step with the rounds), and when nothing changed since the previous scrape (a second Prometheus of
+  an HA pair);
 * latency of GET /-/healthy sent every 10 ms while scrapes that must render run back to back (gzip, as
   Prometheus asks).
 
@@ -24,19 +26,15 @@ import http.client
 import multiprocessing
 import statistics
 import time
-from collections.abc import Mapping
 from multiprocessing.connection import Connection
-from multiprocessing.sharedctypes import Synchronized
 
 import aiohttp
 
-from exporter.core.evaluator import EvaluationCache
-from exporter.core.model import GroupMetadata, GroupStatus, Member, OffsetCommit, TopicPartitions
+from exporter.app import ClusterRuntime
+from exporter.core.model import GroupMetadata, Member, OffsetCommit, TopicPartitions
 from exporter.core.storage import Storage
-from exporter.exposition.metrics import ClusterView
 from exporter.exposition.server import HttpServer
-from exporter.settings import ClusterSettings, HttpSettings, Settings
-from exporter.sources.progress import SourceProgress
+from exporter.settings import ClusterSettings, HttpSettings, LagSecondsSettings, Settings, StorageSettings
 
 _NOW = 1_763_000_000
 _NOW_MS = _NOW * 1000
@@ -45,39 +43,25 @@ _COMMITS = 10
 _COMMIT_EVERY_MS = 60_000
 
 
-class _BenchCluster:
-    """A cluster as app.ClusterRuntime presents it; the HEAD refresh time in its view is the number of rounds
-    the benchmark has ended, so that a new round changes the data."""
-
-    def __init__(self, groups: int, partitions: int, rounds: Synchronized[int]) -> None:
-        self.name = "bench"
-        self.settings = ClusterSettings(bootstrap_servers=("127.0.0.1:9092",))
-        self.storage = _storage(groups, partitions)
-        self.cache = EvaluationCache(cluster=self.name)
-        self.cache.refresh(self.storage, _NOW)
-        self.progress = SourceProgress(caught_up=True)
-        self.ready = True
-        self._rounds = rounds
-
-    def statuses(self) -> Mapping[str, GroupStatus]:
-        return self.cache.statuses()
-
-    def view(self) -> ClusterView:
-        statuses = self.cache.statuses()
-        return ClusterView(
-            name=self.name,
-            groups=[statuses[g] for g in sorted(statuses)],
-            topics=[(t, self.storage.head_offsets(t) or ()) for t in self.storage.topics()],
-            head_refresh_ms=_NOW_MS + self._rounds.value,
-            evaluation_seconds=0.5,
-        )
-
-    def delete_group(self, group: str, topic: str | None = None) -> bool:
-        return self.storage.delete_group(group, topic)
+_SETTINGS = Settings(
+    clusters={"bench": ClusterSettings(bootstrap_servers=("127.0.0.1:9092",))},
+    http=HttpSettings(listen="127.0.0.1:0"),
+    storage=StorageSettings(intervals=_COMMITS),
+    # Off: with no HEAD round ever run there is no history to interpolate on.
+    lag_seconds=LagSecondsSettings(enabled=False),
+)
 
 
-def _storage(groups: int, partitions: int) -> Storage:
-    storage = Storage("bench", intervals=_COMMITS)
+async def _runtime(groups: int, partitions: int) -> ClusterRuntime:
+    """The app's cluster runtime, its storage filled by hand and evaluated; its sources never run."""
+    runtime = ClusterRuntime.filled(
+        "bench", _SETTINGS, lambda storage: _fill(storage, groups, partitions), clock=lambda: _NOW
+    )
+    await runtime.evaluate_now()
+    return runtime
+
+
+def _fill(storage: Storage, groups: int, partitions: int) -> None:
     topics = [f"topic-{t:04d}" for t in range(min(_TOPICS, groups))]
     storage.set_topics(dict.fromkeys(topics, partitions), _NOW_MS)
     for topic in topics:
@@ -103,22 +87,25 @@ def _storage(groups: int, partitions: int) -> Storage:
         storage.apply(
             GroupMetadata(name, "consumer", 1, "range", member.member_id, (member,)), order, _NOW_MS
         )
-    return storage
 
 
-def _serve(groups: int, partitions: int, rounds: Synchronized[int], pipe: Connection) -> None:
+def _serve(groups: int, partitions: int, pipe: Connection) -> None:
     async def main() -> None:
         started = time.perf_counter()
-        cluster = _BenchCluster(groups, partitions, rounds)
+        runtime = await _runtime(groups, partitions)
         built = time.perf_counter() - started
-        settings = Settings(clusters={"bench": cluster.settings}, http=HttpSettings(listen="127.0.0.1:0"))
-        server = HttpServer({"bench": cluster}, settings)
+        server = HttpServer({"bench": runtime}, _SETTINGS)
         await server.start()
         stalls: list[float] = []
         monitor = asyncio.create_task(_watch_loop(stalls))
         pipe.send((server.port, built))
         loop = asyncio.get_running_loop()
         while (command := await loop.run_in_executor(None, pipe.recv)) != "stop":
+            if command == "round":
+                # An evaluation round that finds no commit changed: the statuses stay, their timing moves.
+                await runtime.evaluate_now()
+                pipe.send("done")
+                continue
             if command == "stalls":
                 pipe.send(list(stalls))
             stalls.clear()
@@ -165,7 +152,7 @@ async def _scrape(session: aiohttp.ClientSession, url: str, gzip: bool) -> tuple
 
 
 async def _measure(
-    url: str, runs: int, gzip: bool, rounds: Synchronized[int], round_ended_s: float | None
+    url: str, runs: int, gzip: bool, server: Connection, round_ended_s: float | None
 ) -> tuple[list[float], int]:
     """`runs` scrapes, each `round_ended_s` after a new round (None: no new round)."""
     async with aiohttp.ClientSession(auto_decompress=False) as session:
@@ -174,22 +161,28 @@ async def _measure(
         size = 0
         for _ in range(runs):
             if round_ended_s is not None:
-                rounds.value += 1
+                _new_round(server)
                 await asyncio.sleep(round_ended_s)
             elapsed, size = await _scrape(session, url, gzip)
             timings.append(elapsed)
     return timings, size
 
 
-async def _scrape_for(url: str, seconds: float, rounds: Synchronized[int]) -> int:
+async def _scrape_for(url: str, seconds: float, server: Connection) -> int:
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         deadline = time.perf_counter() + seconds
         scrapes = 0
         while time.perf_counter() < deadline:
-            rounds.value += 1
+            _new_round(server)
             await _scrape(session, url, gzip=True)
             scrapes += 1
     return scrapes
+
+
+def _new_round(server: Connection) -> None:
+    """An evaluation round in the server, returning once it ended."""
+    server.send("round")
+    assert server.recv() == "done"
 
 
 def _samples(port: int) -> int:
@@ -223,9 +216,8 @@ def main() -> None:
     args = parser.parse_args()
 
     context = multiprocessing.get_context("spawn")
-    rounds = context.Value("i", 0)
     ours, theirs = context.Pipe()
-    server = context.Process(target=_serve, args=(args.groups, args.partitions, rounds, theirs))
+    server = context.Process(target=_serve, args=(args.groups, args.partitions, theirs))
     server.start()
     try:
         port, built = ours.recv()
@@ -239,7 +231,7 @@ def main() -> None:
         )
         for label, round_ended_s in cases:
             for gzip in (False, True):
-                timings, size = asyncio.run(_measure(url, args.runs, gzip, rounds, round_ended_s))
+                timings, size = asyncio.run(_measure(url, args.runs, gzip, ours, round_ended_s))
                 figures[label, gzip] = timings
                 encoding = "gzip" if gzip else "identity"
                 print(f"/metrics, {label}, {encoding}: {_ms(timings)} over {len(timings)}; {size:,} bytes")
@@ -249,7 +241,7 @@ def main() -> None:
         checker = context.Process(target=_health, args=(port, args.health_seconds, send))
         ours.send("reset")
         checker.start()
-        scrapes = asyncio.run(_scrape_for(url, args.health_seconds, rounds))
+        scrapes = asyncio.run(_scrape_for(url, args.health_seconds, ours))
         latencies = receive.recv()
         checker.join()
         ours.send("stalls")

@@ -14,48 +14,60 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
 from bench_evaluator import GROUPS, NOW_S, PARTITIONS, REALISTIC, build
 
-from exporter.core.evaluator import evaluate_group
-from exporter.core.model import GroupSnapshot, GroupStatus
+from exporter.app import ClusterRuntime
+from exporter.core.model import GroupMetadata, GroupSnapshot, Member, OffsetCommit, TopicPartitions
+from exporter.core.storage import Storage
 from exporter.exposition import pages
-from exporter.exposition.metrics import ClusterView
 from exporter.exposition.statuspage import ClusterState, OverviewQuery, group_page, overview_page
+from exporter.settings import ClusterSettings, LagSecondsSettings, Settings
 
 ROUNDS = 7
 NOW_MS = NOW_S * 1000
 
 
-class _Snapshots:
-    def __init__(self, snapshots: Mapping[str, GroupSnapshot]) -> None:
-        self._snapshots = snapshots
+def _runtime(snapshots: list[GroupSnapshot]) -> ClusterRuntime:
+    """The app's cluster runtime over a storage that holds bench_evaluator's groups; its sources never run."""
+    settings = Settings(
+        clusters={"bench": ClusterSettings(bootstrap_servers=("127.0.0.1:9092",))},
+        lag_seconds=LagSecondsSettings(enabled=False),
+    )
+    return ClusterRuntime.filled(
+        "bench", settings, lambda storage: _fill(storage, snapshots), clock=lambda: NOW_S
+    )
 
-    def group_snapshot(self, group: str) -> GroupSnapshot | None:
-        return self._snapshots.get(group)
+
+def _fill(storage: Storage, snapshots: list[GroupSnapshot]) -> None:
+    """Each group on its own topic (a partition has one HEAD, and each group's windows were drawn with their
+    own): every commit is stored after its HEAD of the moment, so that its lag is the drawn one, and the drawn
+    HEAD offsets follow."""
+    storage.set_topics({_topic(s.group): PARTITIONS for s in snapshots}, NOW_MS)
+    order = 0
+    for snapshot in snapshots:
+        group, topic = snapshot.group, _topic(snapshot.group)
+        for part in snapshot.partitions:
+            for commit in part.window:
+                assert commit.lag is not None
+                at = commit.timestamp_ms
+                storage.add_head_offset(topic, part.partition, commit.offset + commit.lag, at)
+                order += 1
+                storage.apply(OffsetCommit(group, topic, part.partition, commit.offset, at), order, at)
+            for head in part.broker_offsets:
+                storage.add_head_offset(topic, part.partition, head, NOW_MS)
+        owned = (TopicPartitions(topic, tuple(range(PARTITIONS))),)
+        member = Member("member", "client", "/10.0.0.1", assignment=owned)
+        order += 1
+        storage.apply(GroupMetadata(group, "consumer", 1, "range", "member", (member,)), order, NOW_MS)
 
 
-class _Cluster:
-    """What pages.routes reads of a cluster, over the evaluated statuses and their snapshots."""
-
-    def __init__(self, statuses: dict[str, GroupStatus], snapshots: dict[str, GroupSnapshot]) -> None:
-        self._statuses = statuses
-        self.storage = _Snapshots(snapshots)
-
-    def statuses(self) -> Mapping[str, GroupStatus]:
-        return self._statuses
-
-    def view(self) -> ClusterView:
-        return ClusterView(
-            name="bench",
-            groups=[self._statuses[g] for g in sorted(self._statuses)],
-            topics=[],
-            since_ms=NOW_MS - 3_600_000,
-            head_refresh_ms=NOW_MS - 2000,
-        )
+def _topic(group: str) -> str:
+    return f"topic-{group}"
 
 
 def _time(name: str, call: Callable[[], object]) -> None:
@@ -88,7 +100,7 @@ async def _time_http(name: str, session: aiohttp.ClientSession, url: str) -> Non
     )
 
 
-async def _http(cluster: _Cluster, one: str) -> None:
+async def _http(cluster: ClusterRuntime, one: str) -> None:
     app = web.Application()
     app.add_routes(pages.routes({"bench": cluster}))
     runner = web.AppRunner(app, access_log=None)
@@ -109,9 +121,9 @@ async def _http(cluster: _Cluster, one: str) -> None:
 
 
 def main() -> None:
-    snapshots = build(REALISTIC)
-    statuses = {s.group: evaluate_group(s, NOW_S) for s in snapshots}
-    by_name = {s.group: s for s in snapshots}
+    runtime = _runtime(build(REALISTIC))
+    asyncio.run(runtime.evaluate_now())
+    statuses = runtime.statuses()
     state = ClusterState(
         name="bench",
         groups=[statuses[g] for g in sorted(statuses)],
@@ -119,6 +131,7 @@ def main() -> None:
         head_refresh_ms=NOW_MS - 2000,
     )
     print(f"{GROUPS:,} groups x {PARTITIONS} partitions ({GROUPS * PARTITIONS:,} group-partitions)")
+    print("statuses:", dict(sorted(Counter(s.status.name for s in statuses.values()).items())))
     one = next(g for g, s in statuses.items() if s.status.name == "ERR")
     print("pure renders:")
     _time("overview, first page", lambda: overview_page([state], OverviewQuery(), NOW_MS, "bench"))
@@ -133,9 +146,9 @@ def main() -> None:
     _time("overview, last page", lambda: overview_page([state], OverviewQuery(page=100), NOW_MS, "bench"))
     _time(
         f"group page ({one}, {PARTITIONS} partitions and charts)",
-        lambda: group_page(state, statuses[one], by_name[one], NOW_MS, "bench"),
+        lambda: group_page(state, statuses[one], runtime.group_snapshot(one), NOW_MS, "bench"),
     )
-    asyncio.run(_http(_Cluster(statuses, by_name), one))
+    asyncio.run(_http(runtime, one))
 
 
 if __name__ == "__main__":

@@ -133,6 +133,22 @@ class ClusterRuntime:
         self.evaluated_at: float | None = None
         """Clock time of the last evaluation; None before the first."""
 
+    @classmethod
+    def filled(
+        cls,
+        name: str,
+        settings: Settings,
+        fill: Callable[[Storage], object],
+        clock: Callable[[], float] = time.time,
+    ) -> ClusterRuntime:
+        """The runtime of cluster `name` of `settings` over a storage that `fill` writes in place of the
+        sources, which are built but never run: for tests and benchmarks of the read side. What `fill` writes
+        is current, not a replay of old commits. Nothing is evaluated until `evaluate_now`."""
+        runtime = cls(name, settings, settings.clusters[name], clock)
+        runtime.storage.set_replay_heads(None)
+        fill(runtime.storage)
+        return runtime
+
     def _head_at(self, topic: str, partition: int, timestamp_ms: int) -> int | None:
         """The partition's HEAD as lagwatch saw it when a replayed commit was made; None when it did not
         (no history then, or lag in seconds is off)."""
@@ -163,25 +179,34 @@ class ClusterRuntime:
         async with self._evaluating:
             clock = self._clock()
             now = self._evaluation_instant(clock)
-            if now is None:
-                return
-            for group in self.storage.expire(int(now * 1000)):
-                log.info("cluster %s: group %s expired (no commit within expire_group)", self.name, group)
-            started = time.perf_counter()
-            # 100,000 group-partitions take about a second to evaluate: health checks and scrapes get their
-            # turn between batches instead of waiting for the whole round.
-            with gc_paused():
-                for _ in self.cache.refresh_in_steps(self.storage, now, _EVALUATION_BATCH):
-                    gc.collect(1)
-                    await asyncio.sleep(0)
-            if self.timelag is not None:
-                await self._update_lag_seconds(self.timelag, clock)
-            await self._update_headroom()
-            self.evaluation_seconds = time.perf_counter() - started
-            self._evaluated_now = now
-            self.evaluated_at = clock
-            if self.exact_reads is not None:
-                self.exact_reads.wake()
+            if now is not None:
+                await self._evaluate_at(now, clock)
+
+    async def evaluate_now(self) -> None:
+        """Evaluate at the clock's time whatever the sources have read: for a runtime built by `filled`, whose
+        sources never run."""
+        async with self._evaluating:
+            clock = self._clock()
+            await self._evaluate_at(clock, clock)
+
+    async def _evaluate_at(self, now: float, clock: float) -> None:
+        for group in self.storage.expire(int(now * 1000)):
+            log.info("cluster %s: group %s expired (no commit within expire_group)", self.name, group)
+        started = time.perf_counter()
+        # 100,000 group-partitions take about a second to evaluate: health checks and scrapes get their turn
+        # between batches instead of waiting for the whole round.
+        with gc_paused():
+            for _ in self.cache.refresh_in_steps(self.storage, now, _EVALUATION_BATCH):
+                gc.collect(1)
+                await asyncio.sleep(0)
+        if self.timelag is not None:
+            await self._update_lag_seconds(self.timelag, clock)
+        await self._update_headroom()
+        self.evaluation_seconds = time.perf_counter() - started
+        self._evaluated_now = now
+        self.evaluated_at = clock
+        if self.exact_reads is not None:
+            self.exact_reads.wake()
 
     async def _evaluate_when_replayed(self) -> None:
         """The first evaluation, as soon as the committed offsets were read to their end and the HEAD

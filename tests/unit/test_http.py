@@ -1347,6 +1347,31 @@ async def test_the_apps_cluster_runtime_is_a_cluster_handle() -> None:
     assert values["lagwatch_offsets_caught_up", (("kafka_cluster", "c1"),)] == 1
 
 
+async def test_a_runtime_filled_by_hand_serves_what_it_evaluated() -> None:
+    from exporter.app import ClusterRuntime
+
+    def fill(storage: Storage) -> None:
+        storage.set_topics({"testtopic": 1}, NOW_MS)
+        storage.add_head_offset("testtopic", 0, 4321, NOW_MS)
+        storage.apply(OffsetCommit("g", "testtopic", 0, 4000, NOW_MS), 1, NOW_MS)
+
+    settings = make_settings()
+    runtime = ClusterRuntime.filled("c1", settings, fill, clock=lambda: NOW)
+    assert not runtime.ready
+    assert runtime.statuses() == {}
+    await runtime.evaluate_now()
+    assert runtime.ready
+    async with TestClient(TestServer(build_app({"c1": runtime}, settings))) as test_client:
+        assert (await get_json(test_client, "/v3/kafka/c1/consumer"))["consumers"] == ["g"]
+        detail = await get_json(test_client, "/v3/kafka/c1/consumer/g")
+        # Stored as current, not as a replayed commit whose HEAD of the moment is unknown: its lag is known,
+        # and a window whose every lag is known and above zero while the offset stands still is a STALL.
+        assert [c["lag"] for c in detail["topics"]["testtopic"][0]["offsets"] if c] == [321]
+        lag = await get_json(test_client, "/v3/kafka/c1/consumer/g/lag")
+        assert (lag["status"]["status"], lag["status"]["totallag"]) == ("ERR", 321)
+        assert lag["status"]["partitions"][0]["status"] == "STALL"
+
+
 async def test_runbooks_page_has_a_section_for_every_alert(client: TestClient[Any, Any]) -> None:
     response = await client.get("/runbooks")
     page = await response.text()
