@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import statistics
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 
 from exporter.app import ClusterRuntime
 from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
@@ -29,11 +29,14 @@ _RATE = 5
 class _Statuses:
     """Stands in for the evaluation cache: the statuses of one round, unchanged between rounds."""
 
+    cluster = "bench"
+
     def __init__(self, statuses: dict[str, GroupStatus]) -> None:
         self._statuses = statuses
 
-    def refresh_in_steps(self, source: object, now: float, batch: int) -> Iterator[None]:
-        return iter(())
+    def refresh_in_steps(self, source: object, now: float, batch: int) -> Generator[int, None, int]:
+        yield from ()
+        return 0
 
     def statuses(self) -> Mapping[str, GroupStatus]:
         return self._statuses

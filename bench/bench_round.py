@@ -1,5 +1,6 @@
 """One evaluation round as the app runs it, after a HEAD refresh that moved every partition: snapshots from
-the real storage, Burrow's rules, the group roll-up, in batches with the collector paused.
+the real storage, Burrow's rules, the group roll-up, then the retention headroom of every partition
+(`core.round.evaluation_round`, lag in seconds off), in batches with the collector paused.
 
 Run: `.venv/bin/python bench/bench_round.py`. 10,000 groups x 10 partitions, full windows of 10 commits.
 Prints the wall time of a round and the longest batch (the longest the event loop would wait), with and
@@ -14,6 +15,7 @@ import time
 
 from exporter.core.evaluator import EvaluationCache
 from exporter.core.model import OffsetCommit
+from exporter.core.round import evaluation_round
 from exporter.core.storage import Storage
 from exporter.gc_pause import gc_paused
 
@@ -45,7 +47,9 @@ def _round(storage: Storage, cache: EvaluationCache, now_ms: int, paused: bool) 
             storage.add_head_offset(f"t{g}", p, now_ms // 1000, now_ms)
     started = last = time.perf_counter()
     worst = 0.0
-    steps = cache.refresh_in_steps(storage, now_ms / 1000, BATCH)
+    steps = evaluation_round(
+        cache, storage, None, now_ms / 1000, now_ms / 1000, timer=time.perf_counter, batch=BATCH
+    )
     if paused:
         with gc_paused():
             for _ in steps:

@@ -18,14 +18,20 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
-from typing import TypeVar
 
 from exporter.core.evaluator import EvaluationCache
 from exporter.core.filters import NameFilter
-from exporter.core.model import ClusterState, GroupSnapshot, GroupStatus, PartitionStatus
-from exporter.core.retention import Headroom, TopicRetention, headroom
+from exporter.core.model import ClusterState, GroupSnapshot, GroupStatus
+from exporter.core.round import (
+    GroupFigures,
+    GroupHeadroom,
+    GroupLagSeconds,
+    Round,
+    evaluation_round,
+    group_figures,
+)
 from exporter.core.storage import Storage, StorageStats
-from exporter.core.timelag import LagSeconds, Policy, TimeLag
+from exporter.core.timelag import Policy, TimeLag
 from exporter.exposition.metrics import BrokerView, ClusterView
 from exporter.exposition.server import HttpServer
 from exporter.gc_pause import gc_paused
@@ -48,13 +54,6 @@ _STREAM_SLACK_S = 3.0
 """How far behind the clock the committed-offsets stream may be known complete before evaluation waits for it:
 a fetch that finds nothing new returns every 0.5 s, so in steady state it is at most about a second behind."""
 _FIRST_EVALUATION_POLL_S = 0.01
-
-GroupLagSeconds = tuple[LagSeconds | None, ...]
-"""Lag in seconds of a group's partitions, in the order of its `GroupStatus.partitions`; None where the group
-never committed."""
-GroupHeadroom = tuple[Headroom | None, ...]
-"""Retention headroom of a group's partitions, in the order of its `GroupStatus.partitions`; None where there
-is none (no commit, log start unknown, compact-only topic)."""
 
 
 def _cause(exc: OSError) -> str:
@@ -88,7 +87,6 @@ class ClusterRuntime:
         self.cache = EvaluationCache(
             settings.evaluator.allowed_lag, settings.evaluator.minimum_complete, cluster=name
         )
-        self.evaluation_seconds: float | None = None
         lag = settings.lag_seconds
         self.state_file: StateFile | None = None
         """Where the HEAD histories of lag in seconds are kept across restarts; None when they are not."""
@@ -109,8 +107,10 @@ class ClusterRuntime:
                     concurrency=lag.exact_read_concurrency,
                     rate=lag.exact_reads_per_second,
                 )
-        self._lag_seconds: dict[str, tuple[GroupStatus, GroupLagSeconds]] = {}
-        self._headroom: dict[str, tuple[GroupStatus, GroupHeadroom]] = {}
+        self.published = Round(name)
+        """The last evaluation round: everything the exposition reads of statuses and their figures."""
+        self._meanwhile: dict[str, tuple[GroupStatus | None, GroupFigures | None]] | None = None
+        """While a round runs: the groups an admin deletion re-evaluated meanwhile, which the round keeps."""
         self._restored_pruned = False
         self._restored_cluster_id = saved.cluster_id
         self.head = HeadPoller(
@@ -128,10 +128,15 @@ class ClusterRuntime:
             # history, until the replay has caught up.
             self.storage.set_replay_heads(self._head_at)
         self._evaluating = asyncio.Lock()
-        self._evaluated_now = -math.inf
-        """The instant the last evaluation was made at: the clock, or earlier while the stream is behind."""
-        self.evaluated_at: float | None = None
+
+    @property
+    def evaluated_at(self) -> float | None:
         """Clock time of the last evaluation; None before the first."""
+        return self.published.clock
+
+    @property
+    def evaluation_seconds(self) -> float | None:
+        return self.published.seconds
 
     @classmethod
     def filled(
@@ -171,7 +176,8 @@ class ClusterRuntime:
         as_of = progress.complete_as_of
         if as_of is None or now - as_of <= self._stream_slack:
             return now
-        return max(as_of, min(self._evaluated_now, now))
+        evaluated_now = -math.inf if self.published.as_of is None else self.published.as_of
+        return max(as_of, min(evaluated_now, now))
 
     async def evaluate(self) -> None:
         """Expire stale groups, re-evaluate what changed and bring lag in seconds up to date; runs after every
@@ -192,19 +198,37 @@ class ClusterRuntime:
     async def _evaluate_at(self, now: float, clock: float) -> None:
         for group in self.storage.expire(int(now * 1000)):
             log.info("cluster %s: group %s expired (no commit within expire_group)", self.name, group)
-        started = time.perf_counter()
+        if self.timelag is not None and not self._restored_pruned and self.head.health.rounds:
+            self._prune_restored(self.timelag)
         # 100,000 group-partitions take about a second to evaluate: health checks and scrapes get their turn
         # between batches instead of waiting for the whole round.
-        with gc_paused():
-            for _ in self.cache.refresh_in_steps(self.storage, now, _EVALUATION_BATCH):
-                gc.collect(1)
-                await asyncio.sleep(0)
-        if self.timelag is not None:
-            await self._update_lag_seconds(self.timelag, clock)
-        await self._update_headroom()
-        self.evaluation_seconds = time.perf_counter() - started
-        self._evaluated_now = now
-        self.evaluated_at = clock
+        steps = evaluation_round(
+            self.cache,
+            self.storage,
+            self.timelag,
+            now,
+            clock,
+            timer=time.perf_counter,
+            batch=_EVALUATION_BATCH,
+        )
+        self._meanwhile = {}
+        try:
+            with gc_paused():
+                while True:
+                    try:
+                        next(steps)
+                    except StopIteration as done:
+                        result: Round = done.value
+                        break
+                    gc.collect(1)
+                    await asyncio.sleep(0)
+            for group, (status, figures) in self._meanwhile.items():
+                result = result.with_group(group, status, figures)
+        finally:
+            self._meanwhile = None
+        self.published = result
+        if self.timelag is not None and result.reads:
+            self.timelag.want(result.reads)
         if self.exact_reads is not None:
             self.exact_reads.wake()
 
@@ -219,70 +243,27 @@ class ClusterRuntime:
         if self.evaluated_at is None:
             await self.evaluate()
 
-    async def _update_lag_seconds(self, timelag: TimeLag, now: float) -> None:
-        if not self._restored_pruned and self.head.health.rounds:
-            # Histories restored for topics deleted (or re-created) while lagwatch was down would never be
-            # told apart from live ones: the first metadata decides. A file written for another Kafka cluster
-            # that was given the same name would mislead on every topic the two share: all of it goes.
-            self._restored_pruned = True
-            live = set(self.storage.topics())
-            saved_for, running_on = self._restored_cluster_id, self.head.health.cluster_id
-            if saved_for and running_on and saved_for != running_on:
-                log.warning(
-                    "cluster %s: the saved HEAD history belongs to Kafka cluster %s, not %s: discarded",
-                    self.name,
-                    saved_for,
-                    running_on,
-                )
-                live = set()
-            for topic in {topic for topic, _ in timelag.histories} - live:
-                timelag.forget_topic(topic)
-        # Every group, not only the re-evaluated ones: a lagging partition's figure moves with the clock.
-        # Caught-up and unknown partitions cost no TimeLag call. Each figure set is kept with the status it
-        # was computed from, so a status that changes meanwhile (an admin deletion, the next round) never
-        # gets another status's figures; the batches let the event loop in, as evaluation does.
-        lags: dict[str, tuple[GroupStatus, GroupLagSeconds]] = {}
-        for count, (group, status) in enumerate(self.cache.statuses().items(), 1):
-            lags[group] = (status, tuple(_partition_lag_seconds(timelag, p, now) for p in status.partitions))
-            if count % _EVALUATION_BATCH == 0:
-                await asyncio.sleep(0)
-        self._lag_seconds = lags
-
-    async def _update_headroom(self) -> None:
-        """Retention headroom of every committed partition, from the statuses just evaluated, the log starts
-        and retention settings the HEAD poller stored, and the lag in seconds just computed. Like lag in
-        seconds, each figure set is kept with the status it came from."""
-        lag_seconds = self._current_lag_seconds(self.cache.statuses())
-        starts: dict[str, tuple[int | None, ...]] = {}
-        retention: dict[str, TopicRetention | None] = {}
-        figures: dict[str, tuple[GroupStatus, GroupHeadroom]] = {}
-        for count, (group, status) in enumerate(self.cache.statuses().items(), 1):
-            lags = lag_seconds.get(group)
-            row: list[Headroom | None] = []
-            for index, p in enumerate(status.partitions):
-                if p.end is None:
-                    row.append(None)
-                    continue
-                topic = p.topic
-                if topic not in starts:
-                    starts[topic] = self.storage.start_offsets(topic) or ()
-                    retention[topic] = self.storage.topic_retention(topic)
-                topic_starts = starts[topic]
-                start = topic_starts[p.partition] if p.partition < len(topic_starts) else None
-                lag = None if lags is None else lags[index]
-                seconds = None if lag is None else lag.seconds
-                row.append(headroom(p.end.offset, start, retention[topic], seconds))
-            figures[group] = (status, tuple(row))
-            if count % _EVALUATION_BATCH == 0:
-                await asyncio.sleep(0)
-        self._headroom = figures
+    def _prune_restored(self, timelag: TimeLag) -> None:
+        """Histories restored for topics deleted (or re-created) while lagwatch was down would never be told
+        apart from live ones: the first metadata decides. A file written for another Kafka cluster that was
+        given the same name would mislead on every topic the two share: all of it goes."""
+        self._restored_pruned = True
+        live = set(self.storage.topics())
+        saved_for, running_on = self._restored_cluster_id, self.head.health.cluster_id
+        if saved_for and running_on and saved_for != running_on:
+            log.warning(
+                "cluster %s: the saved HEAD history belongs to Kafka cluster %s, not %s: discarded",
+                self.name,
+                saved_for,
+                running_on,
+            )
+            live = set()
+        for topic in {topic for topic, _ in timelag.histories} - live:
+            timelag.forget_topic(topic)
 
     def headroom(self) -> Mapping[str, GroupHeadroom]:
         """Retention headroom by group, as of the last evaluation."""
-        return self._current_headroom(self.cache.statuses())
-
-    def _current_headroom(self, statuses: Mapping[str, GroupStatus]) -> dict[str, GroupHeadroom]:
-        return _paired(self._headroom, statuses)
+        return self.published.headroom
 
     @property
     def exact_read_counts(self) -> tuple[int, int, int] | None:
@@ -328,10 +309,10 @@ class ClusterRuntime:
         return "evaluating the groups"
 
     def statuses(self) -> Mapping[str, GroupStatus]:
-        return self.cache.statuses()
+        return self.published.statuses
 
     def status(self, group: str) -> GroupStatus:
-        return self.cache.status(group)
+        return self.published.status(group)
 
     def topics(self) -> list[str]:
         return self.storage.topics()
@@ -349,13 +330,23 @@ class ClusterRuntime:
         return self.storage.stats()
 
     def delete_group(self, group: str, topic: str | None = None) -> bool:
+        """Delete the group's offsets (of one topic) as a tombstone would, and publish its status and figures
+        re-evaluated at once; a round running meanwhile keeps them."""
         removed = self.storage.delete_group(group, topic)
         if removed:
-            self.cache.refresh_group(self.storage, group, self._clock())
+            clock = self._clock()
+            status = self.cache.refresh_group(self.storage, group, clock)
+            figures = None if status is None else group_figures(status, self.storage, self.timelag, clock)
+            self.published = self.published.with_group(group, status, figures)
+            if self._meanwhile is not None:
+                self._meanwhile[group] = (status, figures)
+            if self.timelag is not None and figures is not None and figures.reads:
+                self.timelag.want(figures.reads)
         return removed
 
     def view(self) -> ClusterView:
-        statuses = self.cache.statuses()
+        published = self.published
+        statuses = published.statuses
         progress = self.offsets.progress
         refreshed = self.head.health.last_refresh_s
         since = self.head.health.since_s
@@ -368,9 +359,9 @@ class ClusterRuntime:
             head_refresh_ms=None if refreshed is None else int(refreshed * 1000),
             since_ms=None if since is None else int(since * 1000),
             last_error=self.head.health.last_error,
-            evaluation_seconds=self.evaluation_seconds,
-            lag_seconds=self._current_lag_seconds(statuses),
-            headroom=self._current_headroom(statuses),
+            evaluation_seconds=published.seconds,
+            lag_seconds=published.lag_seconds,
+            headroom=published.headroom,
             topic_starts={t: self.storage.start_offsets(t) or () for t in self.storage.topics()},
             topic_retention={
                 t: r for t in self.storage.topics() if (r := self.storage.topic_retention(t)) is not None
@@ -396,12 +387,7 @@ class ClusterRuntime:
 
     def lag_seconds(self) -> Mapping[str, GroupLagSeconds]:
         """Lag in seconds by group, as of the last evaluation; empty when it is disabled."""
-        return self._current_lag_seconds(self.cache.statuses())
-
-    def _current_lag_seconds(self, statuses: Mapping[str, GroupStatus]) -> dict[str, GroupLagSeconds]:
-        """The figures computed from exactly these statuses; a group re-evaluated since has none until the
-        next round."""
-        return _paired(self._lag_seconds, statuses)
+        return self.published.lag_seconds
 
     async def save_state(self) -> None:
         """Write the HEAD histories to the state file, with the id of the Kafka cluster they were observed on
@@ -426,27 +412,6 @@ class ClusterRuntime:
                 tasks.create_task(self.exact_reads.run(), name=f"exact-reads-{self.name}")
             if self.state_file is not None:
                 tasks.create_task(self._save_periodically(), name=f"save-{self.name}")
-
-
-_T = TypeVar("_T")
-
-
-def _paired(
-    figures: Mapping[str, tuple[GroupStatus, _T]], statuses: Mapping[str, GroupStatus]
-) -> dict[str, _T]:
-    """The figures computed from exactly these statuses; a group re-evaluated since has none until the next
-    round."""
-    return {group: value for group, (status, value) in figures.items() if statuses.get(group) is status}
-
-
-def _partition_lag_seconds(timelag: TimeLag, partition: PartitionStatus, now: float) -> LagSeconds | None:
-    """None for a partition that never had a commit; otherwise `TimeLag.lag` at its newest commit, with the
-    HEAD that its current lag implies (current_lag is HEAD minus committed offset, floored at 0)."""
-    end, lag = partition.end, partition.current_lag
-    if end is None:
-        return None
-    head = None if lag is None else end.offset + lag
-    return timelag.lag(partition.topic, partition.partition, end.offset, head, now)
 
 
 def _configure_logging(level: str) -> None:

@@ -406,6 +406,11 @@ class EvaluationCache:
         self._overrides: dict[str, tuple[_Entry, GroupStatus] | None] | None = None
         """While a round runs: the groups `refresh_group` handled meanwhile, and their results."""
 
+    @property
+    def cluster(self) -> str:
+        """The cluster whose groups are cached (it names NOTFOUND answers)."""
+        return self._cluster
+
     def refresh(self, source: GroupSource, now: float) -> int:
         """Bring every group of `source` up to date at `now`; returns how many groups were evaluated."""
         steps = self.refresh_in_steps(source, now)
@@ -426,42 +431,46 @@ class EvaluationCache:
         entries: dict[str, _Entry] = {}
         statuses: dict[str, GroupStatus] = {}
         evaluated = 0
-        self._overrides = {}
-        for checked, group in enumerate(source.groups(), 1):
-            version = source.group_version(group)
-            entry = self._entries.get(group)
-            if (
-                entry is not None
-                and entry.version == version
-                and entry.evaluated_s <= now_s < entry.deadline_s
-            ):
-                entries[group] = entry
-                statuses[group] = self._statuses[group]
-            else:
-                entries[group], statuses[group] = self._evaluate(source, group, version, now)
-                evaluated += 1
-            if checked % batch == 0:
-                yield checked
+        overrides: dict[str, tuple[_Entry, GroupStatus] | None] = {}
+        self._overrides = overrides
+        try:
+            for checked, group in enumerate(source.groups(), 1):
+                version = source.group_version(group)
+                entry = self._entries.get(group)
+                if (
+                    entry is not None
+                    and entry.version == version
+                    and entry.evaluated_s <= now_s < entry.deadline_s
+                ):
+                    entries[group] = entry
+                    statuses[group] = self._statuses[group]
+                else:
+                    entries[group], statuses[group] = self._evaluate(source, group, version, now)
+                    evaluated += 1
+                if checked % batch == 0:
+                    yield checked
+        finally:
+            # A round that fails or is abandoned leaves the cache as it was, and no override window open.
+            self._overrides = None
         # What happened between the yields wins over what this round saw before: groups deleted meanwhile
         # must not come back, and a group `refresh_group` re-evaluated keeps that newer result.
         alive = set(source.groups())
         for gone in [g for g in statuses if g not in alive]:
             del statuses[gone], entries[gone]
-        for group, result in self._overrides.items():
+        for group, result in overrides.items():
             if result is None:
                 statuses.pop(group, None)
                 entries.pop(group, None)
             else:
                 entries[group], statuses[group] = result
-        self._overrides = None
         # New dicts, not in-place updates: a mapping handed out by `statuses` stays one consistent round.
         self._entries = entries
         self._statuses = statuses
         return evaluated
 
-    def refresh_group(self, source: GroupSource, group: str, now: float) -> None:
-        """Re-evaluate one group at once (after an admin deletion); a group the source lost is dropped. A
-        round in progress keeps this result."""
+    def refresh_group(self, source: GroupSource, group: str, now: float) -> GroupStatus | None:
+        """Re-evaluate one group at once (after an admin deletion) and return its status; a group the source
+        lost is dropped (None). A round in progress keeps this result."""
         result = (
             self._evaluate(source, group, source.group_version(group), now)
             if group in source.groups()
@@ -478,6 +487,7 @@ class EvaluationCache:
             entries[group], statuses[group] = result
         self._entries = entries
         self._statuses = statuses
+        return None if result is None else result[1]
 
     def _evaluate(
         self, source: GroupSource, group: str, version: int, now: float

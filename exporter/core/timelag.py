@@ -35,7 +35,7 @@ import math
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -429,9 +429,11 @@ def _bounds(history: HeadHistory | None, offset: int) -> tuple[float, float]:
 class TimeLag:
     """Lag in seconds for one Kafka cluster: HEAD histories, cached exact answers, and the reads wanted.
 
-    The HEAD poller calls `observe`; whoever renders lag calls `lag`; the exact reader takes work from
-    `take_reads` and hands back `answer`. Reads wanted are kept most recently wanted first, at most
-    `max_pending`; a read is answered only while in flight, so a reset of its partition voids it."""
+    Its writers, all on one event loop: the HEAD poller calls `observe` and `forget_topic`; the evaluation
+    task hands `want` the reads its published round asked for (the round itself only reads, with `figure`)
+    and forgets restored histories of topics that are gone; the exact reader takes work from `take_reads` and
+    hands back `answer`. Reads wanted are kept most recently wanted first, at most `max_pending`; a read is
+    answered only while in flight, so a reset of its partition voids it."""
 
     def __init__(
         self,
@@ -474,20 +476,29 @@ class TimeLag:
         self.cache.discard(topic)
         self._drop_reads(lambda read: read.topic == topic)
 
-    def lag(self, topic: str, partition: int, committed: int, head: int | None, now: float) -> LagSeconds:
-        """`lag_seconds` with this cluster's history and cache; a read it asks for is queued."""
-        answer = self.cache.get((topic, partition, committed))
-        result = lag_seconds(
+    def figure(self, topic: str, partition: int, committed: int, head: int | None, now: float) -> LagSeconds:
+        """`lag_seconds` with this cluster's history and cache. The read it asks for (`read`) is not queued:
+        an evaluation round collects them and hands them to `want` when it publishes."""
+        return lag_seconds(
             committed,
             head,
             self._histories.get((topic, partition)),
             now,
-            answer,
+            self.cache.get((topic, partition, committed)),
             exact_reads=self.exact_reads,
         )
+
+    def lag(self, topic: str, partition: int, committed: int, head: int | None, now: float) -> LagSeconds:
+        """`figure`, with the read it asks for queued at once."""
+        result = self.figure(topic, partition, committed, head, now)
         if result.read is not None:
             self._want(PartitionOffset(topic, partition, result.read))
         return result
+
+    def want(self, reads: Iterable[PartitionOffset]) -> None:
+        """Queue the reads that figures asked for, in their order: the last is the most recently wanted."""
+        for read in reads:
+            self._want(read)
 
     def take_reads(self, limit: int) -> list[PartitionOffset]:
         """Up to `limit` reads to make, most recently wanted first; they stay in flight until answered."""

@@ -23,7 +23,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import KafkaError
 
 from exporter.app import ClusterRuntime
-from exporter.core.model import OffsetCommit
+from exporter.core.model import OffsetCommit, Status
+from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds, Policy, interpolate
 from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings
 from exporter.state_file import load
@@ -581,17 +582,55 @@ async def test_a_history_saved_on_another_kafka_cluster_is_discarded(
     ]
 
 
-async def test_figures_only_pair_with_the_status_they_were_computed_from(tmp_path: Path) -> None:
+async def test_an_admin_deletion_publishes_the_group_with_its_figures_at_once(tmp_path: Path) -> None:
     driven = Driven(tmp_path, exact_reads=False)
+    runtime = driven.runtime
+    runtime.storage.set_topics({"t": 2, "u": 1}, driven.ms)
+    runtime.storage.set_start_offset("t", 0, 10)
     driven.commit("g", 40)
+    driven.order += 1
+    runtime.storage.apply(OffsetCommit("g", "u", 0, 5, driven.ms), driven.order, driven.ms)
     await driven.head(100)
     driven.tick(10)
     await driven.head(100)
-    assert set(driven.runtime.view().lag_seconds) == {"g"}
-    # A status re-evaluated outside the round (as an admin deletion does) has no figures until the next round.
-    driven.runtime.cache.refresh_group(driven.runtime.storage, "g", driven.clock())
-    view = driven.runtime.view()
-    assert [g.group for g in view.groups] == ["g"]
-    assert view.lag_seconds == {}
-    await driven.runtime.evaluate()
-    assert set(driven.runtime.view().lag_seconds) == {"g"}
+    lags = runtime.lag_seconds()["g"]
+    assert [p.topic for p in runtime.statuses()["g"].partitions] == ["t", "t", "u"]
+    assert runtime.delete_group("g", "u")
+    # The re-evaluated status is published with figures of exactly its partitions, computed at once.
+    assert [p.topic for p in runtime.statuses()["g"].partitions] == ["t", "t"]
+    assert runtime.lag_seconds()["g"] == lags[:2]
+    assert runtime.headroom()["g"] == (Headroom(0, 30, None), None)
+    assert runtime.view().lag_seconds == runtime.lag_seconds()
+    assert runtime.delete_group("g", "t")
+    assert (dict(runtime.statuses()), dict(runtime.lag_seconds()), dict(runtime.headroom())) == ({}, {}, {})
+    assert runtime.status("g").status is Status.NOTFOUND
+
+
+@pytest.mark.parametrize("during", ["statuses", "figures"])
+async def test_a_round_running_during_an_admin_deletion_keeps_its_result(tmp_path: Path, during: str) -> None:
+    driven = Driven(tmp_path, exact_reads=False)
+    runtime = driven.runtime
+    # 1,200 groups: the round yields to the event loop after 500 and 1,000 of them, in each of its passes.
+    for index in range(1200):
+        driven.commit(f"g{index:04d}", 40)
+    await driven.head(100)
+    driven.tick(10)
+    for index in range(1200):
+        driven.commit(f"g{index:04d}", 50)
+    evaluated = dict(runtime.cache.statuses())
+    round_task = asyncio.create_task(driven.head(100))
+    await asyncio.sleep(0)
+    if during == "figures":
+        while runtime.cache.statuses() == evaluated:  # noqa: ASYNC110 (until the statuses pass has ended)
+            await asyncio.sleep(0)
+    assert not round_task.done()
+    # g0100 was evaluated before this point of the round: without the deletion it would be published.
+    assert runtime.delete_group("g0100")
+    assert "g0100" not in runtime.statuses()
+    await round_task
+    assert runtime.published.clock == driven.clock()
+    assert len(runtime.statuses()) == len(runtime.lag_seconds()) == len(runtime.headroom()) == 1199
+    assert "g0100" not in runtime.statuses()
+    end = runtime.statuses()["g0101"].partitions[0].end
+    assert end is not None
+    assert end.offset == 50

@@ -1,0 +1,212 @@
+"""One evaluation round of one cluster, as one frozen result.
+
+A round re-evaluates the groups whose inputs changed (`evaluator.EvaluationCache`), then gives every
+partition of every group its lag in seconds and its retention headroom: a lagging partition's figure moves
+with the clock, so all groups are visited, not only the re-evaluated ones. It is a generator that yields
+between batches of groups, so the shell can let its event loop serve in between, and returns one `Round`:
+the statuses, the figures computed from exactly those statuses, the exact reads they asked for and the time
+the round took. The shell publishes it with one assignment; everything the exposition reads comes from the
+published round, so statuses and figures can never come from different rounds.
+
+Pure: `now` and `clock` are arguments and the timer is injected; nothing here writes to the storage or to
+the lag-in-seconds state (the reads wanted are handed back, not queued).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import NamedTuple, Protocol
+
+from exporter.core.evaluator import EvaluationCache, GroupSource
+from exporter.core.model import GroupStatus, PartitionStatus, not_found
+from exporter.core.retention import Headroom, TopicRetention, headroom
+from exporter.core.timelag import LagSeconds, PartitionOffset
+
+__all__ = [
+    "GroupFigures",
+    "GroupHeadroom",
+    "GroupLagSeconds",
+    "LagView",
+    "Round",
+    "RoundSource",
+    "evaluation_round",
+    "group_figures",
+]
+
+GroupLagSeconds = tuple[LagSeconds | None, ...]
+"""Lag in seconds of a group's partitions, in the order of its `GroupStatus.partitions`; None where the group
+never committed."""
+GroupHeadroom = tuple[Headroom | None, ...]
+"""Retention headroom of a group's partitions, in the order of its `GroupStatus.partitions`; None where there
+is none (no commit, log start unknown, compact-only topic)."""
+
+
+class RoundSource(GroupSource, Protocol):
+    """What a round reads of the storage: the groups' windows, and the topics' log starts and retention."""
+
+    def start_offsets(self, topic: str) -> tuple[int | None, ...] | None: ...
+
+    def topic_retention(self, topic: str) -> TopicRetention | None: ...
+
+
+class LagView(Protocol):
+    """What a round reads of lag in seconds (`timelag.TimeLag` provides it)."""
+
+    def figure(self, topic: str, partition: int, committed: int, head: int | None, now: float) -> LagSeconds:
+        """The partition's lag in seconds at `now`; `read` names the exact read it wants, if any."""
+        ...
+
+
+class GroupFigures(NamedTuple):
+    """A group's figures, computed from one status of it."""
+
+    lag_seconds: GroupLagSeconds | None
+    """None when lag in seconds is off."""
+    headroom: GroupHeadroom
+    reads: tuple[PartitionOffset, ...]
+    """The exact reads the lag figures asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """What one evaluation round of a cluster found; published whole, never changed afterwards."""
+
+    cluster: str
+    statuses: Mapping[str, GroupStatus] = field(default_factory=lambda: MappingProxyType({}))
+    """Every group's status, by name (read-only)."""
+    lag_seconds: Mapping[str, GroupLagSeconds] = field(default_factory=lambda: MappingProxyType({}))
+    """Lag in seconds by group, of exactly these statuses; empty when it is off."""
+    headroom: Mapping[str, GroupHeadroom] = field(default_factory=lambda: MappingProxyType({}))
+    """Retention headroom by group, of exactly these statuses."""
+    reads: tuple[PartitionOffset, ...] = ()
+    """Exact reads the lag figures asked for, least recently wanted first."""
+    as_of: float | None = None
+    """The instant evaluated at (the clock, or earlier while the committed offsets were behind); None for the
+    empty result before the first round."""
+    clock: float | None = None
+    """The clock when the round ran: the instant of the lag figures."""
+    evaluated: int = 0
+    """Groups re-evaluated (the others kept their cached status)."""
+    seconds: float | None = None
+    """How long the round took, batches and the pauses between them included."""
+
+    def status(self, group: str) -> GroupStatus:
+        """The group's status, or Burrow's NOTFOUND answer for a group the round did not have."""
+        found = self.statuses.get(group)
+        return found if found is not None else not_found(self.cluster, group)
+
+    def with_group(self, group: str, status: GroupStatus | None, figures: GroupFigures | None) -> Round:
+        """This round with one group replaced (re-evaluated at once after an admin deletion) or removed
+        (None); everything else unchanged."""
+        statuses, lags, rooms = dict(self.statuses), dict(self.lag_seconds), dict(self.headroom)
+        for mapping in (statuses, lags, rooms):
+            mapping.pop(group, None)
+        if status is not None and figures is not None:
+            statuses[group] = status
+            if figures.lag_seconds is not None:
+                lags[group] = figures.lag_seconds
+            rooms[group] = figures.headroom
+        return replace(
+            self,
+            statuses=MappingProxyType(statuses),
+            lag_seconds=MappingProxyType(lags),
+            headroom=MappingProxyType(rooms),
+        )
+
+
+def evaluation_round(
+    cache: EvaluationCache,
+    storage: RoundSource,
+    timelag: LagView | None,
+    now: float,
+    clock: float,
+    *,
+    timer: Callable[[], float],
+    batch: int = 500,
+) -> Generator[int, None, Round]:
+    """One round: statuses at `now` (re-evaluating what changed in `cache`), then lag in seconds at `clock`
+    and retention headroom for every partition of every group. Yields after every `batch` groups (how many
+    the current pass has done); returns the round, which took `timer()` units from its first step to its
+    last."""
+    started = timer()
+    evaluated = yield from cache.refresh_in_steps(storage, now, batch)
+    statuses = cache.statuses()
+    figures = _Figures(storage, timelag, clock)
+    lags: dict[str, GroupLagSeconds] = {}
+    rooms: dict[str, GroupHeadroom] = {}
+    reads: list[PartitionOffset] = []
+    for count, (group, status) in enumerate(statuses.items(), 1):
+        group_lags, rooms[group], group_reads = figures.of(status)
+        if group_lags is not None:
+            lags[group] = group_lags
+        if group_reads:
+            reads += group_reads
+        if count % batch == 0:
+            yield count
+    return Round(
+        cache.cluster,
+        statuses,
+        MappingProxyType(lags),
+        MappingProxyType(rooms),
+        tuple(reads),
+        now,
+        clock,
+        evaluated,
+        timer() - started,
+    )
+
+
+def group_figures(
+    status: GroupStatus, storage: RoundSource, timelag: LagView | None, clock: float
+) -> GroupFigures:
+    """The figures of one group's status, as a round computes them."""
+    return _Figures(storage, timelag, clock).of(status)
+
+
+class _Figures:
+    """Lag in seconds and retention headroom of statuses, with each topic's log starts and retention looked
+    up once per round."""
+
+    __slots__ = ("_clock", "_retention", "_starts", "_storage", "_timelag")
+
+    def __init__(self, storage: RoundSource, timelag: LagView | None, clock: float) -> None:
+        self._storage = storage
+        self._timelag = timelag
+        self._clock = clock
+        self._starts: dict[str, tuple[int | None, ...]] = {}
+        self._retention: dict[str, TopicRetention | None] = {}
+
+    def of(self, status: GroupStatus) -> GroupFigures:
+        timelag, clock = self._timelag, self._clock
+        lags: list[LagSeconds | None] = []
+        rooms: list[Headroom | None] = []
+        reads: list[PartitionOffset] = []
+        for p in status.partitions:
+            lag = None if timelag is None else _partition_lag_seconds(timelag, p, clock)
+            lags.append(lag)
+            if lag is not None and lag.read is not None:
+                reads.append(PartitionOffset(p.topic, p.partition, lag.read))
+            if p.end is None:
+                rooms.append(None)
+                continue
+            topic = p.topic
+            starts = self._starts.get(topic)
+            if starts is None:
+                starts = self._starts[topic] = self._storage.start_offsets(topic) or ()
+                self._retention[topic] = self._storage.topic_retention(topic)
+            start = starts[p.partition] if p.partition < len(starts) else None
+            seconds = None if lag is None else lag.seconds
+            rooms.append(headroom(p.end.offset, start, self._retention[topic], seconds))
+        return GroupFigures(None if timelag is None else tuple(lags), tuple(rooms), tuple(reads))
+
+
+def _partition_lag_seconds(timelag: LagView, partition: PartitionStatus, now: float) -> LagSeconds | None:
+    """None for a partition that never had a commit; otherwise `TimeLag.figure` at its newest commit, with
+    the HEAD that its current lag implies (current_lag is HEAD minus committed offset, floored at 0)."""
+    end, lag = partition.end, partition.current_lag
+    if end is None:
+        return None
+    head = None if lag is None else end.offset + lag
+    return timelag.figure(partition.topic, partition.partition, end.offset, head, now)
