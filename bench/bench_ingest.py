@@ -6,7 +6,8 @@ together once per round, values v4 (Kafka 4.x) and v3 (3.x) with leader epochs a
 offsets are known for every partition, so every append computes its lag. Then it times, in one thread:
 
 - decode + Storage.apply: the figure the issue asks for (at least 100,000 commits/s);
-- OffsetsTopicSource._apply: the same plus what the source adds per record (kind counters, type checks);
+- OffsetsTopicSource._apply_batch: the same as the source does it, a fetched batch of 5,000 aiokafka records
+  at a time (batch decode, kind counters, type checks);
 
 each into a fresh storage (a restart's replay: groups and windows are created) and again into the filled one
 (steady state: appends that evict the oldest slot once windows are full). Rates are per CPU second of the
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
 import offsets_encoder as enc
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
 
 from exporter.core.decoder import decode
 from exporter.core.storage import Storage
@@ -48,6 +50,10 @@ NOW = 1_800_000_000_000
 TARGET = 100_000
 
 Pair = tuple[bytes, bytes]
+Ingest = Callable[[Storage, list[Pair], int], None]
+_OFFSETS = "__consumer_offsets"
+_BATCH = 5000
+"""Records per fetched batch, as the source asks aiokafka for them."""
 
 
 def _topic(t: int) -> str:
@@ -94,13 +100,27 @@ def _decode_and_apply(storage: Storage, pairs: list[Pair], first_order: int) -> 
         apply(decode(key, value), order, NOW)
 
 
-def _through_source(storage: Storage, pairs: list[Pair], first_order: int) -> None:
-    source = OffsetsTopicSource("bench", ClusterSettings(bootstrap_servers="127.0.0.1:9092"), storage)
-    # The source's per-record step, private: the rest of the source is the Kafka consumer.
-    ingest = source._apply
-    for order, (key, value) in enumerate(pairs, start=first_order):
-        ingest(key, value, 0, order, NOW)
-    assert source.progress.records["offset_commit"] == len(pairs)
+def _fetched(pairs: list[Pair], first_order: int) -> list[ConsumerRecord[bytes, bytes]]:
+    """The records as aiokafka hands them to the source, offsets from `first_order`."""
+    return [
+        ConsumerRecord(_OFFSETS, 0, order, NOW, 0, key, value, None, len(key), len(value), ())
+        for order, (key, value) in enumerate(pairs, start=first_order)
+    ]
+
+
+def _through_source(pairs: list[Pair]) -> Ingest:
+    """The source's step per fetched batch (the rest of the source is the Kafka consumer), over records built
+    before the clock starts, for the fresh pass (orders from 0) and the filled one (orders from N)."""
+    fetched = {0: _fetched(pairs, 0), len(pairs): _fetched(pairs, len(pairs))}
+
+    def ingest(storage: Storage, pairs: list[Pair], first_order: int) -> None:
+        source = OffsetsTopicSource("bench", ClusterSettings(bootstrap_servers="127.0.0.1:9092"), storage)
+        records = fetched[first_order]
+        for start in range(0, len(records), _BATCH):
+            source._apply_batch(records[start : start + _BATCH], 0, NOW)
+        assert source.progress.records["offset_commit"] == len(pairs)
+
+    return ingest
 
 
 def _timed(label: str, run: Callable[[], None], count: int) -> float:
@@ -111,13 +131,11 @@ def _timed(label: str, run: Callable[[], None], count: int) -> float:
     run()
     cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
     rate = count / cpu
-    print(f"{label:<42} {rate:>9,.0f} commits/s  ({count:,} in {cpu:.2f} s CPU, {wall:.2f} s wall)")
+    print(f"{label:<48} {rate:>9,.0f} commits/s  ({count:,} in {cpu:.2f} s CPU, {wall:.2f} s wall)")
     return rate
 
 
-def _fresh_then_filled(
-    label: str, ingest: Callable[[Storage, list[Pair], int], None], pairs: list[Pair]
-) -> tuple[float, float]:
+def _fresh_then_filled(label: str, ingest: Ingest, pairs: list[Pair]) -> tuple[float, float]:
     storage = _storage()
     n = len(pairs)
     fresh = _timed(f"{label}, fresh storage", lambda: ingest(storage, pairs, 0), n)
@@ -159,7 +177,7 @@ async def _end_to_end(bootstrap: str, pairs: list[Pair]) -> None:
         n = source.progress.records["offset_commit"]
         assert n == len(pairs), source.progress
         print(
-            f"{'Kafka -> OffsetsTopicSource -> Storage':<42} {n / cpu:>9,.0f} commits/s  "
+            f"{'Kafka -> OffsetsTopicSource -> Storage':<48} {n / cpu:>9,.0f} commits/s  "
             f"({n:,} in {cpu:.2f} s CPU, {wall:.2f} s wall, connecting included)"
         )
     finally:
@@ -178,7 +196,7 @@ def main() -> None:
     pairs = _records(args.n, random.Random(42))
     rates = [
         *_fresh_then_filled("decode + Storage.apply", _decode_and_apply, pairs),
-        *_fresh_then_filled("OffsetsTopicSource._apply", _through_source, pairs),
+        *_fresh_then_filled("OffsetsTopicSource._apply_batch", _through_source(pairs), pairs),
     ]
     verdict = "meets" if min(rates) >= TARGET else "MISSES"
     print(f"slowest {min(rates):,.0f} commits/s: {verdict} the target of {TARGET:,}/s")

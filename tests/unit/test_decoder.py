@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.core.decoder import RECORD_KINDS, decode, decode_assignment, record_kind
+from exporter.core.decoder import (
+    RECORD_KINDS,
+    _decode,
+    _fast_offset_commit,
+    decode,
+    decode_assignment,
+    decode_batch,
+    record_kind,
+)
 from exporter.core.model import (
     ConsumerGroupAssignment,
     ConsumerGroupMember,
@@ -854,3 +862,113 @@ def test_mutated_records_never_raise(index: int, data: st.DataObject) -> None:
         at = data.draw(st.integers(0, len(value) - 1))
         value[at] = data.draw(st.integers(0, 255))
     assert isinstance(decode(VALID_KEYS[index], bytes(value)), Record)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The offset-commit fast path: taken for the shapes Kafka writes, and never different from the generic reader.
+
+FAST_VERSIONS = (1, 3, 4)
+short_metadata = st.text(st.characters(codec="utf-8"), max_size=126).filter(
+    lambda text: len(text.encode()) < 127  # v4: a one-byte varint length
+)
+
+
+@given(offset_commits(), st.sampled_from([0, 1]), short_metadata)
+def test_fast_path_decodes_the_shapes_kafka_writes(
+    case: tuple[OffsetCommit, int], key_type: int, metadata: str
+) -> None:
+    commit, _ = case
+    version = [1, 3, 4][abs(commit.partition) % 3]
+    commit = OffsetCommit(
+        commit.group,
+        commit.topic,
+        commit.partition,
+        commit.offset,
+        commit.timestamp_ms,
+        commit.leader_epoch if version >= 3 else -1,
+        metadata,
+    )
+    key = enc.offset_commit_key(commit.group, commit.topic, commit.partition, key_type)
+    value = enc.offset_commit_value(
+        version, commit.offset, metadata, commit.timestamp_ms, commit.leader_epoch, expire_timestamp=7
+    )
+    fast = _fast_offset_commit(key, value)
+    assert fast == commit
+    assert hash(fast) == hash(commit)
+    assert repr(fast) == repr(commit)
+
+
+@st.composite
+def offset_commit_bytes(draw: st.DrawFn) -> tuple[bytes, bytes | None]:
+    """Offset-commit keys and values of every version, with tagged fields and long metadata, then mutated:
+    truncated, extended, or bytes overwritten, so that every fault of the fast path's shapes is reached."""
+    commit, version = draw(offset_commits())
+    key = enc.offset_commit_key(commit.group, commit.topic, commit.partition, draw(st.sampled_from([0, 1])))
+    tags = draw(st.none() | st.dictionaries(st.integers(0, 300), st.binary(max_size=5), max_size=2))
+    value = enc.offset_commit_value(
+        version, commit.offset, commit.metadata, commit.timestamp_ms, commit.leader_epoch, 5, tags
+    )
+    parts = [bytearray(key), bytearray(value)]
+    for _ in range(draw(st.integers(0, 3))):
+        part = parts[draw(st.integers(0, 1))]
+        match draw(st.sampled_from(["truncate", "extend", "overwrite"])):
+            case "truncate":
+                del part[draw(st.integers(0, len(part))) :]
+            case "extend":
+                part += draw(st.binary(min_size=1, max_size=8))
+            case "overwrite" if part:
+                edges = st.sampled_from([0x00, 0x01, 0x7F, 0x80, 0xFF])  # lengths: null, empty, varint
+                part[draw(st.integers(0, len(part) - 1))] = draw(edges | st.integers(0, 255))
+    return bytes(parts[0]), None if draw(st.booleans()) and not parts[1] else bytes(parts[1])
+
+
+arbitrary_offset_commits = st.tuples(
+    st.sampled_from([b"\x00\x00", b"\x00\x01"]).flatmap(lambda t: st.binary(max_size=60).map(t.__add__)),
+    st.none() | st.binary(max_size=60),
+)
+
+
+@given(offset_commit_bytes() | arbitrary_offset_commits)
+def test_fast_path_agrees_with_the_generic_reader(pair: tuple[bytes, bytes | None]) -> None:
+    key, value = pair
+    generic = _decode(key, value)
+    assert decode(key, value) == generic
+    assert type(decode(key, value)) is type(generic)
+    if value is not None:
+        fast = _fast_offset_commit(key, value)
+        assert fast is None or fast == generic
+
+
+def test_fast_path_leaves_what_it_does_not_read_to_the_generic_reader() -> None:
+    key = enc.offset_commit_key("g", "t", 3)
+    v0 = enc.offset_commit_value(0, 5, "", 7)
+    v4_tagged = enc.offset_commit_value(4, 5, "", 7, tags={1: b"x"})
+    v4_long = enc.offset_commit_value(4, 5, "m" * 127, 7)
+    v4_null = enc.offset_commit_value(4, 5, "", 0).replace(b"\x01", b"\x00", 1)
+    assert v4_null[14] == 0
+    v3_truncated = enc.offset_commit_value(3, 5, "", 7)[:-1]
+    for value in (v0, v4_tagged, v4_long, v4_null, b"", b"\x00\x04", v3_truncated):
+        assert _fast_offset_commit(key, value) is None
+    assert decode(key, v4_long) == OffsetCommit("g", "t", 3, 5, 7, -1, "m" * 127)
+    assert decode(key, v4_tagged) == OffsetCommit("g", "t", 3, 5, 7, -1, "")
+    assert decode(key, v0) == OffsetCommit("g", "t", 3, 5, 7)
+    assert decode(key, b"\x00\x04") == DecodeError(1, "value v4: truncated int64 at byte 2")
+    null = "value v4: null in a non-nullable compact string at byte 14"
+    assert decode(key, v4_null) == DecodeError(1, null)
+
+
+def test_decode_batch_is_decode_record_by_record_in_order() -> None:
+    pairs = [
+        (OFFSET_KEY, OFFSET_V4),
+        (OFFSET_KEY, None),
+        (GROUP_KEY, GROUP_V3),
+        (None, b""),
+        (OFFSET_KEY, b"\x00\x04"),
+        (enc.int16(12), b""),
+        (OFFSET_KEY, OFFSET_V1),
+    ]
+    keys, values = [k for k, _ in pairs], [v for _, v in pairs]
+    assert decode_batch(keys, values) == [decode(k, v) for k, v in pairs]
+    assert decode_batch([], []) == []
+    with pytest.raises(ValueError, match="zip"):
+        decode_batch(keys, values[:-1])
