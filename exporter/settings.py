@@ -110,7 +110,9 @@ SecurityProtocol = Annotated[
 SaslMechanism = Annotated[Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], BeforeValidator(_upper)]
 OffsetsSource = Annotated[Literal["offsets-topic", "admin-api"], BeforeValidator(_lower)]
 Granularity = Annotated[Literal["partition", "group"], BeforeValidator(_lower)]
+"""`[metrics] granularity`, also the renderer's: "group" drops every family with a `partition` label."""
 CompatibleSet = Annotated[Literal["burrow", "kafka_exporter"], BeforeValidator(_lower)]
+"""A set of other exporters' metric names (`[metrics] compatible`), also the renderer's."""
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 """A duration in seconds, strictly positive."""
 NonNegativeSeconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]

@@ -24,12 +24,12 @@ from exporter.exposition.metrics import (
     CONTENT_TYPE,
     BrokerView,
     ClusterView,
-    Granularity,
     RenderOptions,
     RenderResult,
-    _format_float,
     render,
 )
+from exporter.exposition.text_format import format_float
+from exporter.settings import Granularity
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 # LAGWATCH_UPDATE_GOLDEN=1 rewrites the golden files from the current output; review the diff, then commit.
@@ -836,7 +836,7 @@ def test_any_input_parses_and_the_cap_accounts_for_every_series(
 
 @given(st.floats(allow_nan=True, allow_infinity=True))
 def test_format_float_is_gos_except_for_integers(value: float) -> None:
-    text = _format_float(value)
+    text = format_float(value)
     if math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
         assert text == str(int(value))
     else:
