@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
 
 import offsets_encoder as enc
 
-from exporter.core.decoder import decode, record_kind
+from exporter.core.decoder import decode
 from exporter.core.model import GroupMetadata, Member, OffsetCommit, TopicPartitions
 
 Pair = tuple[bytes, bytes | None]
@@ -75,8 +75,8 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
     rng = random.Random(848)
     commits = offset_commits(n, rng)
-    kinds = {record_kind(decode(k, v)) for k, v in commits}
-    assert kinds == {"offset_commit"}, kinds
+    kinds = {type(decode(k, v)) for k, v in commits}
+    assert kinds == {OffsetCommit}, kinds
     print(f"python {sys.version.split()[0]}, decode() best of 3 runs")
     measure("offset commits (v3/v4/v1 mix)", commits)
     measure("offset tombstones", [(key, None) for key, _ in commits])

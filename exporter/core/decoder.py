@@ -62,7 +62,7 @@ from exporter.core.model import (
     TopicPartitions,
 )
 
-__all__ = ["RECORD_KINDS", "decode", "decode_assignment", "decode_batch", "record_kind", "uuid_string"]
+__all__ = ["decode", "decode_assignment", "decode_batch", "uuid_string"]
 
 
 class _MalformedError(Exception):
@@ -719,25 +719,3 @@ def _decode(key: bytes | None, value: bytes | None) -> Record:
         return handler(_Reader(key, "key", 2), value)
     except _MalformedError as exc:
         return DecodeError(key_type, str(exc))
-
-
-_KINDS: Final[dict[type, str]] = {
-    OffsetCommit: "offset_commit",
-    OffsetTombstone: "offset_tombstone",
-    GroupMetadata: "group_metadata",
-    GroupTombstone: "group_tombstone",
-    ConsumerGroupMember: "consumer_group_member",
-    ConsumerGroupMemberLeft: "consumer_group_member_left",
-    ConsumerGroupAssignment: "consumer_group_assignment",
-    ConsumerGroupTopics: "consumer_group_topics",
-    SkippedRecord: "skipped",
-    DecodeError: "decode_error",
-}
-
-RECORD_KINDS: Final[tuple[str, ...]] = tuple(_KINDS.values())
-"""Every value `record_kind` returns, to create the per-kind counters up front."""
-
-
-def record_kind(record: Record) -> str:
-    """A stable snake_case name for the kind of a decoded record, for counting records per kind."""
-    return _KINDS[type(record)]

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
 if TYPE_CHECKING:
     # Declared once, with the settings that choose them; a type only, the renderer does not load the settings.
     from exporter.settings import CompatibleSet as Compat
@@ -345,5 +347,72 @@ FAMILIES: tuple[Family, ...] = (
         "1 when the max_series cap left series out of this exposition, else 0.",
         value="int(dropped > 0)",
     ),
+    # Written by prometheus-client collectors (self_metrics.py, guard.py), through `registry_family`.
+    Family(
+        "lagwatch_build_info", "gauge", "registry", ("version",),
+        "lagwatch's version; always 1.",
+    ),
+    Family(
+        "lagwatch_offsets_records_total", "counter", "registry", ("kafka_cluster", "kind"),
+        "Records read from the committed offsets (__consumer_offsets or the admin API), by kind.",
+    ),
+    Family(
+        "lagwatch_offsets_decode_errors_total", "counter", "registry", ("kafka_cluster", "key_type"),
+        "Malformed records of __consumer_offsets, by key type; counted, logged and skipped.",
+    ),
+    Family(
+        "lagwatch_offsets_skipped_records_total", "counter", "registry", ("kafka_cluster", "key_type"),
+        "Records of __consumer_offsets key types lagwatch does not interpret, by key type.",
+    ),
+    Family(
+        "lagwatch_exact_reads_total", "counter", "registry", ("kafka_cluster",),
+        "Records read from Kafka to time a committed offset exactly (lag in seconds).",
+    ),
+    Family(
+        "lagwatch_exact_read_failures_total", "counter", "registry", ("kafka_cluster",),
+        "Exact reads that failed and will be retried.",
+    ),
+    Family(
+        "lagwatch_exact_reads_pending", "gauge", "registry", ("kafka_cluster",),
+        "Exact reads waiting for their turn under the concurrency and rate limits.",
+    ),
+    Family(
+        "lagwatch_commits_stored_total", "counter", "registry", ("kafka_cluster",),
+        "Committed offsets placed in a group-partition's window.",
+    ),
+    Family(
+        "lagwatch_commits_dropped_total", "counter", "registry", ("kafka_cluster", "reason"),
+        "Committed offsets the storage refused, by reason (expired, group_filtered, topic_filtered, "
+        "unknown_partition, backfill, duplicate).",
+    ),
+    Family(
+        "lagwatch_http_request_errors_total", "counter", "registry", ("kind",),
+        "Requests the HTTP server could not serve, by kind (malformed, too_long, bad_method, "
+        "tls_on_plain_port, client_disconnect, read_timeout).",
+    ),
+    Family(
+        "lagwatch_http_connections_refused_total", "counter", "registry", ("reason",),
+        "Connections closed by the server's limits, by reason (header_timeout, connection_limit).",
+    ),
+    Family(
+        "lagwatch_http_auth_refused_total", "counter", "registry", ("reason",),
+        "Requests refused by basic auth, by reason (credentials: wrong or unreadable; limited: answered "
+        "429 without a check).",
+    ),
+    Family(
+        "lagwatch_http_open_connections", "gauge", "registry", (),
+        "Open HTTP connections.",
+    ),
 )
 # fmt: on
+
+FAMILY = {f.name: f for f in FAMILIES}
+
+
+def registry_family(name: str) -> CounterMetricFamily | GaugeMetricFamily:
+    """An empty prometheus-client family of a `registry` family, for a collector to fill."""
+    family = FAMILY[name]
+    if family.unit != "registry":
+        raise ValueError(f"{name} is written by the renderer")
+    kind = CounterMetricFamily if family.type == "counter" else GaugeMetricFamily
+    return kind(family.name, family.help, labels=family.labels)

@@ -30,9 +30,10 @@ from enum import Enum
 
 from aiohttp import http_exceptions, web
 from aiohttp.typedefs import Middleware
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from exporter.exposition.families import registry_family
 from exporter.exposition.webconfig import check_password
 from exporter.token_bucket import TokenBucket
 
@@ -92,35 +93,21 @@ class GuardCounters(Collector):
         return cls(Counter(), Counter(), Counter())
 
     def collect(self) -> Iterable[Metric]:
-        errors = CounterMetricFamily(
-            "lagwatch_http_request_errors",
-            "Requests the HTTP server could not serve, by kind (malformed, too_long, bad_method, "
-            "tls_on_plain_port, client_disconnect, read_timeout).",
-            labels=["kind"],
-        )
+        errors = registry_family("lagwatch_http_request_errors_total")
         for kind, count in sorted(self.request_errors.items()):
             errors.add_metric([kind], count)
-        closed = CounterMetricFamily(
-            "lagwatch_http_connections_refused",
-            "Connections closed by the server's limits, by reason (header_timeout, connection_limit).",
-            labels=["reason"],
-        )
+        closed = registry_family("lagwatch_http_connections_refused_total")
         for reason, count in sorted(self.closed.items()):
             closed.add_metric([reason], count)
-        refused = CounterMetricFamily(
-            "lagwatch_http_auth_refused",
-            "Requests refused by basic auth, by reason (credentials: wrong or unreadable; limited: answered "
-            "429 without a check).",
-            labels=["reason"],
-        )
+        refused = registry_family("lagwatch_http_auth_refused_total")
         for reason, count in sorted(self.auth_refused.items()):
             refused.add_metric([reason], count)
         yield errors
         yield closed
         yield refused
-        yield GaugeMetricFamily(
-            "lagwatch_http_open_connections", "Open HTTP connections.", value=self.open_connections
-        )
+        connections = registry_family("lagwatch_http_open_connections")
+        connections.add_metric([], self.open_connections)
+        yield connections
 
 
 class _Throttle:

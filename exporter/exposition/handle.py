@@ -18,7 +18,9 @@ class ProgressHandle(Protocol):
     """What the committed-offsets source of a cluster has read (the app's `SourceProgress`)."""
 
     @property
-    def records(self) -> Mapping[str, int]: ...
+    def records(self) -> Mapping[type, int]:
+        """Records read, by record type (`model.Record`)."""
+        ...
 
     @property
     def decode_errors(self) -> Mapping[str, int]: ...

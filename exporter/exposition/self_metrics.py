@@ -13,7 +13,19 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.core.decoder import RECORD_KINDS
+from exporter.core.model import (
+    ConsumerGroupAssignment,
+    ConsumerGroupMember,
+    ConsumerGroupMemberLeft,
+    ConsumerGroupTopics,
+    DecodeError,
+    GroupMetadata,
+    GroupTombstone,
+    OffsetCommit,
+    OffsetTombstone,
+    SkippedRecord,
+)
+from exporter.exposition.families import registry_family
 from exporter.exposition.guard import GuardCounters
 from exporter.exposition.handle import ClusterHandle
 
@@ -45,8 +57,8 @@ class _SelfCollector(Collector):
                 read_failures.add_metric([name], counts[1])
                 reads_pending.add_metric([name], counts[2])
             progress = cluster.progress
-            for kind in sorted(set(RECORD_KINDS).union(progress.records)):
-                records.add_metric([name, kind], progress.records.get(kind, 0))
+            for kind, kind_type in RECORD_KINDS:
+                records.add_metric([name, kind], progress.records.get(kind_type, 0))
             for key_type, count in sorted(progress.decode_errors.items()):
                 errors.add_metric([name, key_type], count)
             for record_type, count in sorted(progress.skipped_types.items()):
@@ -54,61 +66,39 @@ class _SelfCollector(Collector):
         return build, records, errors, skipped, reads, read_failures, reads_pending, stored, dropped
 
     @staticmethod
-    def _families() -> tuple[
-        GaugeMetricFamily,
-        CounterMetricFamily,
-        CounterMetricFamily,
-        CounterMetricFamily,
-        CounterMetricFamily,
-        CounterMetricFamily,
-        GaugeMetricFamily,
-        CounterMetricFamily,
-        CounterMetricFamily,
-    ]:
-        return (
-            GaugeMetricFamily("lagwatch_build_info", "lagwatch's version; always 1.", labels=["version"]),
-            CounterMetricFamily(
-                "lagwatch_offsets_records",
-                "Records read from the committed offsets (__consumer_offsets or the admin API), by kind.",
-                labels=["kafka_cluster", "kind"],
-            ),
-            CounterMetricFamily(
-                "lagwatch_offsets_decode_errors",
-                "Malformed records of __consumer_offsets, by key type; counted, logged and skipped.",
-                labels=["kafka_cluster", "key_type"],
-            ),
-            CounterMetricFamily(
-                "lagwatch_offsets_skipped_records",
-                "Records of __consumer_offsets key types lagwatch does not interpret, by key type.",
-                labels=["kafka_cluster", "key_type"],
-            ),
-            CounterMetricFamily(
-                "lagwatch_exact_reads",
-                "Records read from Kafka to time a committed offset exactly (lag in seconds).",
-                labels=["kafka_cluster"],
-            ),
-            CounterMetricFamily(
-                "lagwatch_exact_read_failures",
-                "Exact reads that failed and will be retried.",
-                labels=["kafka_cluster"],
-            ),
-            GaugeMetricFamily(
-                "lagwatch_exact_reads_pending",
-                "Exact reads waiting for their turn under the concurrency and rate limits.",
-                labels=["kafka_cluster"],
-            ),
-            CounterMetricFamily(
-                "lagwatch_commits_stored",
-                "Committed offsets placed in a group-partition's window.",
-                labels=["kafka_cluster"],
-            ),
-            CounterMetricFamily(
-                "lagwatch_commits_dropped",
-                "Committed offsets the storage refused, by reason (expired, group_filtered, topic_filtered, "
-                "unknown_partition, backfill, duplicate).",
-                labels=["kafka_cluster", "reason"],
-            ),
-        )
+    def _families() -> list[CounterMetricFamily | GaugeMetricFamily]:
+        return [registry_family(name) for name in _FAMILIES]
+
+
+RECORD_KINDS: tuple[tuple[str, type], ...] = tuple(
+    sorted(
+        {
+            "offset_commit": OffsetCommit,
+            "offset_tombstone": OffsetTombstone,
+            "group_metadata": GroupMetadata,
+            "group_tombstone": GroupTombstone,
+            "consumer_group_member": ConsumerGroupMember,
+            "consumer_group_member_left": ConsumerGroupMemberLeft,
+            "consumer_group_assignment": ConsumerGroupAssignment,
+            "consumer_group_topics": ConsumerGroupTopics,
+            "skipped": SkippedRecord,
+            "decode_error": DecodeError,
+        }.items()
+    )
+)
+"""The `kind` label of `lagwatch_offsets_records_total` for each record type, every kind emitted from the
+start."""
+_FAMILIES = (
+    "lagwatch_build_info",
+    "lagwatch_offsets_records_total",
+    "lagwatch_offsets_decode_errors_total",
+    "lagwatch_offsets_skipped_records_total",
+    "lagwatch_exact_reads_total",
+    "lagwatch_exact_read_failures_total",
+    "lagwatch_exact_reads_pending",
+    "lagwatch_commits_stored_total",
+    "lagwatch_commits_dropped_total",
+)
 
 
 def self_registry(clusters: Mapping[str, ClusterHandle], guard: GuardCounters) -> CollectorRegistry:

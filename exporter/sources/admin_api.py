@@ -28,7 +28,7 @@ from aiokafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
 from aiokafka.protocol.commit import OffsetFetchRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
-from exporter.core.decoder import decode_assignment, record_kind
+from exporter.core.decoder import decode_assignment
 from exporter.core.model import GroupMetadata, Member, OffsetCommit, OffsetTombstone
 from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
@@ -171,7 +171,7 @@ class AdminApiSource:
                 self._apply(membership, now_ms)
 
     def _apply(self, record: OffsetCommit | OffsetTombstone | GroupMetadata, now_ms: int) -> None:
-        self.progress.records[record_kind(record)] += 1
+        self.progress.records[type(record)] += 1
         self._storage.apply(record, next(self._order), now_ms)
 
     def _count_failure(self, failure: BaseException) -> None:

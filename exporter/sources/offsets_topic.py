@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from exporter.core.decoder import decode_batch, record_kind
+from exporter.core.decoder import decode_batch
 from exporter.core.model import DecodeError, OffsetCommit, Record, SkippedRecord
 from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
@@ -189,10 +189,10 @@ class OffsetsTopicSource:
                 apply(record, at.offset, now_ms)
             else:
                 self._apply(record, partition, at.offset, now_ms)
-        self.progress.records["offset_commit"] += commits
+        self.progress.records[OffsetCommit] += commits
 
     def _apply(self, record: Record, partition: int, order: int, now_ms: int) -> None:
-        self.progress.records[record_kind(record)] += 1
+        self.progress.records[type(record)] += 1
         if isinstance(record, DecodeError):
             # Reasons carry byte positions; counting and logging by key type keeps both bounded.
             key_type = "unknown" if record.key_type is None else str(record.key_type)

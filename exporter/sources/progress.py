@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 class SourceProgress:
     """What a committed-offsets source has read so far; the app turns it into self-metrics and readiness."""
 
-    records: Counter[str] = field(default_factory=Counter)
-    """Records read, by record kind (see `decoder.record_kind`)."""
+    records: Counter[type] = field(default_factory=Counter)
+    """Records read, by record type (`model.Record`); the self-metrics name the kinds."""
     decode_errors: Counter[str] = field(default_factory=Counter)
     """Malformed records, by key type ("unknown" when not even the key type could be read)."""
     skipped_types: Counter[int] = field(default_factory=Counter)

@@ -34,7 +34,7 @@ from test_offsets_topic import (
     windows,
 )
 
-from exporter.core.model import TopicPartitions
+from exporter.core.model import GroupMetadata, OffsetCommit, OffsetTombstone, TopicPartitions
 from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources.admin_api import AdminApiSource
@@ -185,7 +185,7 @@ async def test_each_poll_is_one_observed_commit_per_partition_with_classic_owner
     assert windows(storage, "loner") == {("u", 0): [(1, 4, 1_800_000_000_000), (1, 8, 1_800_000_010_000)]}
     assert kafka.lookups == ["g", "loner"]
     assert source.progress.caught_up
-    assert dict(source.progress.records) == {"offset_commit": 6, "group_metadata": 2}
+    assert dict(source.progress.records) == {OffsetCommit: 6, GroupMetadata: 2}
 
 
 async def test_offsets_and_groups_that_are_gone_are_removed() -> None:
@@ -200,7 +200,7 @@ async def test_offsets_and_groups_that_are_gone_are_removed() -> None:
     await source.poll(kafka)
     assert newest_offsets(storage, "g") == {("t", 0): 6}
     assert storage.groups() == ["g"]
-    assert dict(source.progress.records) == {"offset_commit": 4, "offset_tombstone": 1}
+    assert dict(source.progress.records) == {OffsetCommit: 4, OffsetTombstone: 1}
 
 
 @pytest.mark.parametrize("error", [COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR])

@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from exporter.core.model import GroupSnapshot, OffsetCommit
+from exporter.core.model import DecodeError, GroupSnapshot, OffsetCommit, SkippedRecord
 from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources.cluster import HeadPoller
@@ -481,7 +481,7 @@ async def test_malformed_records_are_counted_logged_once_per_type_and_skipped(
         progress = lw.source.progress
         await eventually(lambda: progress.caught_up and lw.storage.head_offsets(topic) == (10,), "the read")
         await eventually(lambda: newest_offsets(lw.storage, "g") == {(topic, 0): 7}, "the second commit")
-        assert dict(progress.records) == {"offset_commit": 2, "decode_error": 4, "skipped": 1}
+        assert dict(progress.records) == {OffsetCommit: 2, DecodeError: 4, SkippedRecord: 1}
         assert dict(progress.decode_errors) == {"unknown": 1, "1": 2, "2": 1}
         assert dict(progress.skipped_types) == {99: 1}
         # Orders are the records' offsets in the topic read, the log order.
@@ -497,7 +497,7 @@ async def test_malformed_records_are_counted_logged_once_per_type_and_skipped(
         await _produce_raw(kafka_bootstrap, offsets_topic, [encode(later, 3)])
         await eventually(lambda: newest_offsets(latest.storage, "g") == {(topic, 0): 9}, "the new commit")
         assert windows(latest.storage, "g")[(topic, 0)] == [(9, 7, now + 1)]
-        assert dict(latest.source.progress.records) == {"offset_commit": 1}
+        assert dict(latest.source.progress.records) == {OffsetCommit: 1}
 
 
 async def test_an_offsets_topic_created_after_the_start_is_ready_at_once_and_read_from_its_start(
@@ -538,11 +538,11 @@ async def test_the_source_rides_out_a_broker_restart_without_replaying_the_topic
         await eventually(lambda: progress.caught_up and lw.storage.partition_count(topic) == 1, "the start")
         await commit_alone(kafka_bootstrap, group, topic, 0, 1)
         await eventually(lambda: newest_offsets(lw.storage, group) == {(topic, 0): 1}, "the first commit")
-        read = progress.records["offset_commit"]
+        read = progress.records[OffsetCommit]
 
         await kafka_node.stop()
         await kafka_node.start()
         await commit_alone(kafka_bootstrap, group, topic, 0, 2)
         await eventually(lambda: newest_offsets(lw.storage, group) == {(topic, 0): 2}, "the second commit")
         assert [slot[0] for slot in windows(lw.storage, group)[(topic, 0)]] == [1, 2]
-        assert progress.records["offset_commit"] == read + 1
+        assert progress.records[OffsetCommit] == read + 1

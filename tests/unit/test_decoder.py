@@ -9,13 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.core.decoder import (
-    RECORD_KINDS,
     _decode,
     _fast_offset_commit,
     decode,
     decode_assignment,
     decode_batch,
-    record_kind,
 )
 from exporter.core.model import (
     ConsumerGroupAssignment,
@@ -700,35 +698,6 @@ def test_specific_faults_are_named(key: bytes, value: bytes, reason: str) -> Non
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Record kinds, for the per-kind counters.
-
-
-def test_record_kinds() -> None:
-    records: list[Record] = [
-        OffsetCommit("g", "t", 0, 1, 2),
-        OffsetTombstone("g", "t", 0),
-        GroupMetadata("g", "consumer", 1, None, None, ()),
-        GroupTombstone("g"),
-        ConsumerGroupMember("g", "m", "c", "h"),
-        ConsumerGroupMemberLeft("g", "m"),
-        ConsumerGroupAssignment("g", "m", ()),
-        ConsumerGroupTopics("g", ()),
-        SkippedRecord(9),
-        DecodeError(None, "x"),
-    ]
-    assert [record_kind(r) for r in records] == [
-        "offset_commit",
-        "offset_tombstone",
-        "group_metadata",
-        "group_tombstone",
-        "consumer_group_member",
-        "consumer_group_member_left",
-        "consumer_group_assignment",
-        "consumer_group_topics",
-        "skipped",
-        "decode_error",
-    ]
-    assert list(RECORD_KINDS) == [record_kind(r) for r in records]
 
 
 # ------------------------------------------------------------------------------------------------------------

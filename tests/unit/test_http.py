@@ -65,7 +65,7 @@ PASSWORD_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
 
 @dataclass
 class FakeProgress:
-    records: Counter[str] = field(default_factory=Counter)
+    records: Counter[type] = field(default_factory=Counter)
     decode_errors: Counter[str] = field(default_factory=Counter)
     skipped_types: Counter[int] = field(default_factory=Counter)
     caught_up: bool = True
@@ -166,7 +166,7 @@ def make_c1() -> FakeCluster:
             OffsetCommit("slowgroup", "othertopic", 1, 10 + 100 * i, NOW_MS - 9000 + 1000 * i), 50 + i, NOW_MS
         )
     cluster = FakeCluster("c1", storage, ClusterSettings(bootstrap_servers=("kafka1:9092", "kafka2:9092")))
-    cluster.progress.records.update({"offset_commit": 25, "group_metadata": 1})
+    cluster.progress.records.update({OffsetCommit: 25, GroupMetadata: 1})
     cluster.progress.decode_errors.update({"1": 2})
     cluster.progress.skipped_types.update({10: 3})
     return cluster

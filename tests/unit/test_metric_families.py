@@ -1,0 +1,79 @@
+"""The family table against docs/metrics.md and the collectors: each family declared once, documented once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import get_args
+
+from prometheus_client.core import Metric
+
+from exporter.core.model import Record
+from exporter.exposition.families import FAMILIES, FAMILY, registry_family
+from exporter.exposition.guard import GuardCounters
+from exporter.exposition.self_metrics import RECORD_KINDS, self_registry
+
+DOCS = Path(__file__).parent.parent.parent / "docs" / "metrics.md"
+ROW = re.compile(r"^\| `([a-z_]+)` \|")
+
+
+def documented() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """(type, labels) of every family in a table of docs/metrics.md, checked to be documented once."""
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
+    header: list[str] = []
+    for line in DOCS.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip()[1:-1].split("|")] if line.startswith("|") else []
+        if cells[:1] == ["metric"]:
+            header = cells
+            continue
+        match = ROW.match(line)
+        if match is None:
+            continue
+        name = match.group(1)
+        assert "type" in header, f"{name}: the table has no type column"
+        assert "labels" in header, f"{name}: the table has no labels column"
+        row = dict(zip(header, cells, strict=True))
+        labels = row["labels"]
+        assert name not in found, f"{name} is documented twice"
+        found[name] = row["type"], tuple(re.findall(r"`([a-z_]+)`", labels)) if labels != "none" else ()
+    return found
+
+
+def test_every_family_is_documented_with_its_type_and_labels_and_nothing_else() -> None:
+    docs = documented()
+    assert sorted(docs) == sorted(FAMILY)
+    for family in FAMILIES:
+        assert docs[family.name] == (family.type, family.labels), family.name
+
+
+def test_a_family_is_declared_once() -> None:
+    assert len(FAMILY) == len(FAMILIES)
+
+
+def test_the_collectors_write_every_registry_family_and_only_those() -> None:
+    registry = self_registry({}, GuardCounters.new())
+    written: list[Metric] = list(registry.collect())
+    exposed = {m.name + ("_total" if m.type == "counter" else "") for m in written}
+    declared = {f.name for f in FAMILIES if f.unit == "registry"}
+    assert declared <= exposed
+    assert {name for name in exposed if name.startswith("lagwatch_")} == declared
+    for family in FAMILIES:
+        if family.unit == "registry":
+            metric = registry_family(family.name)
+            assert (metric.type, metric.documentation) == (family.type, family.help)
+
+
+def test_every_record_type_has_a_kind() -> None:
+    assert sorted(t.__name__ for _, t in RECORD_KINDS) == sorted(t.__name__ for t in get_args(Record))
+    assert [kind for kind, _ in RECORD_KINDS] == [
+        "consumer_group_assignment",
+        "consumer_group_member",
+        "consumer_group_member_left",
+        "consumer_group_topics",
+        "decode_error",
+        "group_metadata",
+        "group_tombstone",
+        "offset_commit",
+        "offset_tombstone",
+        "skipped",
+    ]
