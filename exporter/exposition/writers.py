@@ -184,7 +184,8 @@ def counter_source(unit: Unit, families: Sequence[Family]) -> str:
     used = _uses(unit, *(_comprehension_expression(f) for f in families))
     if LABEL_VARIABLES & used:
         raise ValueError(f"a {unit} family's presence reads a label set")
-    loop = _loop(unit, used or UNIT_VARIABLES[unit][-1:])
+    # A unit whose families are all always present still walks one list, for the row count.
+    loop = _loop(unit, used or [next(v for v in UNIT_VARIABLES[unit] if v not in LABEL_VARIABLES)])
     return f"def count(rows):\n    return [{' + '.join(terms) or '0'} {loop}]\n"
 
 
@@ -222,7 +223,7 @@ def bound(unit: Unit, compat: frozenset[Compat]) -> tuple[int, Callable[[Any], i
 
 
 def _check() -> None:
-    """The table's shape the renderer relies on: data families first, one writer shape per unit."""
+    """The table's shape the renderer relies on: data families first, partition bounds constant."""
     units = [f.unit for f in FAMILIES if f.unit != "registry"]
     first_health = next(i for i, unit in enumerate(units) if unit not in DATA_UNITS)
     if any(unit in DATA_UNITS for unit in units[first_health:]):

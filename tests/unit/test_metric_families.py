@@ -12,6 +12,7 @@ from exporter.core.model import Record
 from exporter.exposition.families import FAMILIES, FAMILY, registry_family
 from exporter.exposition.guard import GuardCounters
 from exporter.exposition.self_metrics import RECORD_KINDS, self_registry
+from exporter.exposition.writers import counter_source, enabled, writer_source
 
 DOCS = Path(__file__).parent.parent.parent / "docs" / "metrics.md"
 ROW = re.compile(r"^\| `([a-z_]+)` \|")
@@ -77,3 +78,31 @@ def test_every_record_type_has_a_kind() -> None:
         "offset_tombstone",
         "skipped",
     ]
+
+
+def test_a_writer_is_one_comprehension_over_the_lists_it_reads() -> None:
+    # The hot loop: one f-string per sample, the shared open label set, no call per sample, no other list.
+    assert writer_source(FAMILY["lagwatch_partition_lag"]) == (
+        "def write(rows):\n"
+        "    return [f'''lagwatch_partition_lag{lb}}} {p.current_lag}\\n''' "
+        "for lb, p in zip(rows.lb, rows.p, strict=True) if p.current_lag is not None]\n"
+    )
+    assert writer_source(FAMILY["kafka_topic_partition_current_offset"]) == (
+        "def write(rows):\n"
+        "    return [f'''kafka_topic_partition_current_offset"
+        '{{kafka_cluster="{c}",partition="{p}",topic="{t}"}} {head}\\n\'\'\' '
+        "for c, t, heads in zip(rows.c, rows.t, rows.heads, strict=True) "
+        "for p, head in enumerate(heads) if head is not None]\n"
+    )
+
+
+def test_a_counter_counts_what_the_writers_write() -> None:
+    families = [f for f in enabled(frozenset()) if f.unit == "topic"]
+    assert counter_source("topic", families) == (
+        "def count(rows):\n"
+        "    return [sum(1 for p, head in enumerate(heads) if head is not None)"
+        " + sum(1 for p, start in enumerate(starts) if start is not None)"
+        " + (1 if r is not None and r.retention_ms is not None else 0)"
+        " + (1 if r is not None and r.retention_bytes is not None else 0)"
+        " for heads, starts, r in zip(rows.heads, rows.starts, rows.r, strict=True)]\n"
+    )
