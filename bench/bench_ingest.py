@@ -39,6 +39,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
 from exporter.core.decoder import decode
+from exporter.core.model import OffsetCommit
 from exporter.core.storage import Storage
 from exporter.settings import ClusterSettings
 from exporter.sources.offsets_topic import OffsetsTopicSource
@@ -118,7 +119,7 @@ def _through_source(pairs: list[Pair]) -> Ingest:
         records = fetched[first_order]
         for start in range(0, len(records), _BATCH):
             source._apply_batch(records[start : start + _BATCH], 0, NOW)
-        assert source.progress.records["offset_commit"] == len(pairs)
+        assert source.progress.records[OffsetCommit] == len(pairs)
 
     return ingest
 
@@ -174,7 +175,7 @@ async def _end_to_end(bootstrap: str, pairs: list[Pair]) -> None:
         cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        n = source.progress.records["offset_commit"]
+        n = source.progress.records[OffsetCommit]
         assert n == len(pairs), source.progress
         print(
             f"{'Kafka -> OffsetsTopicSource -> Storage':<48} {n / cpu:>9,.0f} commits/s  "
