@@ -19,12 +19,12 @@ from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import cli
+from exporter.app import ClusterRuntime
 from exporter.core.model import OffsetCommit
 from exporter.core.storage import Storage
 from exporter.exposition.server import HttpServer
-from exporter.settings import ClusterSettings
 from exporter.tools import status
-from tests.unit.test_http import NOW_MS, T0, TOKEN, FakeCluster, make_settings
+from tests.unit.test_http import NOW, NOW_MS, T0, TOKEN, make_settings, read_side_settings
 
 HOSTILE = (
     'a}b{c="d"',
@@ -39,19 +39,23 @@ HOSTILE = (
 )
 
 
-def make_cluster() -> FakeCluster:
-    storage = Storage("c1", intervals=10)
-    storage.set_topics({"events": 1}, NOW_MS)
-    storage.add_head_offset("events", 0, 500, NOW_MS)
-    for index, group in enumerate(HOSTILE):
-        for i in range(10):
-            storage.apply(OffsetCommit(group, "events", 0, 400 + i, T0 + 10_000 * i), 100 * index + i, NOW_MS)
-    return FakeCluster("c1", storage, ClusterSettings(bootstrap_servers=("kafka1:9092",)))
+async def make_cluster() -> ClusterRuntime:
+    def fill(storage: Storage) -> None:
+        storage.set_topics({"events": 1}, NOW_MS)
+        storage.add_head_offset("events", 0, 500, NOW_MS)
+        for index, group in enumerate(HOSTILE):
+            for i in range(10):
+                commit = OffsetCommit(group, "events", 0, 400 + i, T0 + 10_000 * i)
+                storage.apply(commit, 100 * index + i, NOW_MS)
+
+    runtime = ClusterRuntime.filled("c1", read_side_settings(), fill, clock=lambda: NOW)
+    await runtime.evaluate_now()
+    return runtime
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[HttpServer]:
-    running = HttpServer({"c1": make_cluster()}, make_settings(admin_token=TOKEN))
+    running = HttpServer({"c1": await make_cluster()}, make_settings(admin_token=TOKEN))
     await running.start()
     yield running
     await running.stop()
@@ -132,7 +136,7 @@ async def test_status_reports_a_group_it_cannot_read_and_shows_the_others(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A server (Burrow, or a lagwatch of another version) whose answer for one group is broken."""
-    real = HttpServer({"c1": make_cluster()}, make_settings())
+    real = HttpServer({"c1": await make_cluster()}, make_settings())
     await real.start()
     broken = {'a}b{c="d"': 500, "grüße-组-🚀": 200}
 

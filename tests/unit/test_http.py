@@ -1,7 +1,8 @@
 """The HTTP server: Burrow's v3 API (exact bodies), health, /metrics, DELETE, basic auth, TLS, gzip.
 
-The clusters are fakes around a real Storage and EvaluationCache fed with model records; the data are Burrow's
-own evaluator fixtures (burrow-semantics.md 10.2) plus a WARN group and a second cluster.
+The clusters are the app's ClusterRuntime, their storages filled with model records and evaluated (the sources
+never run); the data are Burrow's own evaluator fixtures (burrow-semantics.md 10.2) plus a WARN group and a
+second cluster.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import ssl
 import subprocess
 import time
 import zlib
-from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,24 +30,20 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
-from exporter.core.evaluator import EvaluationCache
+from exporter.app import ClusterRuntime
 from exporter.core.model import (
-    ClusterState,
     GroupMetadata,
-    GroupSnapshot,
-    GroupStatus,
     Member,
     OffsetCommit,
     TopicPartitions,
 )
-from exporter.core.retention import Headroom
-from exporter.core.storage import Storage, StorageStats
+from exporter.core.retention import TopicRetention
+from exporter.core.storage import Storage
 from exporter.exposition import metrics as metrics_module
 from exporter.exposition import metrics_endpoint
-from exporter.exposition.metrics import ClusterView
 from exporter.exposition.server import HttpServer, build_app
 from exporter.exposition.webconfig import WebConfigError, parse_web_config
-from exporter.settings import ClusterSettings, HttpSettings, Settings
+from exporter.settings import ClusterSettings, HttpSettings, LagSecondsSettings, Settings
 
 NOW = 1_700_000_000
 NOW_MS = NOW * 1000
@@ -60,93 +55,37 @@ PASSWORD_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Fixture clusters (imported by test_status.py too)
+# Fixture clusters (imported by test_status.py too): the app's ClusterRuntime over a storage filled here and
+# evaluated at NOW. Its sources never run; what they would report is set on their own state objects.
+
+UNREACHABLE = "KafkaConnectionError: Unable to bootstrap from [('k', 9092)]"
 
 
-@dataclass
-class FakeProgress:
-    records: Counter[type] = field(default_factory=Counter)
-    decode_errors: Counter[str] = field(default_factory=Counter)
-    skipped_types: Counter[int] = field(default_factory=Counter)
-    caught_up: bool = True
+async def make_runtime(
+    name: str,
+    servers: tuple[str, ...],
+    fill: Callable[[Storage], object],
+    *,
+    exact_reads: bool = False,
+    evaluated: bool = True,
+) -> ClusterRuntime:
+    """A runtime as after its replay and first HEAD round, evaluated unless told not to. Lag in seconds is
+    computed only with `exact_reads` (it needs a HEAD history that only a running poller writes, or exact
+    reads)."""
+    settings = Settings(
+        clusters={name: ClusterSettings(bootstrap_servers=servers)},
+        lag_seconds=LagSecondsSettings(enabled=exact_reads, state_dir=""),
+    )
+    runtime = ClusterRuntime.filled(name, settings, fill, clock=lambda: NOW)
+    runtime.offsets.progress.caught_up = True
+    health = runtime.head.health
+    health.up, health.rounds, health.last_refresh_s = True, 1, NOW
+    if evaluated:
+        await runtime.evaluate_now()
+    return runtime
 
 
-class FakeCluster:
-    """What app.ClusterRuntime offers the server, over a real storage and evaluation cache."""
-
-    def __init__(self, name: str, storage: Storage, settings: ClusterSettings) -> None:
-        self.name = name
-        self.settings = settings
-        self.storage = storage
-        self.cache = EvaluationCache(cluster=name)
-        self.progress = FakeProgress()
-        self.exact_read_counts: tuple[int, int, int] | None = (7, 1, 2) if name == "c1" else None
-        self.ready = True
-        self.up = True
-        self.figures: dict[str, tuple[Headroom | None, ...]] = {}
-        """Retention headroom by group, as `app.ClusterRuntime.headroom` would give it."""
-        self.waiting_for = "still reading the committed offsets (12 records so far)"
-        self.evaluate()
-
-    def state(self) -> ClusterState:
-        return ClusterState(
-            ready=self.ready,
-            waiting_for="" if self.ready else self.waiting_for,
-            reachable=self.up,
-            unreachable_since=None if self.up else NOW - 30,
-            cause="" if self.up else "KafkaConnectionError: Unable to bootstrap from [('k', 9092)]",
-            statuses_as_of=NOW if self.ready else None,
-        )
-
-    def evaluate(self) -> None:
-        self.cache.refresh(self.storage, NOW)
-
-    def statuses(self) -> Mapping[str, GroupStatus]:
-        return self.cache.statuses()
-
-    def status(self, group: str) -> GroupStatus:
-        return self.cache.status(group)
-
-    def topics(self) -> list[str]:
-        return self.storage.topics()
-
-    def head_offsets(self, topic: str) -> tuple[int | None, ...] | None:
-        return self.storage.head_offsets(topic)
-
-    def groups_for_topic(self, topic: str) -> list[str]:
-        return self.storage.groups_for_topic(topic)
-
-    def group_snapshot(self, group: str) -> GroupSnapshot | None:
-        return self.storage.group_snapshot(group)
-
-    def stats(self) -> StorageStats:
-        return self.storage.stats()
-
-    def view(self) -> ClusterView:
-        statuses = self.cache.statuses()
-        return ClusterView(
-            name=self.name,
-            groups=[statuses[g] for g in sorted(statuses)],
-            topics=[(t, self.storage.head_offsets(t) or ()) for t in self.storage.topics()],
-            up=self.up,
-            caught_up=self.ready,
-            head_refresh_ms=NOW_MS,
-            evaluation_seconds=0.25,
-        )
-
-    def headroom(self) -> Mapping[str, tuple[Headroom | None, ...]]:
-        return self.figures
-
-    def delete_group(self, group: str, topic: str | None = None) -> bool:
-        removed = self.storage.delete_group(group, topic)
-        if removed:
-            self.evaluate()
-        return removed
-
-
-def make_c1() -> FakeCluster:
-    """testgroup OK (lag 2421), testgroup2 ERR (STOP, lag 2921, owned), slowgroup WARN (lag 990)."""
-    storage = Storage("c1", intervals=10)
+def fill_c1(storage: Storage) -> None:
     storage.set_topics({"testtopic": 1, "othertopic": 2}, NOW_MS)
     storage.add_head_offset("testtopic", 0, 4321, NOW_MS)
     for i in range(10):
@@ -165,21 +104,43 @@ def make_c1() -> FakeCluster:
         storage.apply(
             OffsetCommit("slowgroup", "othertopic", 1, 10 + 100 * i, NOW_MS - 9000 + 1000 * i), 50 + i, NOW_MS
         )
-    cluster = FakeCluster("c1", storage, ClusterSettings(bootstrap_servers=("kafka1:9092", "kafka2:9092")))
-    cluster.progress.records.update({OffsetCommit: 25, GroupMetadata: 1})
-    cluster.progress.decode_errors.update({"1": 2})
-    cluster.progress.skipped_types.update({10: 3})
-    return cluster
 
 
-def make_c2() -> FakeCluster:
-    """One caught-up group, OK."""
-    storage = Storage("c2", intervals=10)
+async def make_c1() -> ClusterRuntime:
+    """testgroup OK (lag 2421), testgroup2 ERR (STOP, lag 2921, owned), slowgroup WARN (lag 990)."""
+    runtime = await make_runtime("c1", ("kafka1:9092", "kafka2:9092"), fill_c1, exact_reads=True)
+    assert runtime.exact_reads is not None
+    runtime.exact_reads.reads, runtime.exact_reads.failures = 7, 1
+    runtime.progress.records.update({OffsetCommit: 25, GroupMetadata: 1})
+    runtime.progress.decode_errors.update({"1": 2})
+    runtime.progress.skipped_types.update({10: 3})
+    return runtime
+
+
+def fill_c2(storage: Storage) -> None:
     storage.set_topics({"events": 1}, NOW_MS)
     storage.add_head_offset("events", 0, 500, NOW_MS)
     for i in range(10):
         storage.apply(OffsetCommit("quiet", "events", 0, 500, T0 + 10_000 * i), i, NOW_MS)
-    return FakeCluster("c2", storage, ClusterSettings(bootstrap_servers=("kafka9:9092",)))
+
+
+async def make_c2() -> ClusterRuntime:
+    """One caught-up group, OK."""
+    return await make_runtime("c2", ("kafka9:9092",), fill_c2)
+
+
+async def starting(name: str, fill: Callable[[Storage], object]) -> ClusterRuntime:
+    """A cluster before its first evaluation: 12 records of the committed offsets read so far."""
+    runtime = await make_runtime(name, ("kafka1:9092",), fill, evaluated=False)
+    runtime.offsets.progress.caught_up = False
+    runtime.progress.records[OffsetCommit] = 12
+    return runtime
+
+
+def unreachable(runtime: ClusterRuntime) -> None:
+    """The HEAD poller lost the cluster 30 s before NOW."""
+    health = runtime.head.health
+    health.up, health.since_s, health.last_error = False, NOW - 30, UNREACHABLE
 
 
 def make_settings(**http: Any) -> Settings:
@@ -189,13 +150,19 @@ def make_settings(**http: Any) -> Settings:
     )
 
 
-@pytest.fixture
-def clusters() -> dict[str, FakeCluster]:
-    return {"c1": make_c1(), "c2": make_c2()}
+def read_side_settings() -> Settings:
+    """make_settings() for a runtime filled by hand: no lag in seconds, whose HEAD history only a running
+    poller writes (and which would read a state file from the default directory)."""
+    return make_settings().model_copy(update={"lag_seconds": LagSecondsSettings(enabled=False)})
 
 
 @pytest.fixture
-async def client(clusters: dict[str, FakeCluster]) -> AsyncIterator[TestClient[Any, Any]]:
+async def clusters() -> dict[str, ClusterRuntime]:
+    return {"c1": await make_c1(), "c2": await make_c2()}
+
+
+@pytest.fixture
+async def client(clusters: dict[str, ClusterRuntime]) -> AsyncIterator[TestClient[Any, Any]]:
     async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
         yield test_client
 
@@ -283,9 +250,9 @@ async def test_cluster_detail_shows_the_settings_and_no_secret(client: TestClien
 
 
 async def test_cluster_detail_says_when_the_cluster_is_unreachable(
-    client: TestClient[Any, Any], clusters: dict[str, FakeCluster]
+    client: TestClient[Any, Any], clusters: dict[str, ClusterRuntime]
 ) -> None:
-    clusters["c1"].up = False
+    unreachable(clusters["c1"])
     body = await get_json(client, "/v3/kafka/c1")
     assert body["lagwatch"] == {
         "ready": True,
@@ -311,7 +278,7 @@ async def test_cluster_detail_with_sasl_ssl_names_the_profiles() -> None:
             "security": {"protocol": "SASL_SSL", "sasl_username": "alice", "sasl_password": "pw"},
         }
     )
-    cluster = make_c2()
+    cluster = await make_c2()
     cluster.settings = settings
     async with TestClient(TestServer(build_app({"c2": cluster}, make_settings()))) as test_client:
         body = await get_json(test_client, "/v3/kafka/c2")
@@ -457,17 +424,20 @@ async def test_status_leaves_ok_partitions_out_and_lag_lists_them(client: TestCl
 
 
 async def test_partition_objects_carry_the_retention_headroom_of_their_status(
-    client: TestClient[Any, Any], clusters: dict[str, FakeCluster]
+    client: TestClient[Any, Any], clusters: dict[str, ClusterRuntime]
 ) -> None:
-    clusters["c1"].figures = {"testgroup": (Headroom(lost=0, margin=900, seconds=86_000.5),)}
-    lag, _ = burrow_shape(await get_json(client, "/v3/kafka/c1/consumer/testgroup/lag"))
-    retention = {"lost_messages": 0, "margin": 900, "headroom_seconds": 86_000.5}
-    assert lag["status"]["partitions"] == [{**TESTGROUP_PARTITION, "retention": retention}]
-    assert lag["status"]["maxlag"] == {**TESTGROUP_PARTITION, "retention": retention}
-    # Figures of another status (the group was re-evaluated since) do not exist for the API.
-    clusters["c1"].figures = {}
+    # Without the partition's log start there is no headroom.
     lag, _ = burrow_shape(await get_json(client, "/v3/kafka/c1/consumer/testgroup/lag"))
     assert lag["status"]["partitions"] == [TESTGROUP_PARTITION]
+    # The HEAD poller learns that the log starts past the committed offset, under a one-day retention.
+    c1 = clusters["c1"]
+    c1.storage.set_start_offset("testtopic", 0, 2000)
+    c1.storage.set_topic_retention({"testtopic": TopicRetention(True, False, 86_400_000, None)})
+    await c1.evaluate_now()
+    lag, _ = burrow_shape(await get_json(client, "/v3/kafka/c1/consumer/testgroup/lag"))
+    retention = {"lost_messages": 100, "margin": 0, "headroom_seconds": 0.0}
+    assert lag["status"]["partitions"] == [{**TESTGROUP_PARTITION, "retention": retention}]
+    assert lag["status"]["maxlag"] == {**TESTGROUP_PARTITION, "retention": retention}
 
 
 @pytest.mark.parametrize("endpoint", ["status", "lag"])
@@ -508,11 +478,11 @@ async def test_known_paths_with_another_method_get_405(client: TestClient[Any, A
 
 
 async def test_group_names_with_slashes_and_spaces_are_path_segments(
-    clusters: dict[str, FakeCluster],
+    clusters: dict[str, ClusterRuntime],
 ) -> None:
     storage = clusters["c1"].storage
     storage.apply(OffsetCommit("team/app one", "testtopic", 0, 4321, NOW_MS), 90, NOW_MS)
-    clusters["c1"].evaluate()
+    await clusters["c1"].evaluate_now()
     async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
         body = await get_json(test_client, "/v3/kafka/c1/consumer/team%2Fapp%20one/lag")
     assert body["status"]["group"] == "team/app one"
@@ -531,7 +501,7 @@ async def test_delete_is_off_without_an_admin_token(client: TestClient[Any, Any]
 
 
 @pytest.fixture
-async def admin_client(clusters: dict[str, FakeCluster]) -> AsyncIterator[TestClient[Any, Any]]:
+async def admin_client(clusters: dict[str, ClusterRuntime]) -> AsyncIterator[TestClient[Any, Any]]:
     app = build_app(clusters, make_settings(admin_token=TOKEN))
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
@@ -713,7 +683,7 @@ async def test_post_log_level_needs_the_bearer_token(
 
 
 async def test_post_log_level_authenticates_with_the_token_under_basic_auth(
-    clusters: dict[str, FakeCluster], root_logger: logging.Logger
+    clusters: dict[str, ClusterRuntime], root_logger: logging.Logger
 ) -> None:
     root_logger.setLevel(logging.WARNING)
     app = web_app(clusters, f"basic_auth_users:\n  alice: '{PASSWORD_HASH}'\n", admin_token=TOKEN)
@@ -746,7 +716,7 @@ async def test_config_main(client: TestClient[Any, Any]) -> None:
 
 
 async def test_config_logging_level_is_the_configured_one(
-    clusters: dict[str, FakeCluster], root_logger: logging.Logger
+    clusters: dict[str, ClusterRuntime], root_logger: logging.Logger
 ) -> None:
     settings = Settings(
         log_level="warning",
@@ -782,7 +752,7 @@ async def test_config_module_lists(
     }
 
 
-async def test_config_storage_and_evaluator_modules(clusters: dict[str, FakeCluster]) -> None:
+async def test_config_storage_and_evaluator_modules(clusters: dict[str, ClusterRuntime]) -> None:
     settings = Settings.model_validate(
         {
             "clusters": {"c1": {"bootstrap_servers": "kafka1:9092"}},
@@ -846,7 +816,7 @@ async def test_config_consumer_module_of_an_offsets_topic_cluster(client: TestCl
 
 
 async def test_config_of_an_admin_api_cluster_hides_every_secret() -> None:
-    cluster = make_c2()
+    cluster = await make_c2()
     cluster.settings = ClusterSettings.model_validate(
         {
             "bootstrap_servers": "k:9093",
@@ -915,35 +885,36 @@ async def test_health_endpoints(client: TestClient[Any, Any]) -> None:
         assert (response.status, await response.text()) == (200, text)
 
 
-async def test_ready_once_every_cluster_caught_up(
-    client: TestClient[Any, Any], clusters: dict[str, FakeCluster]
-) -> None:
-    clusters["c1"].ready = False
-    clusters["c2"].ready = False
-    clusters["c2"].waiting_for = "cannot reach the cluster (KafkaConnectionError: Unable to bootstrap)"
-    response = await client.get("/-/ready")
-    assert response.status == 503
-    assert await response.text() == (
-        "lagwatch is not ready.\n"
-        "cluster c1: still reading the committed offsets (12 records so far)\n"
-        "cluster c2: cannot reach the cluster (KafkaConnectionError: Unable to bootstrap)\n"
-    )
-    response = await client.get("/burrow/admin/ready")
-    assert (response.status, await response.text()) == (503, "STARTING")
-    clusters["c1"].ready = True
-    clusters["c2"].ready = True
-    response = await client.get("/-/ready")
-    assert (response.status, await response.text()) == (200, "lagwatch is Ready.\n")
-    response = await client.get("/burrow/admin/ready")
-    assert (response.status, await response.text()) == (200, "READY")
-    # A cluster that was ready and became unreachable keeps lagwatch ready, and is named.
-    clusters["c2"].up = False
-    response = await client.get("/-/ready")
-    assert (response.status, await response.text()) == (
-        200,
-        "lagwatch is Ready.\ncluster c2: unreachable since 2023-11-14T22:12:50Z (KafkaConnectionError: "
-        "Unable to bootstrap from [('k', 9092)]); statuses as of 2023-11-14T22:13:20Z\n",
-    )
+async def test_ready_once_every_cluster_caught_up() -> None:
+    c1 = await starting("c1", fill_c1)
+    c2 = await make_runtime("c2", ("kafka9:9092",), fill_c2, evaluated=False)
+    c2.head.health.up, c2.head.health.last_error = False, "KafkaConnectionError: Unable to bootstrap"
+    async with TestClient(TestServer(build_app({"c1": c1, "c2": c2}, make_settings()))) as client:
+        response = await client.get("/-/ready")
+        assert response.status == 503
+        assert await response.text() == (
+            "lagwatch is not ready.\n"
+            "cluster c1: still reading the committed offsets (12 records so far)\n"
+            "cluster c2: cannot reach the cluster (KafkaConnectionError: Unable to bootstrap)\n"
+        )
+        response = await client.get("/burrow/admin/ready")
+        assert (response.status, await response.text()) == (503, "STARTING")
+        c1.offsets.progress.caught_up = True
+        c2.head.health.up, c2.head.health.last_error = True, ""
+        await c1.evaluate_now()
+        await c2.evaluate_now()
+        response = await client.get("/-/ready")
+        assert (response.status, await response.text()) == (200, "lagwatch is Ready.\n")
+        response = await client.get("/burrow/admin/ready")
+        assert (response.status, await response.text()) == (200, "READY")
+        # A cluster that was ready and became unreachable keeps lagwatch ready, and is named.
+        unreachable(c2)
+        response = await client.get("/-/ready")
+        assert (response.status, await response.text()) == (
+            200,
+            "lagwatch is Ready.\ncluster c2: unreachable since 2023-11-14T22:12:50Z (KafkaConnectionError: "
+            "Unable to bootstrap from [('k', 9092)]); statuses as of 2023-11-14T22:13:20Z\n",
+        )
 
 
 async def test_landing_page_links_metrics_and_the_api(client: TestClient[Any, Any]) -> None:
@@ -1005,7 +976,8 @@ async def test_metrics_parse_and_carry_data_and_self_metrics(client: TestClient[
     assert value("lagwatch_commits_dropped_total", c1, ("reason", "duplicate")) == 0
     assert value("lagwatch_exact_reads_total", c1) == 7
     assert value("lagwatch_exact_read_failures_total", c1) == 1
-    assert value("lagwatch_exact_reads_pending", c1) == 2
+    # One for each lagging commit (testgroup's, testgroup2's, slowgroup's): no HEAD history to time them.
+    assert value("lagwatch_exact_reads_pending", c1) == 3
     assert not [
         key
         for key in values
@@ -1019,18 +991,18 @@ async def test_metrics_parse_and_carry_data_and_self_metrics(client: TestClient[
 
 
 async def test_metrics_follow_the_data_between_scrapes(
-    client: TestClient[Any, Any], clusters: dict[str, FakeCluster]
+    client: TestClient[Any, Any], clusters: dict[str, ClusterRuntime]
 ) -> None:
     first = samples(await (await client.get("/metrics")).text())
     key = ("lagwatch_group_total_lag", (("group", "testgroup"), ("kafka_cluster", "c1")))
     assert first[key] == 2421
     # The group catches up: the next scrape shows it, the render cache notwithstanding.
     clusters["c1"].storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4321, NOW_MS), 60, NOW_MS)
-    clusters["c1"].evaluate()
+    await clusters["c1"].evaluate_now()
     second = samples(await (await client.get("/metrics")).text())
     assert second[key] == 0
     clusters["c1"].storage.set_topics({"othertopic": 2}, NOW_MS)
-    clusters["c1"].evaluate()
+    await clusters["c1"].evaluate_now()
     third = await (await client.get("/metrics")).text()
     assert 'topic="testtopic"' not in third
 
@@ -1057,7 +1029,7 @@ async def test_metrics_are_gzipped_on_request_as_one_stream(client: TestClient[A
 
 
 async def test_health_answers_while_metrics_render(
-    clusters: dict[str, FakeCluster], monkeypatch: pytest.MonkeyPatch
+    clusters: dict[str, ClusterRuntime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loop = asyncio.get_running_loop()
     rendering = asyncio.Event()
@@ -1113,7 +1085,7 @@ async def renders(monkeypatch: pytest.MonkeyPatch) -> RenderCounter:
 
 
 async def test_new_data_are_rendered_ahead_of_the_next_scrape(
-    clusters: dict[str, FakeCluster], renders: RenderCounter
+    clusters: dict[str, ClusterRuntime], renders: RenderCounter
 ) -> None:
     key = ("lagwatch_group_total_lag", (("group", "testgroup"), ("kafka_cluster", "c1")))
     async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
@@ -1124,7 +1096,7 @@ async def test_new_data_are_rendered_ahead_of_the_next_scrape(
         await asyncio.sleep(0.1)
         assert renders.count == 1
         clusters["c1"].storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4000, NOW_MS), 60, NOW_MS)
-        clusters["c1"].evaluate()
+        await clusters["c1"].evaluate_now()
         await renders.reach(2)
         assert samples(await (await test_client.get("/metrics")).text())[key] == 321
         assert renders.count == 2
@@ -1132,14 +1104,14 @@ async def test_new_data_are_rendered_ahead_of_the_next_scrape(
 
 
 async def test_a_scrape_never_serves_a_body_older_than_its_data(
-    clusters: dict[str, FakeCluster], renders: RenderCounter, monkeypatch: pytest.MonkeyPatch
+    clusters: dict[str, ClusterRuntime], renders: RenderCounter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(metrics_endpoint, "_PRERENDER_POLL_S", 3600.0)
     key = ("lagwatch_group_total_lag", (("group", "testgroup"), ("kafka_cluster", "c1")))
     async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
         await test_client.get("/metrics")
         clusters["c1"].storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4321, NOW_MS), 60, NOW_MS)
-        clusters["c1"].evaluate()
+        await clusters["c1"].evaluate_now()
         assert samples(await (await test_client.get("/metrics")).text())[key] == 0
     assert renders.count == 2
 
@@ -1148,7 +1120,7 @@ async def test_a_scrape_never_serves_a_body_older_than_its_data(
 # Web configuration: basic auth, headers, rate limit
 
 
-def web_app(clusters: Mapping[str, FakeCluster], yaml_text: str, **http: Any) -> Any:
+def web_app(clusters: Mapping[str, ClusterRuntime], yaml_text: str, **http: Any) -> Any:
     return build_app(clusters, make_settings(**http), parse_web_config(yaml_text, "/"))
 
 
@@ -1156,7 +1128,7 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-async def test_basic_auth_guards_every_endpoint(clusters: dict[str, FakeCluster]) -> None:
+async def test_basic_auth_guards_every_endpoint(clusters: dict[str, ClusterRuntime]) -> None:
     app = web_app(clusters, f"basic_auth_users:\n  alice: '{PASSWORD_HASH}'\n")
     async with TestClient(TestServer(app)) as test_client:
         for path in ("/metrics", "/v3/kafka", "/-/healthy", "/nowhere"):
@@ -1170,7 +1142,9 @@ async def test_basic_auth_guards_every_endpoint(clusters: dict[str, FakeCluster]
         assert (await test_client.get("/nowhere", headers=basic("alice", PASSWORD))).status == 404
 
 
-async def test_delete_authenticates_with_the_token_under_basic_auth(clusters: dict[str, FakeCluster]) -> None:
+async def test_delete_authenticates_with_the_token_under_basic_auth(
+    clusters: dict[str, ClusterRuntime],
+) -> None:
     app = web_app(clusters, f"basic_auth_users:\n  alice: '{PASSWORD_HASH}'\n", admin_token=TOKEN)
     async with TestClient(TestServer(app)) as test_client:
         path = "/v3/kafka/c1/consumer/testgroup2"
@@ -1179,7 +1153,7 @@ async def test_delete_authenticates_with_the_token_under_basic_auth(clusters: di
         assert (await test_client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})).status == 401
 
 
-async def test_configured_headers_are_on_every_response(clusters: dict[str, FakeCluster]) -> None:
+async def test_configured_headers_are_on_every_response(clusters: dict[str, ClusterRuntime]) -> None:
     yaml_text = (
         "http_server_config:\n  headers:\n    X-Frame-Options: deny\n    X-Content-Type-Options: nosniff\n"
     )
@@ -1190,7 +1164,7 @@ async def test_configured_headers_are_on_every_response(clusters: dict[str, Fake
             assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-async def test_rate_limit_answers_429_past_the_burst(clusters: dict[str, FakeCluster]) -> None:
+async def test_rate_limit_answers_429_past_the_burst(clusters: dict[str, ClusterRuntime]) -> None:
     async with TestClient(
         TestServer(web_app(clusters, "rate_limit:\n  interval: 1h\n  burst: 2\n"))
     ) as test_client:
@@ -1202,7 +1176,7 @@ async def test_rate_limit_answers_429_past_the_burst(clusters: dict[str, FakeClu
 # The server: binding, TLS, the real ClusterRuntime
 
 
-async def test_server_binds_port_zero_and_stops(clusters: dict[str, FakeCluster]) -> None:
+async def test_server_binds_port_zero_and_stops(clusters: dict[str, ClusterRuntime]) -> None:
     server = HttpServer(clusters, make_settings())
     await server.start()
     try:
@@ -1217,7 +1191,7 @@ async def test_server_binds_port_zero_and_stops(clusters: dict[str, FakeCluster]
 
 
 async def test_invalid_web_config_fails_start_with_a_config_error(
-    clusters: dict[str, FakeCluster], tmp_path: Path
+    clusters: dict[str, ClusterRuntime], tmp_path: Path
 ) -> None:
     config = tmp_path / "web.yml"
     config.write_text("basic_auth_users:\n  alice: plaintext\n")
@@ -1260,7 +1234,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-async def tls_server(clusters: Mapping[str, FakeCluster], directory: Path, yaml_text: str) -> HttpServer:
+async def tls_server(clusters: Mapping[str, ClusterRuntime], directory: Path, yaml_text: str) -> HttpServer:
     config = directory / "web.yml"
     config.write_text(yaml_text)
     server = HttpServer(clusters, make_settings(web_config_file=str(config)))
@@ -1275,7 +1249,7 @@ def client_context(directory: Path, with_client_cert: bool) -> ssl.SSLContext:
     return context
 
 
-async def test_tls_serves_https_only(clusters: dict[str, FakeCluster], certs: Path) -> None:
+async def test_tls_serves_https_only(clusters: dict[str, ClusterRuntime], certs: Path) -> None:
     # Relative paths are relative to the web config file, as in the exporter toolkit.
     server = await tls_server(
         clusters, certs, "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
@@ -1296,7 +1270,7 @@ async def test_tls_serves_https_only(clusters: dict[str, FakeCluster], certs: Pa
 
 @pytest.mark.parametrize(("sans", "status"), [("['scraper.example']", 200), ("['other.example']", 403)])
 async def test_tls_client_certificates(
-    clusters: dict[str, FakeCluster], certs: Path, sans: str, status: int
+    clusters: dict[str, ClusterRuntime], certs: Path, sans: str, status: int
 ) -> None:
     server = await tls_server(
         clusters,
@@ -1318,8 +1292,6 @@ async def test_tls_client_certificates(
 
 
 async def test_the_apps_cluster_runtime_is_a_cluster_handle() -> None:
-    from exporter.app import ClusterRuntime
-
     settings = make_settings()
     runtime = ClusterRuntime("c1", settings, settings.clusters["c1"], clock=lambda: NOW)
     runtime.storage.set_topics({"testtopic": 1}, NOW_MS)
@@ -1348,14 +1320,12 @@ async def test_the_apps_cluster_runtime_is_a_cluster_handle() -> None:
 
 
 async def test_a_runtime_filled_by_hand_serves_what_it_evaluated() -> None:
-    from exporter.app import ClusterRuntime
-
     def fill(storage: Storage) -> None:
         storage.set_topics({"testtopic": 1}, NOW_MS)
         storage.add_head_offset("testtopic", 0, 4321, NOW_MS)
         storage.apply(OffsetCommit("g", "testtopic", 0, 4000, NOW_MS), 1, NOW_MS)
 
-    settings = make_settings()
+    settings = read_side_settings()
     runtime = ClusterRuntime.filled("c1", settings, fill, clock=lambda: NOW)
     assert not runtime.ready
     assert runtime.statuses() == {}

@@ -31,7 +31,7 @@ async def start(tmp_path: Path, web_config: str = "", **http: Any) -> HttpServer
     if web_config:
         (tmp_path / "web.yml").write_text(web_config)
         http["web_config_file"] = str(tmp_path / "web.yml")
-    server = HttpServer({"c1": make_c1(), "c2": make_c2()}, make_settings(**http))
+    server = HttpServer({"c1": await make_c1(), "c2": await make_c2()}, make_settings(**http))
     await server.start()
     return server
 

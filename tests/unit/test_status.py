@@ -14,18 +14,21 @@ from pathlib import Path
 import pytest
 
 from exporter import cli
-from exporter.core.retention import Headroom
+from exporter.app import ClusterRuntime
+from exporter.core.retention import TopicRetention
 from exporter.exposition import burrow_json
 from exporter.exposition.server import HttpServer
 from exporter.tools import status
 from tests.unit.test_http import (
     PASSWORD,
     PASSWORD_HASH,
-    FakeCluster,
+    fill_c2,
     make_c1,
     make_c2,
     make_settings,
     openssl_cert,
+    starting,
+    unreachable,
 )
 
 # slowgroup is 50% complete: othertopic has two partitions and it commits to one (Burrow's placeholders).
@@ -39,18 +42,18 @@ TABLE = (
 
 
 @pytest.fixture
-def clusters() -> dict[str, FakeCluster]:
-    return {"c1": make_c1(), "c2": make_c2()}
+async def clusters() -> dict[str, ClusterRuntime]:
+    return {"c1": await make_c1(), "c2": await make_c2()}
 
 
-async def started(clusters: dict[str, FakeCluster], **http: str) -> HttpServer:
+async def started(clusters: dict[str, ClusterRuntime], **http: str) -> HttpServer:
     server = HttpServer(clusters, make_settings(**http))
     await server.start()
     return server
 
 
 @pytest.fixture
-async def server(clusters: dict[str, FakeCluster]) -> AsyncIterator[HttpServer]:
+async def server(clusters: dict[str, ClusterRuntime]) -> AsyncIterator[HttpServer]:
     running = await started(clusters)
     yield running
     await running.stop()
@@ -97,9 +100,12 @@ async def test_partitions_of_one_group(server: HttpServer, capsys: pytest.Captur
 
 
 async def test_partitions_of_one_group_with_retention_headroom(
-    clusters: dict[str, FakeCluster], capsys: pytest.CaptureFixture[str]
+    clusters: dict[str, ClusterRuntime], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clusters["c1"].figures = {"testgroup2": (Headroom(lost=120, margin=0, seconds=0.0),)}
+    # The HEAD poller learns that the log starts 120 records past testgroup2's commit.
+    clusters["c1"].storage.set_start_offset("testtopic", 0, 1520)
+    clusters["c1"].storage.set_topic_retention({"testtopic": TopicRetention(True, False, 86_400_000, None)})
+    await clusters["c1"].evaluate_now()
     running = await started(clusters)
     try:
         assert await lagwatch_status("--url", running.url, "--group", "testgroup2") == status.EXIT_ERR
@@ -137,10 +143,10 @@ async def test_json_lists_burrow_status_objects_worst_first(
 
 
 async def test_an_unreachable_cluster_gets_a_line_and_exit_3(
-    clusters: dict[str, FakeCluster], server: HttpServer, capsys: pytest.CaptureFixture[str]
+    clusters: dict[str, ClusterRuntime], server: HttpServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The statuses are frozen as last evaluated: the table still shows them, under a line that says so.
-    clusters["c2"].up = False
+    unreachable(clusters["c2"])
     assert await lagwatch_status("--url", server.url) == status.EXIT_KAFKA_UNREACHABLE
     out, err = capsys.readouterr()
     assert err == ""
@@ -173,9 +179,9 @@ async def test_an_unreachable_cluster_gets_a_line_and_exit_3(
 
 
 async def test_a_cluster_not_ready_yet_gets_a_line_and_exit_3(
-    clusters: dict[str, FakeCluster], server: HttpServer, capsys: pytest.CaptureFixture[str]
+    clusters: dict[str, ClusterRuntime], server: HttpServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clusters["c2"].ready = False
+    clusters["c2"] = await starting("c2", fill_c2)
     assert await lagwatch_status("--url", server.url, "--cluster", "c2") == status.EXIT_KAFKA_UNREACHABLE
     out, _ = capsys.readouterr()
     assert out.splitlines()[0] == (
@@ -208,7 +214,7 @@ async def test_bad_targets_exit_2(
 
 
 async def test_basic_auth_from_the_url(
-    clusters: dict[str, FakeCluster], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    clusters: dict[str, ClusterRuntime], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "web.yml"
     config.write_text(f"basic_auth_users:\n  al ice: '{PASSWORD_HASH}'\n")
@@ -226,7 +232,7 @@ async def test_basic_auth_from_the_url(
 
 
 async def test_https_with_a_ca_file(
-    clusters: dict[str, FakeCluster], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    clusters: dict[str, ClusterRuntime], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command is needed to make a test certificate")
@@ -273,8 +279,8 @@ async def test_colour_only_on_a_terminal_without_no_color(
     assert ("\033[32mOK    \033[0m" in out.getvalue()) is coloured
 
 
-def test_burrow_json_reads_back_as_the_same_status() -> None:
-    for original in make_c1().statuses().values():
+async def test_burrow_json_reads_back_as_the_same_status() -> None:
+    for original in (await make_c1()).statuses().values():
         body = burrow_json.consumer_lag(original, url="/", host="h")
         parsed = status.group_status(body["status"])
         assert parsed.status == original.status
