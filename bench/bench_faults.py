@@ -34,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exporter.app import ClusterRuntime
 from exporter.core.model import Status
+from exporter.runtime import ClusterRuntime
 from tests.faults.harness import (
     ConnectCounter,
     RoundWatch,

@@ -30,10 +30,10 @@ from multiprocessing.connection import Connection
 
 import aiohttp
 
-from exporter.app import ClusterRuntime
 from exporter.core.model import GroupMetadata, Member, OffsetCommit, TopicPartitions
 from exporter.core.storage import Storage
 from exporter.exposition.server import HttpServer
+from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, HttpSettings, LagSecondsSettings, Settings, StorageSettings
 
 _NOW = 1_763_000_000

@@ -13,9 +13,9 @@ import statistics
 import time
 from collections.abc import Generator, Mapping
 
-from exporter.app import ClusterRuntime
 from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
 from exporter.exposition.metrics import ClusterView, render
+from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, LagSecondsSettings, Settings
 
 _PARTITIONS = 10
@@ -88,7 +88,7 @@ def main() -> None:
     )
 
     statuses = _statuses(args.groups, args.lagging, head)
-    runtime.cache = _Statuses(statuses)  # type: ignore[assignment]
+    runtime.evaluation.cache = _Statuses(statuses)  # type: ignore[assignment]
     lagging = sum(bool(p.current_lag) for g in statuses.values() for p in g.partitions)
     print(f"groups={args.groups} partitions={args.groups * _PARTITIONS} lagging={lagging}")
 

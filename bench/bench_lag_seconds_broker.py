@@ -118,10 +118,9 @@ async def main() -> None:
             bootstrap_servers=(args.bootstrap,), offset_refresh=args.refresh, topic_refresh=5
         )
         storage = Storage("bench", topic_filter=NameFilter(f"^{topic}$", None))
-        first_round = asyncio.Event()
-        poller = HeadPoller("bench", cluster, storage, on_round=first_round.set, observer=timelag)
+        poller = HeadPoller("bench", cluster, storage, observer=timelag)
         polling = asyncio.create_task(poller.run())
-        await first_round.wait()
+        await poller.next_round(0)
         started = time.time()
         written = await _workload(args.bootstrap, topic, args.minutes * 60, random.Random(args.seed))
         await asyncio.sleep(3 * args.refresh)

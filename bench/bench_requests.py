@@ -49,19 +49,19 @@ async def _measure(bootstrap: str, topics: int, partitions: int, rounds: int) ->
         sent[_API_NAMES.get(request.API_KEY, type(request).__name__)] += 1
         return await original(self, node_id, request, **kwargs)
 
-    done = asyncio.Event()
+    poller = HeadPoller("bench", settings, Storage("bench"))
 
-    async def on_round() -> None:
-        per_round.append(sent.copy())
-        sent.clear()
-        if len(per_round) > rounds:
-            done.set()
+    async def count_per_round() -> None:
+        seen = 0
+        while len(per_round) <= rounds:
+            seen = await poller.next_round(seen)
+            per_round.append(sent.copy())
+            sent.clear()
 
-    poller = HeadPoller("bench", settings, Storage("bench"), on_round=on_round)
     AIOKafkaClient.send = counting
     task = asyncio.create_task(poller.run())
     try:
-        await done.wait()
+        await count_per_round()
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -14,10 +14,10 @@ import asyncio
 import statistics
 import time
 
-from exporter.app import ClusterRuntime
 from exporter.core.model import OffsetCommit
 from exporter.core.retention import TopicRetention
 from exporter.exposition.metrics import RenderResult, render
+from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, LagSecondsSettings, Settings
 
 GROUPS = 10_000

@@ -21,11 +21,11 @@ import aiohttp
 from aiohttp import web
 from bench_evaluator import GROUPS, NOW_S, PARTITIONS, REALISTIC, build
 
-from exporter.app import ClusterRuntime
 from exporter.core.model import GroupMetadata, GroupSnapshot, Member, OffsetCommit, TopicPartitions
 from exporter.core.storage import Storage
 from exporter.exposition import pages
 from exporter.exposition.statuspage import ClusterState, OverviewQuery, group_page, overview_page
+from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, LagSecondsSettings, Settings
 
 ROUNDS = 7

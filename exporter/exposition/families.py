@@ -386,6 +386,10 @@ FAMILIES: tuple[Family, ...] = (
         "unknown_partition, backfill, duplicate).",
     ),
     Family(
+        "lagwatch_evaluation_failures_total", "counter", "registry", ("kafka_cluster",),
+        "Evaluation rounds that raised; each is logged and retried, the last statuses stay published.",
+    ),
+    Family(
         "lagwatch_http_request_errors_total", "counter", "registry", ("kind",),
         "Requests the HTTP server could not serve, by kind (malformed, too_long, bad_method, "
         "tls_on_plain_port, client_disconnect, read_timeout).",

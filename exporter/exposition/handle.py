@@ -53,6 +53,11 @@ class ClusterHandle(ClusterReader, Protocol):
         """Exact reads for lag in seconds: done, failed, waiting; None when they are off."""
         ...
 
+    @property
+    def evaluation_failures(self) -> int:
+        """Evaluation rounds that raised (each logged and retried)."""
+        ...
+
     def view(self) -> ClusterView: ...
 
     def delete_group(self, group: str, topic: str | None = None) -> bool:

@@ -1,5 +1,6 @@
 """lagwatch's own metrics on /metrics: build info, the sources' record counters, exact reads, the storage's
-commit counters, the HTTP guard's counters and the process, platform and GC collectors."""
+commit counters, failed evaluation rounds, the HTTP guard's counters and the process, platform and GC
+collectors."""
 
 from __future__ import annotations
 
@@ -43,9 +44,12 @@ class _SelfCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         families = self._families()
-        build, records, errors, skipped, reads, read_failures, reads_pending, stored, dropped = families
+        build, records, errors, skipped, reads, read_failures, reads_pending, stored, dropped, failures = (
+            families
+        )
         build.add_metric([__version__], 1)
         for name, cluster in self._clusters.items():
+            failures.add_metric([name], cluster.evaluation_failures)
             stats = cluster.stats()
             stored.add_metric([name], stats.commits_stored)
             # Every reason is there, zero until a commit is refused for it.
@@ -63,7 +67,7 @@ class _SelfCollector(Collector):
                 errors.add_metric([name, key_type], count)
             for record_type, count in sorted(progress.skipped_types.items()):
                 skipped.add_metric([name, str(record_type)], count)
-        return build, records, errors, skipped, reads, read_failures, reads_pending, stored, dropped
+        return families
 
     @staticmethod
     def _families() -> list[CounterMetricFamily | GaugeMetricFamily]:
@@ -98,6 +102,7 @@ _FAMILIES = (
     "lagwatch_exact_reads_pending",
     "lagwatch_commits_stored_total",
     "lagwatch_commits_dropped_total",
+    "lagwatch_evaluation_failures_total",
 )
 
 

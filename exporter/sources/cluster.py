@@ -22,8 +22,9 @@ that nothing stale survives a broker restart. Burrow's rules for a partial round
 section 4): a partition without a leader, or one its leader answers with an error, is skipped and the
 metadata is refreshed next round.
 
-Lag in seconds keeps its own, longer HEAD history; a `HeadObserver` passed in by the app is told of every
-offset stored and every topic deleted, so the poller stays about HEAD offsets.
+Lag in seconds keeps its own, longer HEAD history; a `HeadObserver` passed in by the runtime is told of every
+offset stored and every topic deleted, so the poller stays about HEAD offsets. Evaluation waits for the end
+of each round with `next_round`: the poller calls nobody back, so nothing evaluation does can stop it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import logging
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -133,7 +134,6 @@ class HeadPoller:
         cluster: ClusterSettings,
         storage: Storage,
         *,
-        on_round: Callable[[], Awaitable[None]] | None = None,
         observer: HeadObserver | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -141,7 +141,8 @@ class HeadPoller:
         self.health = ClusterHealth()
         self._cluster = cluster
         self._storage = storage
-        self._on_round = on_round
+        self._round_ended = asyncio.Event()
+        """Set when a round that reached the cluster ends, then replaced by a fresh one for the next."""
         self._observer = observer
         self._clock = clock
         self._client: AIOKafkaClient | None = None
@@ -168,12 +169,19 @@ class HeadPoller:
                     self._backoff = min(self._backoff * 2, self._max_backoff())
                     continue
                 self._backoff = _FIRST_BACKOFF_S
-                if self._on_round is not None:
-                    await self._on_round()
+                ended, self._round_ended = self._round_ended, asyncio.Event()
+                ended.set()
                 elapsed = time.monotonic() - started
                 await asyncio.sleep(max(0.0, self._cluster.offset_refresh - elapsed))
         finally:
             await self._close_client()
+
+    async def next_round(self, seen: int) -> int:
+        """Wait until more than `seen` rounds reached the cluster (`health.rounds`); returns how many have.
+        Whoever acts on HEAD rounds (evaluation) waits here: the poller calls nobody back."""
+        while self.health.rounds <= seen:
+            await self._round_ended.wait()
+        return self.health.rounds
 
     def _max_backoff(self) -> float:
         return min(_MAX_BACKOFF_S, max(1.0, 3 * self._cluster.offset_refresh))

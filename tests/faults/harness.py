@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from exporter.app import ClusterRuntime
 from exporter.core.model import GroupStatus, Status
+from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings, StorageSettings
 from tests.kafka_cluster import create_topic
 

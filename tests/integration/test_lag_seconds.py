@@ -22,10 +22,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import KafkaError
 
-from exporter.app import ClusterRuntime
 from exporter.core.model import OffsetCommit, Status
 from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds, Policy, interpolate
+from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings
 from exporter.state_file import load
 from tests.kafka_cluster import NewTopicFactory, Produce, unique_name
@@ -572,12 +572,12 @@ async def test_a_history_saved_on_another_kafka_cluster_is_discarded(
     assert same.runtime.timelag is not None
     assert [key for key, _ in same.runtime.timelag.histories.items()] == [("t", 0)]
 
-    caplog.set_level(logging.WARNING, logger="exporter.app")
+    caplog.set_level(logging.WARNING, logger="exporter.evaluation")
     other = on("kafka-b")
     await other.runtime.evaluate()
     assert other.runtime.timelag is not None
     assert dict(other.runtime.timelag.histories) == {}
-    assert [r.getMessage() for r in caplog.records if r.name == "exporter.app"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "exporter.evaluation"] == [
         f"cluster {CLUSTER}: the saved HEAD history belongs to Kafka cluster kafka-a, not kafka-b: discarded"
     ]
 
@@ -617,11 +617,11 @@ async def test_a_round_running_during_an_admin_deletion_keeps_its_result(tmp_pat
     driven.tick(10)
     for index in range(1200):
         driven.commit(f"g{index:04d}", 50)
-    evaluated = dict(runtime.cache.statuses())
+    evaluated = dict(runtime.evaluation.cache.statuses())
     round_task = asyncio.create_task(driven.head(100))
     await asyncio.sleep(0)
     if during == "figures":
-        while runtime.cache.statuses() == evaluated:  # noqa: ASYNC110 (until the statuses pass has ended)
+        while runtime.evaluation.cache.statuses() == evaluated:  # noqa: ASYNC110 (until the statuses pass has ended)
             await asyncio.sleep(0)
     assert not round_task.done()
     # g0100 was evaluated before this point of the round: without the deletion it would be published.

@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import ClusterRuntime
 from exporter.exposition.metrics import render
+from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, FilterSettings, Settings
 
 CLUSTER = "it"

@@ -24,9 +24,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from exporter.app import ClusterRuntime
 from exporter.core.model import Status
 from exporter.exposition.server import build_app
+from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings
 from tests.integration.test_offsets_topic import classic_member
 from tests.kafka_cluster import KafkaNode, Produce, create_topic, unique_name

@@ -19,10 +19,10 @@ from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import cli
-from exporter.app import ClusterRuntime
 from exporter.core.model import OffsetCommit
 from exporter.core.storage import Storage
 from exporter.exposition.server import HttpServer
+from exporter.runtime import ClusterRuntime
 from exporter.tools import status
 from tests.unit.test_http import NOW, NOW_MS, T0, TOKEN, make_settings, read_side_settings
 

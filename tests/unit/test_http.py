@@ -30,7 +30,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
-from exporter.app import ClusterRuntime
 from exporter.core.model import (
     GroupMetadata,
     Member,
@@ -43,6 +42,7 @@ from exporter.exposition import metrics as metrics_module
 from exporter.exposition import metrics_endpoint
 from exporter.exposition.server import HttpServer, build_app
 from exporter.exposition.webconfig import WebConfigError, parse_web_config
+from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, HttpSettings, LagSecondsSettings, Settings
 
 NOW = 1_700_000_000
@@ -978,6 +978,7 @@ async def test_metrics_parse_and_carry_data_and_self_metrics(client: TestClient[
     assert value("lagwatch_exact_read_failures_total", c1) == 1
     # One for each lagging commit (testgroup's, testgroup2's, slowgroup's): no HEAD history to time them.
     assert value("lagwatch_exact_reads_pending", c1) == 3
+    assert value("lagwatch_evaluation_failures_total", c1) == 0
     assert not [
         key
         for key in values

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from exporter import cli
-from exporter.app import ClusterRuntime
 from exporter.core.retention import TopicRetention
 from exporter.exposition import burrow_json
 from exporter.exposition.server import HttpServer
+from exporter.runtime import ClusterRuntime
 from exporter.tools import status
 from tests.unit.test_http import (
     PASSWORD,

@@ -1,0 +1,231 @@
+"""Evaluation of one cluster as its own task and its own failure domain.
+
+The task waits for the HEAD poller's rounds (`HeadPoller.next_round`; the poller knows nothing of it), runs
+one evaluation round (`core.round.evaluation_round`) in batches that let the event loop serve in between, and
+publishes the result with one assignment. The first round runs as soon as the committed offsets were replayed
+and a HEAD round came in, rather than at the next HEAD round up to `offset_refresh` later.
+
+An exception in a round ends neither this task nor the sources: it is counted (`failures`, exported as
+`lagwatch_evaluation_failures_total`), logged once when evaluation starts failing and once when it succeeds
+again, and the round is retried at the next HEAD round or after a short backoff, whichever comes first. The
+last published round stays published meanwhile; its time is the `statuses_as_of` of the Burrow API's
+`lagwatch` block and of `lagwatch status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from exporter.core.evaluator import EvaluationCache
+from exporter.core.model import GroupStatus
+from exporter.core.round import GroupFigures, Round, evaluation_round, group_figures
+from exporter.core.storage import Storage
+from exporter.core.timelag import TimeLag
+from exporter.gc_pause import gc_paused
+from exporter.sources.cluster import ClusterHealth
+from exporter.sources.progress import SourceProgress
+from exporter.sources.retry import cause
+
+__all__ = ["Evaluation", "HeadRounds"]
+
+log = logging.getLogger(__name__)
+
+_BATCH = 500
+"""Groups evaluated between two yields to the event loop (about 50 ms of work at 10 partitions a group)."""
+_FIRST_EVALUATION_POLL_S = 0.01
+_FIRST_BACKOFF_S = 0.5
+"""After a failed round, the retry waits for the next HEAD round, at most this long (doubling to the cap)."""
+_MAX_BACKOFF_S = 30.0
+
+
+class HeadRounds(Protocol):
+    """What evaluation reads of the HEAD poller (`sources.cluster.HeadPoller` provides it)."""
+
+    @property
+    def health(self) -> ClusterHealth: ...
+
+    async def next_round(self, seen: int) -> int:
+        """Wait until more than `seen` rounds reached the cluster; returns how many have."""
+        ...
+
+
+class Evaluation:
+    """The evaluation rounds of one cluster, and the round published last."""
+
+    def __init__(
+        self,
+        name: str,
+        storage: Storage,
+        cache: EvaluationCache,
+        head: HeadRounds,
+        progress: SourceProgress,
+        *,
+        stream_slack: float,
+        timelag: TimeLag | None = None,
+        restored_cluster_id: str = "",
+        on_published: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.published = Round(name)
+        """The last evaluation round: everything the exposition reads of statuses and their figures."""
+        self.failures = 0
+        """Rounds that raised; each is retried."""
+        self._storage = storage
+        self.cache = cache
+        """Statuses kept between rounds, re-evaluated only when they could have changed."""
+        self._head = head
+        self._progress = progress
+        self._stream_slack = stream_slack
+        self._timelag = timelag
+        self._restored_cluster_id = restored_cluster_id
+        self._restored_pruned = False
+        self._on_published = on_published
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._failing = False
+        self._meanwhile: dict[str, tuple[GroupStatus | None, GroupFigures | None]] | None = None
+        """While a round runs: the groups an admin deletion re-evaluated meanwhile, which the round keeps."""
+
+    async def run(self) -> None:
+        """Evaluate after every HEAD round until cancelled; a failed round is retried, never raised."""
+        # Polled, not awaited on an event: the two sources know nothing of each other or of this task, and
+        # the wait lasts only the start-up.
+        while not (self._progress.caught_up and self._head.health.rounds):  # noqa: ASYNC110
+            await asyncio.sleep(_FIRST_EVALUATION_POLL_S)
+        self._storage.set_replay_heads(None)
+        backoff = _FIRST_BACKOFF_S
+        while True:
+            seen = self._head.health.rounds
+            if await self._attempt():
+                backoff = _FIRST_BACKOFF_S
+                await self._head.next_round(seen)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff):
+                    await self._head.next_round(seen)
+            backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+    async def _attempt(self) -> bool:
+        try:
+            await self.evaluate()
+        except Exception as exc:
+            self.failures += 1
+            if not self._failing:
+                log.error(
+                    "cluster %s: evaluation failed (%s); the last statuses stay published and the round is "
+                    "retried (lagwatch_evaluation_failures_total)",
+                    self.name,
+                    cause(exc),
+                    exc_info=exc,
+                )
+            self._failing = True
+            return False
+        if self._failing:
+            log.info("cluster %s: evaluation succeeds again", self.name)
+        self._failing = False
+        return True
+
+    def _instant(self, now: float) -> float | None:
+        """The instant to evaluate at; None while evaluation would be premature.
+
+        Before the committed offsets were first read to their end and a HEAD round came in, statuses of a
+        partial replay would be false (a group whose newer commits are not read yet looks stopped): none are
+        published. Afterwards, while the stream of committed offsets is interrupted or behind, evaluation
+        is made at the instant up to which it is known complete, so that the clock alone cannot turn a
+        partition STOP because lagwatch could not read its commits."""
+        progress = self._progress
+        if not progress.caught_up or not self._head.health.rounds:
+            return None
+        as_of = progress.complete_as_of
+        if as_of is None or now - as_of <= self._stream_slack:
+            return now
+        evaluated_now = -math.inf if self.published.as_of is None else self.published.as_of
+        return max(as_of, min(evaluated_now, now))
+
+    async def evaluate(self) -> None:
+        """One round, if it is not premature: expire stale groups, re-evaluate what changed, bring lag in
+        seconds and retention headroom up to date, publish. Raises what the round raises."""
+        async with self._lock:
+            clock = self._clock()
+            now = self._instant(clock)
+            if now is not None:
+                await self._evaluate_at(now, clock)
+
+    async def evaluate_now(self) -> None:
+        """A round at the clock's time whatever the sources have read (a runtime whose sources never run)."""
+        async with self._lock:
+            clock = self._clock()
+            await self._evaluate_at(clock, clock)
+
+    async def _evaluate_at(self, now: float, clock: float) -> None:
+        for group in self._storage.expire(int(now * 1000)):
+            log.info("cluster %s: group %s expired (no commit within expire_group)", self.name, group)
+        if self._timelag is not None and not self._restored_pruned and self._head.health.rounds:
+            self._prune_restored(self._timelag)
+        # 100,000 group-partitions take about a second to evaluate: health checks and scrapes get their turn
+        # between batches instead of waiting for the whole round.
+        steps = evaluation_round(
+            self.cache, self._storage, self._timelag, now, clock, timer=time.perf_counter, batch=_BATCH
+        )
+        self._meanwhile = {}
+        try:
+            with gc_paused():
+                while True:
+                    try:
+                        next(steps)
+                    except StopIteration as done:
+                        result: Round = done.value
+                        break
+                    gc.collect(1)
+                    await asyncio.sleep(0)
+            for group, (status, figures) in self._meanwhile.items():
+                result = result.with_group(group, status, figures)
+        finally:
+            self._meanwhile = None
+        self.published = result
+        self._want(result)
+        if self._on_published is not None:
+            self._on_published()
+
+    def reevaluate_group(self, group: str) -> None:
+        """Re-evaluate one group at once (after an admin deletion) and publish its status with its figures; a
+        round running meanwhile keeps them."""
+        clock = self._clock()
+        status = self.cache.refresh_group(self._storage, group, clock)
+        figures = None if status is None else group_figures(status, self._storage, self._timelag, clock)
+        if self._meanwhile is not None:
+            self._meanwhile[group] = (status, figures)
+        self.published = self.published.with_group(group, status, figures)
+        if figures is not None:
+            self._want(figures)
+
+    def _want(self, wanting: Round | GroupFigures) -> None:
+        """Queue the exact reads that published figures asked for."""
+        if self._timelag is not None and wanting.reads:
+            self._timelag.want(wanting.reads)
+
+    def _prune_restored(self, timelag: TimeLag) -> None:
+        """Histories restored for topics deleted (or re-created) while lagwatch was down would never be told
+        apart from live ones: the first metadata decides. A file written for another Kafka cluster that was
+        given the same name would mislead on every topic the two share: all of it goes."""
+        self._restored_pruned = True
+        live = set(self._storage.topics())
+        saved_for, running_on = self._restored_cluster_id, self._head.health.cluster_id
+        if saved_for and running_on and saved_for != running_on:
+            log.warning(
+                "cluster %s: the saved HEAD history belongs to Kafka cluster %s, not %s: discarded",
+                self.name,
+                saved_for,
+                running_on,
+            )
+            live = set()
+        for topic in {topic for topic, _ in timelag.histories} - live:
+            timelag.forget_topic(topic)
