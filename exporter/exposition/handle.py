@@ -1,5 +1,5 @@
 """What the HTTP server reads of one Kafka cluster: the core's read side (`core.view.ClusterReader`) and what
-only the shell knows, protocols that `app.ClusterRuntime` provides."""
+only the shell knows, protocols that `runtime.ClusterRuntime` provides."""
 
 from __future__ import annotations
 
