@@ -903,7 +903,7 @@ def test_fast_path_agrees_with_the_generic_reader(pair: tuple[bytes, bytes | Non
     generic = _decode(key, value)
     assert decode(key, value) == generic
     assert type(decode(key, value)) is type(generic)
-    if value is not None:
+    if value is not None and key[:2] in (b"\x00\x00", b"\x00\x01"):  # the fast path's precondition
         fast = _fast_offset_commit(key, value)
         assert fast is None or fast == generic
 
