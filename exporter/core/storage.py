@@ -27,9 +27,8 @@ Deliberate differences from Burrow (each pinned by tests/unit/test_storage.py):
 * The topic allow/deny list also applies to metadata, so filtered topics are never tracked or polled.
 * KIP-848 consumer groups get owners from their member and assignment records, which Burrow skips.
 
-Memory layout: a group-partition's window is one `array('q')` of `1 + 5 * intervals` integers (count, then
-offset, order, timestamp, observed time, lag per slot, oldest first, lag -1 for None), about 0.5 KiB at
-intervals 10. `model.Commit` objects are materialised only by `group_snapshot`.
+`Storage` is the one face the sources and the evaluator use; its parts live beside it: `windows` (commit
+windows and their placement), `topics` (HEAD history), `membership` (owners of classic and KIP-848 groups).
 """
 
 from __future__ import annotations
@@ -39,8 +38,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from exporter.core.filters import NameFilter
+from exporter.core.groups import Groups
+from exporter.core.membership import Membership
 from exporter.core.model import (
-    Commit,
     ConsumerGroupAssignment,
     ConsumerGroupMember,
     ConsumerGroupMemberLeft,
@@ -52,9 +52,10 @@ from exporter.core.model import (
     OffsetTombstone,
     PartitionSnapshot,
     Record,
-    TopicPartitions,
 )
 from exporter.core.retention import TopicRetention
+from exporter.core.topics import Topic
+from exporter.core.windows import APPENDED, BACKFILL, DUPLICATE, Owner, place
 
 __all__ = ["DROP_REASONS", "Storage", "StorageStats"]
 
@@ -69,16 +70,6 @@ DROP_REASONS = (
 """Why `apply` refused an OffsetCommit: older than expire_group, group or topic rejected by the allow/deny
 lists, partition beyond the topic's known partition count, older than every commit of a full window, same
 order as a stored commit."""
-
-# Slot fields of a window ring, relative to the slot's base index.
-_ORDER, _TS, _OBSERVED, _LAG = 1, 2, 3, 4
-_SLOT = 5
-
-_APPENDED, _INSERTED, _DUPLICATE, _BACKFILL = 0, 1, 2, 3
-
-_Owner = tuple[str, str, str]
-"""(client host, client id, member id) of the member a partition is assigned to."""
-_NO_OWNER: _Owner = ("", "", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,140 +87,6 @@ class StorageStats:
     """OffsetCommits refused by `apply`, by reason; every reason of DROP_REASONS is present."""
     records_filtered: int
     """Membership records (classic and KIP-848) dropped by the group allow/deny list."""
-
-
-class _Topic:
-    __slots__ = ("count", "heads", "retention", "starts", "version")
-
-    def __init__(self, count: int, version: int) -> None:
-        self.count = count
-        # Per partition: [n, offset, observed_ms, ...] oldest first; None until a HEAD arrives.
-        self.heads: list[array[int] | None] = [None] * count
-        # Newest log-start offset per partition; None until one arrives. Not part of the version: statuses do
-        # not depend on it (retention headroom is computed beside them).
-        self.starts: list[int | None] = [None] * count
-        self.retention: TopicRetention | None = None
-        self.version = version
-
-
-class _GroupTopic:
-    __slots__ = ("owners", "parts")
-
-    def __init__(self) -> None:
-        # Dense by partition id like Burrow's slice; None is a placeholder that never had a window.
-        self.parts: list[array[int] | None] = []
-        self.owners: dict[int, _Owner] = {}
-
-
-class _Group:
-    __slots__ = ("first_seen", "last_commit", "topics", "version")
-
-    def __init__(self, now_ms: int, version: int) -> None:
-        self.topics: dict[str, _GroupTopic] = {}
-        self.last_commit = -1
-        self.first_seen = now_ms
-        self.version = version
-
-    def expiry_reference(self) -> int:
-        return self.last_commit if self.last_commit >= 0 else self.first_seen
-
-
-class _Membership:
-    """KIP-848 state of a group: members, their assignments by topic id, and the group's topic id map."""
-
-    __slots__ = ("assignments", "members", "owned", "topic_names")
-
-    def __init__(self) -> None:
-        self.members: dict[str, tuple[str, str]] = {}
-        self.assignments: dict[str, tuple[TopicPartitions, ...]] = {}
-        self.topic_names: dict[str, str] = {}
-        self.owned: set[tuple[str, int]] = set()
-
-
-def _place(
-    ring: array[int], cap: int, min_distance: int, offset: int, order: int, ts: int, now: int, head: int
-) -> int:
-    """Burrow's findConsumerOffsetDestination + mergeFrequentCommitIntoPrevious + storeConsumerOffset on a
-    linear ring (oldest first). `head` < 0 means unknown. Returns _APPENDED, _INSERTED, _DUPLICATE or
-    _BACKFILL."""
-    n = ring[0]
-    if n == cap and ring[1 + _ORDER] >= order:
-        return _BACKFILL
-    newest = 1 + _SLOT * (n - 1)
-    if n == 0 or ring[newest + _ORDER] < order:
-        lag = -1 if head < 0 else max(head - offset, 0)
-        if n and ts - ring[newest + _TS] < min_distance:
-            # The slot keeps the burst's first timestamp, or a commit rate above min-distance would never
-            # open a new slot.
-            ring[newest] = offset
-            ring[newest + _ORDER] = order
-            ring[newest + _OBSERVED] = now
-            ring[newest + _LAG] = lag
-            return _APPENDED
-        if n == cap:
-            ring[1:newest] = ring[1 + _SLOT : newest + _SLOT]
-            base = newest
-        else:
-            ring[0] = n + 1
-            base = newest + _SLOT
-        ring[base] = offset
-        ring[base + _ORDER] = order
-        ring[base + _TS] = ts
-        ring[base + _OBSERVED] = now
-        ring[base + _LAG] = lag
-        return _APPENDED
-
-    i = n - 1
-    while i >= 0 and ring[_SLOT * i + 1 + _ORDER] > order:
-        i -= 1
-    prev = _SLOT * i + 1
-    if i < 0:
-        # Older than everything stored; a full ring already returned _BACKFILL, so there is a free slot.
-        ring[1 + _SLOT : _SLOT * n + 1 + _SLOT] = ring[1 : _SLOT * n + 1]
-        ring[0] = n + 1
-        base = 1
-    elif ring[prev + _ORDER] == order:
-        return _DUPLICATE
-    elif ts - ring[prev + _TS] < min_distance and not (n == cap and i == 0):
-        # Burrow replaces the oldest slot of a full ring outright: its predecessor in the ring is the newest
-        # commit, whose order is higher, so the merge check never looks at the slot being replaced.
-        ring[prev] = offset
-        ring[prev + _ORDER] = order
-        ring[prev + _OBSERVED] = now
-        ring[prev + _LAG] = -1
-        return _INSERTED
-    elif n == cap:
-        ring[1:prev] = ring[1 + _SLOT : prev + _SLOT]
-        base = prev
-    else:
-        ring[prev + 2 * _SLOT : _SLOT * n + 1 + _SLOT] = ring[prev + _SLOT : _SLOT * n + 1]
-        ring[0] = n + 1
-        base = prev + _SLOT
-    ring[base] = offset
-    ring[base + _ORDER] = order
-    ring[base + _TS] = ts
-    ring[base + _OBSERVED] = now
-    ring[base + _LAG] = -1
-    return _INSERTED
-
-
-def _window(ring: array[int], unfilled: tuple[None, ...]) -> tuple[Commit | None, ...]:
-    """The ring as `intervals` slots, oldest first, leading Nones for the unfilled ones."""
-    n = ring[0]
-    fields = iter(ring[1 : _SLOT * n + 1].tolist())
-    # zip of one iterator five times walks the flat slots five fields at a time, without index arithmetic.
-    return (
-        *unfilled[n:],
-        *[
-            _new_tuple(Commit, (offset, order, ts, lag if lag >= 0 else None, observed))
-            for offset, order, ts, observed, lag in zip(fields, fields, fields, fields, fields, strict=True)
-        ],
-    )
-
-
-# A NamedTuple's own constructor is a Python-level lambda around tuple.__new__; calling tuple.__new__ directly
-# halves the cost of the million Commits an evaluation round of 100,000 partitions materialises.
-_new_tuple = tuple.__new__
 
 
 class Storage:
@@ -255,31 +112,22 @@ class Storage:
         self._expire = expire_group_ms
         self._accept_group = group_filter or NameFilter()
         self._accept_topic = topic_filter or NameFilter()
-        self._empty_ring = array("q", bytes(8 * (1 + _SLOT * intervals)))
+        self._empty_ring = array("q", bytes(8 * (1 + 5 * intervals)))
         self._empty_heads = array("q", bytes(8 * (1 + 2 * intervals)))
 
-        self._topics: dict[str, _Topic] = {}
+        self._topics: dict[str, Topic] = {}
         self._metadata_known = False
-        self._topic_ids: dict[str, str] = {}
-        self._groups: dict[str, _Group] = {}
-        self._topic_groups: dict[str, set[str]] = {}
-        self._members: dict[str, _Membership] = {}
-        self._unresolved: set[str] = set()
+        self._groups = Groups()
+        self._members = Membership()
         self._replay_heads: Callable[[str, int, int], int | None] | None = None
 
-        # Group and topic versions come from one counter, so `group_version` can take the largest of a group's
-        # own version and its topics' versions, and an unknown group can report the current value.
-        self._seq = 0
-
         self._clock = 0
-        self._min_reference = 0
-        self._group_partitions = 0
         self._stored = 0
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._filtered = 0
 
     # --------------------------------------------------------------------------------------------------------
-    # Write side: HEAD offsets
+    # Write side: topics and HEAD offsets
 
     def set_topics(self, partitions: Mapping[str, int], now_ms: int) -> list[str]:
         """Replace the topic map with metadata (topic -> partition count). Topics absent from it are deleted
@@ -289,21 +137,18 @@ class Storage:
         self._metadata_known = True
         wanted = {t: c for t, c in partitions.items() if self._accept_topic(t)}
         gone = {t for t in self._topics if t not in wanted}
-        gone.update(t for t in self._topic_groups if t not in wanted)
+        gone.update(t for t in self._groups.by_topic if t not in wanted)
         for name in gone:
             self._delete_topic(name)
         for name, count in wanted.items():
             topic = self._topics.get(name)
             if topic is None:
-                self._topics[name] = _Topic(count, self._next_version())
+                self._topics[name] = Topic(count, self._groups.next_version())
                 # Groups that committed before the metadata arrived get Burrow's placeholders now.
-                for group in self._topic_groups.get(name, ()):
-                    self._pad(self._groups[group].topics[name], count)
+                for group in self._groups.by_topic.get(name, ()):
+                    self._groups.pad(self._groups.by_name[group].topics[name], count)
             elif count > topic.count:
-                topic.heads.extend([None] * (count - topic.count))
-                topic.starts.extend([None] * (count - topic.count))
-                topic.count = count
-                topic.version = self._next_version()
+                topic.grow(count, self._groups.next_version())
         return sorted(gone)
 
     def add_head_offset(self, topic: str, partition: int, offset: int, now_ms: int) -> None:
@@ -311,25 +156,12 @@ class Storage:
         partitions outside the known count are ignored."""
         self._tick(now_ms)
         known = self._topics.get(topic)
-        if known is None or not 0 <= partition < known.count:
-            return
-        history = known.heads[partition]
-        if history is None:
-            history = known.heads[partition] = self._empty_heads[:]
-        n = history[0]
-        # An idle partition's full history of one repeated offset reads the same after another sample: keep
-        # the version, so the groups of quiet topics are not re-evaluated every round for nothing.
-        unchanged = n == self._intervals and history[1 : 2 * n : 2].count(offset) == n
-        if n < self._intervals:
-            history[0] = n + 1
-            base = 2 * n + 1
-        else:
-            base = 2 * n - 1
-            history[1:base] = history[3 : base + 2]
-        history[base] = offset
-        history[base + 1] = now_ms
-        if not unchanged:
-            known.version = self._next_version()
+        if (
+            known is not None
+            and 0 <= partition < known.count
+            and known.add_head(partition, offset, now_ms, self._empty_heads)
+        ):
+            known.version = self._groups.next_version()
 
     def set_start_offset(self, topic: str, partition: int, offset: int) -> None:
         """Record a partition's log-start offset (the oldest offset retention has kept). Unknown topics and
@@ -355,9 +187,8 @@ class Storage:
 
     def set_topic_ids(self, ids: Mapping[str, str]) -> None:
         """Replace the cluster's topic id (UUID string) -> name map, used for KIP-848 assignments."""
-        self._topic_ids = dict(ids)
-        for group in sorted(self._unresolved):
-            self._attribute_members(group, self._clock)
+        for group in self._members.set_topic_ids(ids):
+            self._attribute(group, self._clock)
 
     # --------------------------------------------------------------------------------------------------------
     # Write side: records from __consumer_offsets or the admin API
@@ -378,28 +209,15 @@ class Storage:
                 self._group_metadata(record, now_ms)
             case GroupTombstone(group=group):
                 self._remove_group(group)
-            case ConsumerGroupMember(group=group, member_id=member, client_id=client, client_host=host):
-                if self._membership_accepted(group):
-                    self._membership(group).members[member] = (client, host)
-                    self._attribute_members(group, now_ms)
-            case ConsumerGroupMemberLeft(group=group, member_id=member):
-                if self._membership_accepted(group):
-                    state = self._membership(group)
-                    state.members.pop(member, None)
-                    state.assignments.pop(member, None)
-                    self._attribute_members(group, now_ms)
-            case ConsumerGroupAssignment(group=group, member_id=member, partitions=assigned):
-                if self._membership_accepted(group):
-                    state = self._membership(group)
-                    if assigned:
-                        state.assignments[member] = assigned
-                    else:
-                        state.assignments.pop(member, None)
-                    self._attribute_members(group, now_ms)
-            case ConsumerGroupTopics(group=group, topic_names=pairs):
-                if self._membership_accepted(group):
-                    self._membership(group).topic_names = dict(pairs)
-                    self._attribute_members(group, now_ms)
+            case (
+                ConsumerGroupMember()
+                | ConsumerGroupMemberLeft()
+                | ConsumerGroupAssignment()
+                | ConsumerGroupTopics()
+            ):
+                if self._membership_accepted(record.group):
+                    self._members.apply(record)
+                    self._attribute(record.group, now_ms)
             case _:
                 # SkippedRecord and DecodeError: the source counts them.
                 pass
@@ -407,7 +225,7 @@ class Storage:
     def delete_group(self, group: str, topic: str | None = None) -> bool:
         """Burrow's DELETE: remove one topic from the group (and the group once no topic is left), or the
         whole group. Returns whether anything was removed."""
-        stored = self._groups.get(group)
+        stored = self._groups.by_name.get(group)
         if stored is None:
             return False
         if topic is None:
@@ -415,9 +233,9 @@ class Storage:
             return True
         if topic not in stored.topics:
             return False
-        self._drop_group_topic(group, stored, topic)
+        self._groups.drop_topic(group, stored, topic)
         if stored.topics:
-            self._touch(stored)
+            self._groups.touch(stored)
         else:
             self._remove_group(group)
         return True
@@ -426,21 +244,10 @@ class Storage:
         """Remove groups whose newest appended commit (or, never committed, first sighting) is older than
         expire_group. Returns their names, sorted. Costs O(1) unless some group is due."""
         self._tick(now_ms)
-        cutoff = now_ms - self._expire
-        if self._min_reference >= cutoff:
-            return []
-        due: list[str] = []
-        oldest_kept = now_ms
-        for name, group in self._groups.items():
-            reference = group.expiry_reference()
-            if reference < cutoff:
-                due.append(name)
-            elif reference < oldest_kept:
-                oldest_kept = reference
+        due = self._groups.due(now_ms, self._expire)
         for name in due:
             self._remove_group(name)
-        self._min_reference = oldest_kept
-        return sorted(due)
+        return due
 
     # --------------------------------------------------------------------------------------------------------
     # Read side
@@ -461,7 +268,7 @@ class Storage:
         metadata. The HEAD poller refreshes the metadata while there are any."""
         if not self._metadata_known:
             return []
-        return sorted(t for t in self._topic_groups if t not in self._topics)
+        return sorted(t for t in self._groups.by_topic if t not in self._topics)
 
     def partition_count(self, topic: str) -> int | None:
         known = self._topics.get(topic)
@@ -470,9 +277,7 @@ class Storage:
     def head_offsets(self, topic: str) -> tuple[int | None, ...] | None:
         """Newest HEAD offset per partition (None where none arrived yet); None for an unknown topic."""
         known = self._topics.get(topic)
-        if known is None:
-            return None
-        return tuple(None if h is None else h[2 * h[0] - 1] for h in known.heads)
+        return None if known is None else known.head_offsets()
 
     def start_offsets(self, topic: str) -> tuple[int | None, ...] | None:
         """Newest log-start offset per partition (None where none arrived yet); None for an unknown topic."""
@@ -486,21 +291,19 @@ class Storage:
 
     def head_history(self, topic: str, partition: int) -> tuple[tuple[int, int], ...]:
         """(offset, observed_ms) pairs of a partition's recent HEAD offsets, oldest first."""
-        history = self._history(topic, partition)
-        if history is None:
-            return ()
-        return tuple((history[i], history[i + 1]) for i in range(1, 2 * history[0] + 1, 2))
+        known = self._topics.get(topic)
+        return () if known is None else known.head_history(partition)
 
     def groups(self) -> list[str]:
-        return sorted(self._groups)
+        return sorted(self._groups.by_name)
 
     def groups_for_topic(self, topic: str) -> list[str]:
-        return sorted(self._topic_groups.get(topic, ()))
+        return sorted(self._groups.by_topic.get(topic, ()))
 
     def group_snapshot(self, group: str, now_ms: int | None = None) -> GroupSnapshot | None:
         """The group as stored, partitions sorted by (topic, partition); None if unknown or past expire_group
         at `now_ms` (default: the newest time any write was given), as Burrow's lazy expiry."""
-        stored = self._groups.get(group)
+        stored = self._groups.by_name.get(group)
         if stored is None:
             return None
         now = self._clock if now_ms is None else now_ms
@@ -509,32 +312,17 @@ class Storage:
         unfilled = (None,) * self._intervals
         partitions: list[PartitionSnapshot] = []
         for name in sorted(stored.topics):
-            entry = stored.topics[name]
             known = self._topics.get(name)
-            heads = () if known is None else known.heads
-            for partition, ring in enumerate(entry.parts):
-                history = heads[partition] if partition < len(heads) else None
-                brokers = () if history is None else tuple(history[1 : 2 * history[0] + 1 : 2])
-                host, client, member = entry.owners.get(partition, _NO_OWNER)
-                lag: int | None = None
-                if ring is None:
-                    window: tuple[Commit | None, ...] = ()
-                else:
-                    window = _window(ring, unfilled)
-                    if ring[0] and brokers:
-                        lag = max(brokers[-1] - ring[1 + _SLOT * (ring[0] - 1)], 0)
-                partitions.append(
-                    PartitionSnapshot(name, partition, window, brokers, lag, host, client, member)
-                )
+            stored.topics[name].snapshot(name, [] if known is None else known.heads, unfilled, partitions)
         return GroupSnapshot(self._cluster, group, tuple(partitions), max(stored.last_commit, 0))
 
     def group_version(self, group: str) -> int:
         """A number that grows whenever a commit, owner, deletion or HEAD offset of one of its topics changes
         what `group_snapshot` returns for the group. Time passing does not change it: the STOP rule and lazy
         expiry depend on `now`, so caches must still age out. An unknown group reports the current version."""
-        stored = self._groups.get(group)
+        stored = self._groups.by_name.get(group)
         if stored is None:
-            return self._seq
+            return self._groups.seq
         version = stored.version
         for name in stored.topics:
             known = self._topics.get(name)
@@ -544,8 +332,8 @@ class Storage:
 
     def stats(self) -> StorageStats:
         return StorageStats(
-            groups=len(self._groups),
-            group_partitions=self._group_partitions,
+            groups=len(self._groups.by_name),
+            group_partitions=self._groups.partitions,
             topics=len(self._topics),
             partitions=sum(t.count for t in self._topics.values()),
             commits_stored=self._stored,
@@ -564,7 +352,7 @@ class Storage:
         if ts < now - self._expire:
             self._dropped["expired"] += 1
             return
-        group = self._groups.get(name)
+        group = self._groups.by_name.get(name)
         if group is None and not self._accept_group(name):
             self._dropped["group_filtered"] += 1
             return
@@ -579,47 +367,43 @@ class Storage:
         if known is None:
             count, head = 0, -1
         else:
-            count = known.count
-            history = known.heads[partition]
-            head = -1 if history is None else history[2 * history[0] - 1]
+            count, head = known.count, known.head(partition)
         if self._replay_heads is not None:
             then = self._replay_heads(topic_name, partition, ts)
             head = -1 if then is None else then
 
         if group is None:
-            group = self._new_group(name, now)
+            group = self._groups.add(name, now)
         if entry is None:
-            entry = self._new_group_topic(name, group, topic_name)
-        ring = self._ring(entry, partition, count)
-        outcome = _place(ring, self._intervals, self._min_distance, record.offset, order, ts, now, head)
-        if outcome == _DUPLICATE:
+            entry = self._groups.add_topic(name, group, topic_name)
+        if partition >= entry.size:
+            self._groups.pad(entry, max(count, partition + 1))
+        ring, base = entry.open(partition, self._empty_ring)
+        outcome = place(ring, base, self._intervals, self._min_distance, record.offset, order, ts, now, head)
+        if outcome == DUPLICATE:
             self._dropped["duplicate"] += 1
             return
-        if outcome == _BACKFILL:
+        if outcome == BACKFILL:
             self._dropped["backfill"] += 1
             return
-        if outcome == _APPENDED:
+        if outcome == APPENDED:
             group.last_commit = ts
-            if ts < self._min_reference:
-                self._min_reference = ts
+            if ts < self._groups.min_reference:
+                self._groups.min_reference = ts
         self._stored += 1
-        self._touch(group)
+        self._groups.touch(group)
 
     def _forget_offset(self, name: str, topic: str, partition: int) -> None:
-        group = self._groups.get(name)
+        group = self._groups.by_name.get(name)
         entry = None if group is None else group.topics.get(topic)
-        if group is None or entry is None or not 0 <= partition < len(entry.parts):
+        if group is None or entry is None or not entry.forget(partition):
             return
-        if entry.parts[partition] is None:
+        if not entry.windowless():
+            self._groups.touch(group)
             return
-        entry.parts[partition] = None
-        entry.owners.pop(partition, None)
-        if any(ring is not None for ring in entry.parts):
-            self._touch(group)
-            return
-        self._drop_group_topic(name, group, topic)
+        self._groups.drop_topic(name, group, topic)
         if group.topics:
-            self._touch(group)
+            self._groups.touch(group)
         else:
             self._remove_group(name)
 
@@ -633,83 +417,45 @@ class Storage:
             self._filtered += 1
             return
         if not record.members:
-            group = self._groups.get(record.group)
+            group = self._groups.by_name.get(record.group)
             if group is not None and any(entry.owners for entry in group.topics.values()):
                 for entry in group.topics.values():
                     entry.owners.clear()
-                self._touch(group)
+                self._groups.touch(group)
             return
         changed = False
-        for member in record.members:
-            owner = (member.client_host, member.client_id, member.member_id)
-            for assigned in member.assignment:
-                topic = self._topic_ids.get(assigned.topic) if assigned.by_id else assigned.topic
-                if topic is None:
-                    continue
-                for partition in assigned.partitions:
-                    changed |= self._set_owner(record.group, topic, partition, owner, now)
+        for topic, partition, owner in self._members.classic_owners(record):
+            changed |= self._set_owner(record.group, topic, partition, owner, now)
         if changed:
-            self._touch(self._groups[record.group])
+            self._groups.touch(self._groups.by_name[record.group])
 
     def _membership_accepted(self, group: str) -> bool:
-        if group in self._groups or group in self._members or self._accept_group(group):
+        if group in self._groups.by_name or group in self._members or self._accept_group(group):
             return True
         self._filtered += 1
         return False
 
-    def _membership(self, group: str) -> _Membership:
-        state = self._members.get(group)
-        if state is None:
-            state = self._members[group] = _Membership()
-        return state
-
-    def _attribute_members(self, name: str, now: int) -> None:
-        """Recompute a KIP-848 group's owners from all its members' current assignments: a partition moving
-        from one member to another may be written in either order, so per-record updates could clear the new
-        owner."""
-        state = self._members.get(name)
-        if state is None:
+    def _attribute(self, name: str, now: int) -> None:
+        """Bring a KIP-848 group's stored owners in line with its membership."""
+        attribution = self._members.attribute(name)
+        if attribution is None:
             return
-        wanted: dict[tuple[str, int], _Owner] = {}
-        unresolved = False
-        for member, assigned in state.assignments.items():
-            client, host = state.members.get(member, ("", ""))
-            owner = (host, client, member)
-            for topic_partitions in assigned:
-                topic: str | None = topic_partitions.topic
-                if topic_partitions.by_id:
-                    topic = state.topic_names.get(topic_partitions.topic) or self._topic_ids.get(
-                        topic_partitions.topic
-                    )
-                if topic is None:
-                    unresolved = True
-                    continue
-                for partition in topic_partitions.partitions:
-                    wanted[(topic, partition)] = owner
-        if unresolved:
-            self._unresolved.add(name)
-        else:
-            self._unresolved.discard(name)
-
         changed = False
-        group = self._groups.get(name)
+        group = self._groups.by_name.get(name)
         if group is not None:
-            for topic, partition in state.owned.difference(wanted):
+            for topic, partition in attribution.released:
                 entry = group.topics.get(topic)
                 if entry is not None and entry.owners.pop(partition, None) is not None:
                     changed = True
-        for (topic, partition), owner in wanted.items():
+        for (topic, partition), owner in attribution.owners.items():
             changed |= self._set_owner(name, topic, partition, owner, now)
-        state.owned = set(wanted)
-        if not (state.members or state.assignments or state.topic_names):
-            del self._members[name]
         if changed:
-            self._touch(self._groups[name])
+            self._groups.touch(self._groups.by_name[name])
 
-    def _set_owner(self, name: str, topic: str, partition: int, owner: _Owner, now: int) -> bool:
+    def _set_owner(self, name: str, topic: str, partition: int, owner: Owner, now: int) -> bool:
         """Burrow's addConsumerOwner: creates the group, the topic's placeholders and the partition's (empty)
         window. Returns whether the snapshot changed; the caller bumps the version."""
-        group = self._groups.get(name)
+        group = self._groups.by_name.get(name)
         entry = None if group is None else group.topics.get(topic)
         if entry is None and not self._accept_topic(topic):
             return False
@@ -721,13 +467,15 @@ class Storage:
             return False
         count = 0 if known is None else known.count
         if group is None:
-            group = self._new_group(name, now)
+            group = self._groups.add(name, now)
         if entry is None:
-            entry = self._new_group_topic(name, group, topic)
-        had_ring = partition < len(entry.parts) and entry.parts[partition] is not None
-        self._ring(entry, partition, count)
+            entry = self._groups.add_topic(name, group, topic)
+        had_window = entry.has(partition)
+        if partition >= entry.size:
+            self._groups.pad(entry, max(count, partition + 1))
+        entry.open(partition, self._empty_ring)
         if entry.owners.get(partition) == owner:
-            return not had_ring
+            return not had_window
         entry.owners[partition] = owner
         return True
 
@@ -738,76 +486,11 @@ class Storage:
         if now_ms > self._clock:
             self._clock = now_ms
 
-    def _history(self, topic: str, partition: int) -> array[int] | None:
-        known = self._topics.get(topic)
-        if known is None or not 0 <= partition < known.count:
-            return None
-        return known.heads[partition]
-
-    def _new_group(self, name: str, now: int) -> _Group:
-        group = self._groups[name] = _Group(now, self._next_version())
-        if now < self._min_reference:
-            self._min_reference = now
-        return group
-
-    def _new_group_topic(self, name: str, group: _Group, topic: str) -> _GroupTopic:
-        entry = group.topics[topic] = _GroupTopic()
-        members = self._topic_groups.get(topic)
-        if members is None:
-            members = self._topic_groups[topic] = set()
-        members.add(name)
-        return entry
-
-    def _ring(self, entry: _GroupTopic, partition: int, count: int) -> array[int]:
-        """The partition's window, creating it and, like Burrow's getConsumerPartition, placeholders up to the
-        topic's partition count when the group's list is too short."""
-        if partition >= len(entry.parts):
-            self._pad(entry, max(count, partition + 1))
-        ring = entry.parts[partition]
-        if ring is None:
-            ring = entry.parts[partition] = self._empty_ring[:]
-        return ring
-
-    def _pad(self, entry: _GroupTopic, count: int) -> None:
-        missing = count - len(entry.parts)
-        if missing > 0:
-            entry.parts.extend([None] * missing)
-            self._group_partitions += missing
-
-    def _drop_group_topic(self, name: str, group: _Group, topic: str) -> None:
-        entry = group.topics.pop(topic)
-        self._group_partitions -= len(entry.parts)
-        members = self._topic_groups[topic]
-        members.discard(name)
-        if not members:
-            del self._topic_groups[topic]
-
     def _delete_topic(self, topic: str) -> None:
-        # A topic the metadata never listed was not deleted in Kafka: its commits came from history (or a
-        # mistyped assign()), so a group it leaves empty never consumed anything that exists and goes with it.
         confirmed = self._topics.pop(topic, None) is not None
-        for name in self._topic_groups.get(topic, set()).copy():
-            group = self._groups[name]
-            self._drop_group_topic(name, group, topic)
-            if not confirmed and not group.topics:
-                self._remove_group(name)
-            else:
-                self._touch(group)
+        for name in self._groups.delete_topic(topic, confirmed=confirmed):
+            self._remove_group(name)
 
     def _remove_group(self, name: str) -> None:
-        self._members.pop(name, None)
-        self._unresolved.discard(name)
-        group = self._groups.pop(name, None)
-        if group is None:
-            return
-        for topic in list(group.topics):
-            self._drop_group_topic(name, group, topic)
-        # An unknown group reports the current version: make it exceed the removed group's last version.
-        self._seq += 1
-
-    def _touch(self, group: _Group) -> None:
-        group.version = self._next_version()
-
-    def _next_version(self) -> int:
-        self._seq += 1
-        return self._seq
+        self._members.forget(name)
+        self._groups.remove(name)
