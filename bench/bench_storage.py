@@ -163,7 +163,7 @@ def main() -> None:
 
     def snapshots() -> int:
         for name in snapshot_sample:
-            storage.group_snapshot(name)
+            storage.group_snapshot(name, NOW)
         return len(snapshot_sample)
 
     done, seconds = _timed(snapshots)

@@ -216,7 +216,10 @@ class ClusterRuntime:
         return self.storage.groups_for_topic(topic)
 
     def group_snapshot(self, group: str) -> GroupSnapshot | None:
-        return self.storage.group_snapshot(group)
+        """The group's windows at the instant of the last evaluation (the clock's before the first), so that
+        lazy expiry agrees with the published status."""
+        as_of = self.published.as_of
+        return self.storage.group_snapshot(group, int(1000 * (self._clock() if as_of is None else as_of)))
 
     def stats(self) -> StorageStats:
         return self.storage.stats()

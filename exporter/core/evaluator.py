@@ -363,7 +363,9 @@ class GroupSource(Protocol):
 
     def group_version(self, group: str) -> int: ...
 
-    def group_snapshot(self, group: str) -> GroupSnapshot | None: ...
+    def group_snapshot(self, group: str, now_ms: int) -> GroupSnapshot | None:
+        """The group as stored; None if unknown or past its expiry at `now_ms`."""
+        ...
 
 
 def _stop_deadline(partition: PartitionSnapshot, allowed_lag: int, minimum_complete: float) -> float:
@@ -492,7 +494,7 @@ class EvaluationCache:
     def _evaluate(
         self, source: GroupSource, group: str, version: int, now: float
     ) -> tuple[_Entry, GroupStatus]:
-        snapshot = source.group_snapshot(group)
+        snapshot = source.group_snapshot(group, int(now * 1000))
         status = evaluate_group(
             snapshot,
             now,

@@ -66,8 +66,28 @@ class Groups:
         return entry
 
     def pad(self, entry: GroupTopic, count: int) -> None:
-        """Placeholders up to `count` partitions, like Burrow's getConsumerPartition."""
+        """Placeholders up to `count` partitions."""
         self.partitions += entry.pad(count)
+
+    def reach(
+        self,
+        name: str,
+        group: Group | None,
+        entry: GroupTopic | None,
+        topic: str,
+        partition: int,
+        count: int,
+        now_ms: int,
+    ) -> tuple[Group, GroupTopic]:
+        """The group and group-topic (`group`, `entry` if not None) that hold `partition`, creating them, and
+        like Burrow's getConsumerPartition, placeholders up to the topic's partition `count`, as needed."""
+        if group is None:
+            group = self.add(name, now_ms)
+        if entry is None:
+            entry = self.add_topic(name, group, topic)
+        if partition >= entry.size:
+            self.partitions += entry.pad(max(count, partition + 1))
+        return group, entry
 
     def drop_topic(self, name: str, group: Group, topic: str) -> None:
         entry = group.topics.pop(topic)

@@ -1,6 +1,6 @@
 """Who owns which partition of a consumer group: classic groups' assignments from GroupMetadata, KIP-848
-groups' from their member, assignment and topic records, and the cluster's topic id map that both may need.
-Pure and synchronous; the storage keeps the owners beside the windows.
+groups' from their member, assignment and topic records, and the cluster's topic id map that both may need;
+`Owners` keeps the stored groups' owners (beside their windows) in line with them. Pure and synchronous.
 
 A KIP-848 group's owners are recomputed from all its members' current assignments on every record: a
 partition moving from one member to another may be written in either order, so per-record updates could clear
@@ -8,9 +8,12 @@ the new owner. Burrow skips these groups' records."""
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from exporter.core.filters import NameFilter
+from exporter.core.groups import Groups
 from exporter.core.model import (
     ConsumerGroupAssignment,
     ConsumerGroupMember,
@@ -19,9 +22,10 @@ from exporter.core.model import (
     GroupMetadata,
     TopicPartitions,
 )
+from exporter.core.topics import Topic
 from exporter.core.windows import Owner
 
-__all__ = ["Attribution", "Membership", "MembershipRecord"]
+__all__ = ["Attribution", "Membership", "MembershipRecord", "Owners"]
 
 MembershipRecord = (
     ConsumerGroupMember | ConsumerGroupMemberLeft | ConsumerGroupAssignment | ConsumerGroupTopics
@@ -134,3 +138,95 @@ class Membership:
         """Drop the group's state (the group was deleted)."""
         self._groups.pop(group, None)
         self._unresolved.discard(group)
+
+
+class Owners:
+    """Keeps the owners of the stored groups' partitions in line with the membership records: Burrow's
+    addConsumerOwner for classic groups, and the same for KIP-848 groups, which Burrow skips. An owned
+    partition gets a window (empty until its first commit), its group and topic placeholders as a commit
+    would."""
+
+    def __init__(
+        self,
+        groups: Groups,
+        topics: Mapping[str, Topic],
+        accept_group: NameFilter,
+        accept_topic: NameFilter,
+        empty: array[int],
+    ) -> None:
+        """`empty` is a window without commits; `groups` and `topics` are the storage's own."""
+        self._groups = groups
+        self._topics = topics
+        self._accept_group = accept_group
+        self._accept_topic = accept_topic
+        self._empty = empty
+        self.membership = Membership()
+        self.filtered = 0
+        """Membership records dropped by the group allow/deny list."""
+
+    def group_metadata(self, record: GroupMetadata, now: int) -> None:
+        """A classic group's GroupMetadata."""
+        if record.protocol_type != "consumer":
+            return
+        if not self._accept_group(record.group):
+            self.filtered += 1
+            return
+        if not record.members:
+            group = self._groups.by_name.get(record.group)
+            if group is not None and any(entry.owners for entry in group.topics.values()):
+                for entry in group.topics.values():
+                    entry.owners.clear()
+                self._groups.touch(group)
+            return
+        changed = False
+        for topic, partition, owner in self.membership.classic_owners(record):
+            changed |= self._set_owner(record.group, topic, partition, owner, now)
+        if changed:
+            self._groups.touch(self._groups.by_name[record.group])
+
+    def kip848(self, record: MembershipRecord, now: int) -> None:
+        """A KIP-848 group's member, assignment or topics record."""
+        group = record.group
+        if group in self._groups.by_name or group in self.membership or self._accept_group(group):
+            self.membership.apply(record)
+            self.attribute(group, now)
+        else:
+            self.filtered += 1
+
+    def attribute(self, name: str, now: int) -> None:
+        """Bring a KIP-848 group's stored owners in line with its membership."""
+        attribution = self.membership.attribute(name)
+        if attribution is None:
+            return
+        changed = False
+        group = self._groups.by_name.get(name)
+        if group is not None:
+            for topic, partition in attribution.released:
+                entry = group.topics.get(topic)
+                if entry is not None and entry.owners.pop(partition, None) is not None:
+                    changed = True
+        for (topic, partition), owner in attribution.owners.items():
+            changed |= self._set_owner(name, topic, partition, owner, now)
+        if changed:
+            self._groups.touch(self._groups.by_name[name])
+
+    def _set_owner(self, name: str, topic: str, partition: int, owner: Owner, now: int) -> bool:
+        """Returns whether the snapshot changed; the caller bumps the version."""
+        group = self._groups.by_name.get(name)
+        entry = None if group is None else group.topics.get(topic)
+        if entry is None and not self._accept_topic(topic):
+            return False
+        known = self._topics.get(topic)
+        # An assignment for a topic the metadata does not list (yet) is kept like a commit would be: the
+        # topic is usually newer than the last metadata refresh (a group joined right after creating it),
+        # and the group writes no new assignment until it rebalances. The next metadata confirms it.
+        if partition < 0 or (known is not None and partition >= known.count):
+            return False
+        count = 0 if known is None else known.count
+        group, entry = self._groups.reach(name, group, entry, topic, partition, count, now)
+        had_window = entry.has(partition)
+        entry.open(partition, self._empty)
+        if entry.owners.get(partition) == owner:
+            return not had_window
+        entry.owners[partition] = owner
+        return True

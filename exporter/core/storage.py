@@ -27,8 +27,10 @@ Deliberate differences from Burrow (each pinned by tests/unit/test_storage.py):
 * The topic allow/deny list also applies to metadata, so filtered topics are never tracked or polled.
 * KIP-848 consumer groups get owners from their member and assignment records, which Burrow skips.
 
-`Storage` is the one face the sources and the evaluator use; its parts live beside it: `windows` (commit
-windows and their placement), `topics` (HEAD history), `membership` (owners of classic and KIP-848 groups).
+`Storage` is the one face the sources and the evaluator use; its parts live beside it: `windows` (a
+group-topic's commit windows and their placement), `groups` (the groups, their topics, expiry and versions),
+`topics` (HEAD history), `membership` (owners of classic and KIP-848 groups, topic ids). Time is always an
+argument: the storage keeps no clock of its own.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from dataclasses import dataclass
 
 from exporter.core.filters import NameFilter
 from exporter.core.groups import Groups
-from exporter.core.membership import Membership
+from exporter.core.membership import Owners
 from exporter.core.model import (
     ConsumerGroupAssignment,
     ConsumerGroupMember,
@@ -55,7 +57,7 @@ from exporter.core.model import (
 )
 from exporter.core.retention import TopicRetention
 from exporter.core.topics import Topic
-from exporter.core.windows import APPENDED, BACKFILL, DUPLICATE, Owner, place
+from exporter.core.windows import APPENDED, BACKFILL, DUPLICATE, place
 
 __all__ = ["DROP_REASONS", "Storage", "StorageStats"]
 
@@ -118,13 +120,13 @@ class Storage:
         self._topics: dict[str, Topic] = {}
         self._metadata_known = False
         self._groups = Groups()
-        self._members = Membership()
+        self._owners = Owners(
+            self._groups, self._topics, self._accept_group, self._accept_topic, self._empty_ring
+        )
         self._replay_heads: Callable[[str, int, int], int | None] | None = None
 
-        self._clock = 0
         self._stored = 0
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
-        self._filtered = 0
 
     # --------------------------------------------------------------------------------------------------------
     # Write side: topics and HEAD offsets
@@ -133,7 +135,6 @@ class Storage:
         """Replace the topic map with metadata (topic -> partition count). Topics absent from it are deleted
         from the HEAD map and from every group; partition counts only grow. Returns the deleted topic names,
         sorted."""
-        self._tick(now_ms)
         self._metadata_known = True
         wanted = {t: c for t, c in partitions.items() if self._accept_topic(t)}
         gone = {t for t in self._topics if t not in wanted}
@@ -154,7 +155,6 @@ class Storage:
     def add_head_offset(self, topic: str, partition: int, offset: int, now_ms: int) -> None:
         """Record a partition's HEAD (log-end) offset; the last `intervals` are kept. Unknown topics and
         partitions outside the known count are ignored."""
-        self._tick(now_ms)
         known = self._topics.get(topic)
         if (
             known is not None
@@ -185,10 +185,11 @@ class Storage:
         today's HEAD their lags would all look as if the consumer had been catching up (Burrow #740)."""
         self._replay_heads = lookup
 
-    def set_topic_ids(self, ids: Mapping[str, str]) -> None:
-        """Replace the cluster's topic id (UUID string) -> name map, used for KIP-848 assignments."""
-        for group in self._members.set_topic_ids(ids):
-            self._attribute(group, self._clock)
+    def set_topic_ids(self, ids: Mapping[str, str], now_ms: int) -> None:
+        """Replace the cluster's topic id (UUID string) -> name map, used for KIP-848 assignments. A group
+        first stored because the map resolves its assignments counts as first seen at `now_ms`."""
+        for group in self._owners.membership.set_topic_ids(ids):
+            self._owners.attribute(group, now_ms)
 
     # --------------------------------------------------------------------------------------------------------
     # Write side: records from __consumer_offsets or the admin API
@@ -196,7 +197,6 @@ class Storage:
     def apply(self, record: Record, order: int, now_ms: int) -> None:
         """Apply one record. `order` is the record's position in `__consumer_offsets` (or the admin-API poll
         sequence); it places commits in windows and is ignored for other records."""
-        self._tick(now_ms)
         if type(record) is OffsetCommit:
             self._commit(record, order, now_ms)
             return
@@ -206,7 +206,7 @@ class Storage:
             case OffsetTombstone(group=group, topic=topic, partition=partition):
                 self._forget_offset(group, topic, partition)
             case GroupMetadata():
-                self._group_metadata(record, now_ms)
+                self._owners.group_metadata(record, now_ms)
             case GroupTombstone(group=group):
                 self._remove_group(group)
             case (
@@ -215,9 +215,7 @@ class Storage:
                 | ConsumerGroupAssignment()
                 | ConsumerGroupTopics()
             ):
-                if self._membership_accepted(record.group):
-                    self._members.apply(record)
-                    self._attribute(record.group, now_ms)
+                self._owners.kip848(record, now_ms)
             case _:
                 # SkippedRecord and DecodeError: the source counts them.
                 pass
@@ -243,7 +241,6 @@ class Storage:
     def expire(self, now_ms: int) -> list[str]:
         """Remove groups whose newest appended commit (or, never committed, first sighting) is older than
         expire_group. Returns their names, sorted. Costs O(1) unless some group is due."""
-        self._tick(now_ms)
         due = self._groups.due(now_ms, self._expire)
         for name in due:
             self._remove_group(name)
@@ -300,14 +297,13 @@ class Storage:
     def groups_for_topic(self, topic: str) -> list[str]:
         return sorted(self._groups.by_topic.get(topic, ()))
 
-    def group_snapshot(self, group: str, now_ms: int | None = None) -> GroupSnapshot | None:
+    def group_snapshot(self, group: str, now_ms: int) -> GroupSnapshot | None:
         """The group as stored, partitions sorted by (topic, partition); None if unknown or past expire_group
-        at `now_ms` (default: the newest time any write was given), as Burrow's lazy expiry."""
+        at `now_ms`, as Burrow's lazy expiry."""
         stored = self._groups.by_name.get(group)
         if stored is None:
             return None
-        now = self._clock if now_ms is None else now_ms
-        if stored.expiry_reference() < now - self._expire:
+        if stored.expiry_reference() < now_ms - self._expire:
             return None
         unfilled = (None,) * self._intervals
         partitions: list[PartitionSnapshot] = []
@@ -338,7 +334,7 @@ class Storage:
             partitions=sum(t.count for t in self._topics.values()),
             commits_stored=self._stored,
             commits_dropped=dict(self._dropped),
-            records_filtered=self._filtered,
+            records_filtered=self._owners.filtered,
         )
 
     # --------------------------------------------------------------------------------------------------------
@@ -372,12 +368,7 @@ class Storage:
             then = self._replay_heads(topic_name, partition, ts)
             head = -1 if then is None else then
 
-        if group is None:
-            group = self._groups.add(name, now)
-        if entry is None:
-            entry = self._groups.add_topic(name, group, topic_name)
-        if partition >= entry.size:
-            self._groups.pad(entry, max(count, partition + 1))
+        group, entry = self._groups.reach(name, group, entry, topic_name, partition, count, now)
         ring, base = entry.open(partition, self._empty_ring)
         outcome = place(ring, base, self._intervals, self._min_distance, record.offset, order, ts, now, head)
         if outcome == DUPLICATE:
@@ -408,83 +399,7 @@ class Storage:
             self._remove_group(name)
 
     # --------------------------------------------------------------------------------------------------------
-    # Owners
-
-    def _group_metadata(self, record: GroupMetadata, now: int) -> None:
-        if record.protocol_type != "consumer":
-            return
-        if not self._accept_group(record.group):
-            self._filtered += 1
-            return
-        if not record.members:
-            group = self._groups.by_name.get(record.group)
-            if group is not None and any(entry.owners for entry in group.topics.values()):
-                for entry in group.topics.values():
-                    entry.owners.clear()
-                self._groups.touch(group)
-            return
-        changed = False
-        for topic, partition, owner in self._members.classic_owners(record):
-            changed |= self._set_owner(record.group, topic, partition, owner, now)
-        if changed:
-            self._groups.touch(self._groups.by_name[record.group])
-
-    def _membership_accepted(self, group: str) -> bool:
-        if group in self._groups.by_name or group in self._members or self._accept_group(group):
-            return True
-        self._filtered += 1
-        return False
-
-    def _attribute(self, name: str, now: int) -> None:
-        """Bring a KIP-848 group's stored owners in line with its membership."""
-        attribution = self._members.attribute(name)
-        if attribution is None:
-            return
-        changed = False
-        group = self._groups.by_name.get(name)
-        if group is not None:
-            for topic, partition in attribution.released:
-                entry = group.topics.get(topic)
-                if entry is not None and entry.owners.pop(partition, None) is not None:
-                    changed = True
-        for (topic, partition), owner in attribution.owners.items():
-            changed |= self._set_owner(name, topic, partition, owner, now)
-        if changed:
-            self._groups.touch(self._groups.by_name[name])
-
-    def _set_owner(self, name: str, topic: str, partition: int, owner: Owner, now: int) -> bool:
-        """Burrow's addConsumerOwner: creates the group, the topic's placeholders and the partition's (empty)
-        window. Returns whether the snapshot changed; the caller bumps the version."""
-        group = self._groups.by_name.get(name)
-        entry = None if group is None else group.topics.get(topic)
-        if entry is None and not self._accept_topic(topic):
-            return False
-        known = self._topics.get(topic)
-        # An assignment for a topic the metadata does not list (yet) is kept like a commit would be: the
-        # topic is usually newer than the last metadata refresh (a group joined right after creating it),
-        # and the group writes no new assignment until it rebalances. The next metadata confirms it.
-        if partition < 0 or (known is not None and partition >= known.count):
-            return False
-        count = 0 if known is None else known.count
-        if group is None:
-            group = self._groups.add(name, now)
-        if entry is None:
-            entry = self._groups.add_topic(name, group, topic)
-        had_window = entry.has(partition)
-        if partition >= entry.size:
-            self._groups.pad(entry, max(count, partition + 1))
-        entry.open(partition, self._empty_ring)
-        if entry.owners.get(partition) == owner:
-            return not had_window
-        entry.owners[partition] = owner
-        return True
-
-    # --------------------------------------------------------------------------------------------------------
     # Structure and versions
-
-    def _tick(self, now_ms: int) -> None:
-        if now_ms > self._clock:
-            self._clock = now_ms
 
     def _delete_topic(self, topic: str) -> None:
         confirmed = self._topics.pop(topic, None) is not None
@@ -492,5 +407,5 @@ class Storage:
             self._remove_group(name)
 
     def _remove_group(self, name: str) -> None:
-        self._members.forget(name)
+        self._owners.membership.forget(name)
         self._groups.remove(name)

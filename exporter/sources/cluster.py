@@ -235,11 +235,12 @@ class HeadPoller:
             known = self._storage.partition_count(topic)
             if known is not None:
                 counts[topic] = known
-        for topic in self._storage.set_topics(counts, int(self._clock() * 1000)):
+        now_ms = int(self._clock() * 1000)
+        for topic in self._storage.set_topics(counts, now_ms):
             log.info("cluster %s: topic %s was deleted", self.name, topic)
             if self._observer is not None:
                 self._observer.forget_topic(topic)
-        self._storage.set_topic_ids(topology.topic_ids)
+        self._storage.set_topic_ids(topology.topic_ids, now_ms)
 
         plan: defaultdict[int, defaultdict[str, list[tuple[int, int]]]] = defaultdict(
             lambda: defaultdict(list)

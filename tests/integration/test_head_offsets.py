@@ -37,8 +37,8 @@ class _Storage(Storage):
         super().__init__("test", intervals=_INTERVALS, **kwargs)
         self.topic_ids: dict[str, str] = {}
 
-    def set_topic_ids(self, ids: Mapping[str, str]) -> None:
-        super().set_topic_ids(ids)
+    def set_topic_ids(self, ids: Mapping[str, str], now_ms: int) -> None:
+        super().set_topic_ids(ids, now_ms)
         self.topic_ids = dict(ids)
 
 

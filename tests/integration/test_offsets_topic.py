@@ -97,9 +97,13 @@ async def eventually(check: Callable[[], object], what: str, within: float = DEA
         await asyncio.sleep(0.05)
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def windows(storage: Storage, group: str) -> dict[tuple[str, int], list[Slot]]:
     """Every stored commit of the group by partition, oldest first; {} for an unknown group."""
-    snapshot = storage.group_snapshot(group)
+    snapshot = storage.group_snapshot(group, _now_ms())
     if snapshot is None:
         return {}
     return {
@@ -114,14 +118,14 @@ def newest_offsets(storage: Storage, group: str) -> dict[tuple[str, int], int]:
 
 
 def owners(storage: Storage, group: str) -> dict[tuple[str, int], tuple[str, str]]:
-    snapshot = storage.group_snapshot(group)
+    snapshot = storage.group_snapshot(group, _now_ms())
     if snapshot is None:
         return {}
     return {(p.topic, p.partition): (p.owner, p.client_id) for p in snapshot.partitions}
 
 
 def snapshot(storage: Storage, group: str) -> GroupSnapshot:
-    found = storage.group_snapshot(group)
+    found = storage.group_snapshot(group, _now_ms())
     assert found is not None, f"group {group} is not stored"
     return found
 
@@ -377,7 +381,7 @@ async def test_deleting_offsets_and_groups_through_kafka_removes_them_for_good(
         done = await kafka_tool(CONSUMER_GROUP_COMMAND, *command, "--delete")
         assert done.returncode == 0, done.stderr
         await eventually(lambda: deleted not in lw.storage.groups(), "the group tombstone")
-        assert lw.storage.group_snapshot(deleted) is None
+        assert lw.storage.group_snapshot(deleted, _now_ms()) is None
 
     async with lagwatch(kafka_bootstrap) as restarted:
         await eventually(lambda: restarted.source.progress.caught_up, "the replay")

@@ -568,7 +568,7 @@ class FakeSource:
         # Like the storage: a group deleted after groups() was read has a version and no snapshot.
         return self.data[group][0] if group in self.data else 0
 
-    def group_snapshot(self, group: str) -> GroupSnapshot | None:
+    def group_snapshot(self, group: str, now_ms: int) -> GroupSnapshot | None:
         return self.data[group][1] if group in self.data else None
 
 
@@ -842,7 +842,10 @@ def test_property_cache_matches_a_fresh_evaluation_after_every_refresh(
         cache.refresh(source, now)
         fresh = {
             g: evaluate_group(
-                source.group_snapshot(g), now, allowed_lag=allowed_lag, minimum_complete=minimum_complete
+                source.group_snapshot(g, int(now * 1000)),
+                now,
+                allowed_lag=allowed_lag,
+                minimum_complete=minimum_complete,
             )
             for g in source.groups()
         }

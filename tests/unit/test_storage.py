@@ -62,7 +62,7 @@ def _commit(
 
 
 def _partition(storage: Storage, group: str = "g", topic: str = "t", partition: int = 0) -> PartitionSnapshot:
-    snapshot = storage.group_snapshot(group)
+    snapshot = storage.group_snapshot(group, NOW)
     assert snapshot is not None
     found = [p for p in snapshot.partitions if (p.topic, p.partition) == (topic, partition)]
     assert len(found) == 1
@@ -220,16 +220,16 @@ def test_burrow_fixture_snapshots() -> None:
     _burrow_fixture_group(storage, "testgroup", 10)
     _burrow_fixture_group(storage, "testgroup2", 5)
     full = [Commit(1000 + 100 * i, 10 + i, T0 + 10_000 * i, 3321 - 100 * i, NOW) for i in range(10)]
-    assert storage.group_snapshot("testgroup") == GroupSnapshot(
+    assert storage.group_snapshot("testgroup", NOW) == GroupSnapshot(
         "c1", "testgroup", (PartitionSnapshot("t", 0, tuple(full), (4321,), 2421),), T0 + 90_000
     )
-    assert storage.group_snapshot("testgroup2") == GroupSnapshot(
+    assert storage.group_snapshot("testgroup2", NOW) == GroupSnapshot(
         "c1",
         "testgroup2",
         (PartitionSnapshot("t", 0, (None,) * 5 + tuple(full[:5]), (4321,), 2921),),
         T0 + 40_000,
     )
-    assert storage.group_snapshot("nogroup") is None
+    assert storage.group_snapshot("nogroup", NOW) is None
     assert storage.groups() == ["testgroup", "testgroup2"]
     assert storage.groups_for_topic("t") == ["testgroup", "testgroup2"]
 
@@ -311,11 +311,11 @@ def test_commit_before_head_is_kept_with_unknown_lag() -> None:
 def test_commits_before_first_metadata_are_kept_and_padded_later() -> None:
     storage = Storage("c1")
     _commit(storage, 100, 1, T0, partition=1)
-    snapshot = storage.group_snapshot("g")
+    snapshot = storage.group_snapshot("g", NOW)
     assert snapshot is not None
     assert [(p.partition, len(p.window)) for p in snapshot.partitions] == [(0, 0), (1, 10)]
     assert storage.set_topics({"t": 3}, NOW) == []
-    snapshot = storage.group_snapshot("g")
+    snapshot = storage.group_snapshot("g", NOW)
     assert snapshot is not None
     assert [(p.partition, len(p.window)) for p in snapshot.partitions] == [(0, 0), (1, 10), (2, 0)]
     assert storage.stats().group_partitions == 3
@@ -363,7 +363,7 @@ def test_commit_creates_placeholders_for_the_whole_topic() -> None:
     storage = _storage(partitions=4)
     storage.add_head_offset("t", 0, 50, NOW)
     _commit(storage, 10, 1, T0, partition=2)
-    snapshot = storage.group_snapshot("g")
+    snapshot = storage.group_snapshot("g", NOW)
     assert snapshot is not None
     assert [(p.partition, len(p.window), p.broker_offsets, p.current_lag) for p in snapshot.partitions] == [
         (0, 0, (50,), None),
@@ -385,7 +385,7 @@ def test_group_list_grows_only_when_a_commit_lands_beyond_it() -> None:
 
 
 def _snapshot(storage: Storage, group: str = "g") -> GroupSnapshot:
-    snapshot = storage.group_snapshot(group)
+    snapshot = storage.group_snapshot(group, NOW)
     assert snapshot is not None
     return snapshot
 
@@ -471,9 +471,10 @@ def test_snapshot_applies_burrows_lazy_expiry() -> None:
     _commit(storage, 1, 1, NOW)
     assert storage.group_snapshot("g", NOW + DAY) is not None
     assert storage.group_snapshot("g", NOW + DAY + 1) is None
-    storage.add_head_offset("t", 0, 11, NOW + DAY + 1)
-    assert storage.group_snapshot("g") is None
     assert storage.groups() == ["g"]
+    # Time is the caller's: a later write moves no clock of the storage's own.
+    storage.add_head_offset("t", 0, 11, NOW + DAY + 1)
+    assert storage.group_snapshot("g", NOW + DAY) is not None
 
 
 def test_group_without_commits_expires_from_first_sighting() -> None:
@@ -537,7 +538,7 @@ def test_group_tombstone_deletes_the_group() -> None:
     _commit(storage, 1, 1, T0)
     storage.apply(GroupTombstone("g"), 2, NOW)
     assert storage.groups() == []
-    assert storage.group_snapshot("g") is None
+    assert storage.group_snapshot("g", NOW) is None
 
 
 def test_delete_group_whole_or_one_topic() -> None:
@@ -624,7 +625,7 @@ def test_kip848_assignment_by_topic_id_sets_owners() -> None:
 
 def test_kip848_member_record_after_assignment_fills_in_client() -> None:
     storage = _kip848_storage()
-    storage.set_topic_ids({TOPIC_ID: "orders"})
+    storage.set_topic_ids({TOPIC_ID: "orders"}, NOW)
     storage.apply(ConsumerGroupAssignment("g", "m-a", (TopicPartitions(TOPIC_ID, (1,), by_id=True),)), 1, NOW)
     assert _owners(storage)[1] == (1, "", "", "m-a")
     storage.apply(ConsumerGroupMember("g", "m-a", "client-a", "/h"), 2, NOW)
@@ -634,7 +635,7 @@ def test_kip848_member_record_after_assignment_fills_in_client() -> None:
 @pytest.mark.parametrize("new_owner_first", [True, False])
 def test_kip848_partition_moving_between_members_in_either_order(new_owner_first: bool) -> None:
     storage = _kip848_storage()
-    storage.set_topic_ids({TOPIC_ID: "orders"})
+    storage.set_topic_ids({TOPIC_ID: "orders"}, NOW)
     storage.apply(ConsumerGroupMember("g", "m-a", "client-a", "/a"), 1, NOW)
     storage.apply(ConsumerGroupMember("g", "m-b", "client-b", "/b"), 2, NOW)
     storage.apply(
@@ -649,7 +650,7 @@ def test_kip848_partition_moving_between_members_in_either_order(new_owner_first
 
 def test_kip848_member_leaving_clears_its_partitions() -> None:
     storage = _kip848_storage()
-    storage.set_topic_ids({TOPIC_ID: "orders"})
+    storage.set_topic_ids({TOPIC_ID: "orders"}, NOW)
     storage.apply(ConsumerGroupMember("g", "m-a", "client-a", "/a"), 1, NOW)
     storage.apply(ConsumerGroupAssignment("g", "m-a", (TopicPartitions(TOPIC_ID, (0,), by_id=True),)), 2, NOW)
     storage.apply(ConsumerGroupMemberLeft("g", "m-a"), 3, NOW)
@@ -662,13 +663,13 @@ def test_kip848_unknown_topic_id_resolves_when_metadata_brings_it() -> None:
     storage.apply(ConsumerGroupMember("g", "m-a", "client-a", "/a"), 1, NOW)
     storage.apply(ConsumerGroupAssignment("g", "m-a", (TopicPartitions(TOPIC_ID, (2,), by_id=True),)), 2, NOW)
     assert storage.groups() == []
-    storage.set_topic_ids({TOPIC_ID: "orders"})
+    storage.set_topic_ids({TOPIC_ID: "orders"}, NOW)
     assert _owners(storage)[2] == (2, "/a", "client-a", "m-a")
 
 
 def test_kip848_empty_assignment_removes_owners() -> None:
     storage = _kip848_storage()
-    storage.set_topic_ids({TOPIC_ID: "orders"})
+    storage.set_topic_ids({TOPIC_ID: "orders"}, NOW)
     storage.apply(ConsumerGroupMember("g", "m-a", "client-a", "/a"), 1, NOW)
     storage.apply(ConsumerGroupAssignment("g", "m-a", (TopicPartitions(TOPIC_ID, (0,), by_id=True),)), 2, NOW)
     storage.apply(ConsumerGroupAssignment("g", "m-a", ()), 3, NOW)
