@@ -363,12 +363,16 @@ class Storage:
         if known is None:
             count, head = 0, -1
         else:
-            count, head = known.count, known.head(partition)
+            # Topic.head inlined: apply runs once per replayed record.
+            count = known.count
+            history = known.heads[partition]
+            head = -1 if history is None else history[2 * history[0] - 1]
         if self._replay_heads is not None:
             then = self._replay_heads(topic_name, partition, ts)
             head = -1 if then is None else then
 
-        group, entry = self._groups.reach(name, group, entry, topic_name, partition, count, now)
+        if group is None or entry is None or partition >= entry.size:
+            group, entry = self._groups.reach(name, group, entry, topic_name, partition, count, now)
         ring, base = entry.open(partition, self._empty_ring)
         outcome = place(ring, base, self._intervals, self._min_distance, record.offset, order, ts, now, head)
         if outcome == DUPLICATE:

@@ -53,11 +53,6 @@ class Topic:
         history[base + 1] = now_ms
         return not unchanged
 
-    def head(self, partition: int) -> int:
-        """The partition's newest HEAD offset; -1 while unknown."""
-        history = self.heads[partition]
-        return -1 if history is None else history[2 * history[0] - 1]
-
     def head_offsets(self) -> tuple[int | None, ...]:
         """Newest HEAD offset per partition, None where none arrived yet."""
         return tuple(None if h is None else h[2 * h[0] - 1] for h in self.heads)
