@@ -533,6 +533,34 @@ def test_offset_tombstone_removes_partition_then_topic_then_group() -> None:
     assert storage.stats().group_partitions == 0
 
 
+def test_offset_tombstone_leaves_the_other_windows_of_the_topic_as_they_were() -> None:
+    storage = Storage("c1", intervals=3)
+    storage.set_topics({"a": 4}, NOW)
+    for partition in range(4):
+        storage.add_head_offset("a", partition, 1000, NOW)
+    order = 0
+    for slot in range(3):
+        for partition in (2, 0, 3):
+            order += 1
+            _commit(storage, 100 * partition + slot, order, T0 + 1000 * slot, topic="a", partition=partition)
+    before = {p.partition: p for p in _snapshot(storage).partitions}
+    storage.apply(OffsetTombstone("g", "a", 2), order + 1, NOW)
+    after = {p.partition: p for p in _snapshot(storage).partitions}
+    assert after[2].window == ()
+    assert after[1].window == ()
+    assert (after[0], after[3]) == (before[0], before[3])
+    _commit(storage, 777, order + 2, T0 + 5000, topic="a", partition=2)
+    assert [c.offset if c else None for c in _partition(storage, topic="a", partition=2).window] == [
+        None,
+        None,
+        777,
+    ]
+    assert (_partition(storage, topic="a", partition=0), _partition(storage, topic="a", partition=3)) == (
+        before[0],
+        before[3],
+    )
+
+
 def test_group_tombstone_deletes_the_group() -> None:
     storage = _storage(head=10)
     _commit(storage, 1, 1, T0)
