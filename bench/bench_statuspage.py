@@ -3,8 +3,8 @@
 Run: `.venv/bin/python bench/bench_statuspage.py`. The groups are bench_evaluator's realistic mix (40% caught
 up, 30% lagging with a zero lag in the window, 20% WARN, 10% STOP per partition), evaluated once up front.
 Timed, best and median of ROUNDS:
-- the pure renders (`statuspage.overview_page`, first page, a text filter, a status filter, the last page;
-  `statuspage.group_page` of one group with its window charts);
+- the pure renders (`statuspage.overview.overview_page`, first page, a text filter, a status filter, the last
+  page; `statuspage.group.group_page` of one group with its window charts);
 - GET of the same pages from the real aiohttp routes (`pages.routes`, in-process server over loopback), which
   adds reading the cluster's view, parsing the query and HTTP.
 """
@@ -24,7 +24,9 @@ from bench_evaluator import GROUPS, NOW_S, PARTITIONS, REALISTIC, build
 from exporter.core.model import GroupMetadata, GroupSnapshot, Member, OffsetCommit, TopicPartitions
 from exporter.core.storage import Storage
 from exporter.exposition import pages
-from exporter.exposition.statuspage import ClusterState, OverviewQuery, group_page, overview_page
+from exporter.exposition.statuspage.cluster_state import ClusterState
+from exporter.exposition.statuspage.group import group_page
+from exporter.exposition.statuspage.overview import OverviewQuery, overview_page
 from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, LagSecondsSettings, Settings
 

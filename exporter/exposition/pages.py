@@ -1,6 +1,7 @@
 """The status page's routes: `/` (the overview), `/group/<cluster>/<group>` and the page's own stylesheet and
-script. The HTML comes from `statuspage`; this module reads the clusters' cached statuses and snapshots from
-memory and answers, behind the same TLS, basic auth and rate limit as every other path (server.py's guards).
+script. The HTML comes from the `statuspage` package; this module reads the clusters' cached statuses and
+snapshots from memory and answers, behind the same TLS, basic auth and rate limit as every other path
+(server.py's guards).
 
 `?fragment=1` answers only what the page's script swaps in when it filters or refreshes itself.
 """
@@ -17,13 +18,9 @@ from aiohttp import web
 from exporter import __version__
 from exporter.core.model import GroupSnapshot, GroupStatus
 from exporter.exposition.metrics import ClusterView
-from exporter.exposition.statuspage import (
-    ClusterState,
-    OverviewQuery,
-    group_page,
-    not_found_page,
-    overview_page,
-)
+from exporter.exposition.statuspage.cluster_state import ClusterState
+from exporter.exposition.statuspage.group import group_page, not_found_page
+from exporter.exposition.statuspage.overview import OverviewQuery, overview_page
 
 __all__ = ["PageCluster", "routes"]
 

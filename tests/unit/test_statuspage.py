@@ -17,13 +17,9 @@ from exporter.core.model import GroupSnapshot, GroupStatus, Status
 from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
 from exporter.exposition.server import build_app
-from exporter.exposition.statuspage import (
-    PAGE_SIZE,
-    ClusterState,
-    OverviewQuery,
-    group_page,
-    overview_page,
-)
+from exporter.exposition.statuspage.cluster_state import ClusterState
+from exporter.exposition.statuspage.group import group_page
+from exporter.exposition.statuspage.overview import PAGE_SIZE, OverviewQuery, overview_page
 from exporter.exposition.webconfig import load_web_config
 from tests.unit.test_evaluator import EX2, EX3, EX4, T, partition
 from tests.unit.test_http import PASSWORD, PASSWORD_HASH, basic, clusters, make_settings
