@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from exporter import __version__
+from exporter.config_errors import ConfigError
 from exporter.exposition.webconfig import load_web_config, server_ssl_context
 from exporter.settings import (
     DEFAULT_BOOTSTRAP_SERVER,
@@ -32,11 +33,10 @@ from exporter.settings import (
     ENV_DELIMITER,
     ENV_PREFIX,
     ClusterSettings,
-    ConfigError,
     Settings,
     StartupError,
-    load_settings,
 )
+from exporter.settings_sources import load_settings
 from exporter.tools import status, workload
 
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"

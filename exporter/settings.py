@@ -1,20 +1,15 @@
-"""lagwatch's configuration: the pydantic-settings model and the loader that merges its sources.
+"""lagwatch's configuration: the pydantic-settings model, its sections and their value types.
 
-Precedence, lowest first: defaults < TOML file < environment (`LAGWATCH_`, `__` between levels) < CLI flags.
-Every kind of invalid input ends as one `ConfigError` whose message is a single line naming the field, so the
-CLI can print it without a traceback. docs/configuration.md is the reference for every option.
+`settings_sources.load_settings` builds it from its sources (defaults, TOML file, environment, CLI flags);
+invalid input ends as one `config_errors.ConfigError` whose message is a single line naming the field.
+docs/configuration.md is the reference for every option.
 """
 
 from __future__ import annotations
 
-import ast
-import json
 import os
 import re
-import tomllib
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -22,19 +17,17 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
 )
-from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    SettingsError,
 )
+
+from exporter.setting_values import readable, split_host_port, split_list
 
 ENV_PREFIX = "LAGWATCH_"
 ENV_DELIMITER = "__"
@@ -43,18 +36,9 @@ DEFAULT_BOOTSTRAP_SERVER = "127.0.0.1:9092"
 DEFAULT_PORT = 7980
 SECRET_MASK = "********"
 
-_HOST_PORT = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]\s]*)):(?P<port>\d{1,5})")
 _CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 _SSL_PROTOCOLS = ("SSL", "SASL_SSL")
-_MAX_SHOWN_INPUT = 60
-
-
-class ConfigError(Exception):
-    """Invalid configuration; `str(error)` is one line that starts with the field path."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.splitlines()))
 
 
 class StartupError(Exception):
@@ -68,39 +52,6 @@ def _upper(value: object) -> object:
 
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
-
-
-def _split_servers(value: object) -> object:
-    # Environment variables and flags carry one string; a JSON list is accepted too, since that is what
-    # pydantic-settings users are used to writing for list fields.
-    if not isinstance(value, str):
-        return value
-    if value.lstrip().startswith("["):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"not a JSON list: {error.msg}") from None
-    return [server.strip() for server in value.split(",") if server.strip()]
-
-
-def split_host_port(address: str, *, allow_empty_host: bool = False) -> tuple[str, int]:
-    """Split `host:port` (or `[v6]:port`) into its parts; ValueError when it is not one."""
-    match = _HOST_PORT.fullmatch(address)
-    if match is None or int(match["port"]) > 65535:
-        raise ValueError(f"{address!r} is not host:port")
-    host = match["v6"] if match["v6"] is not None else match["host"]
-    if not host and not allow_empty_host:
-        raise ValueError(f"{address!r} has no host")
-    return host, int(match["port"])
-
-
-def _readable(path: str) -> None:
-    if path:
-        try:
-            with open(path, "rb"):
-                pass
-        except OSError as error:
-            raise ValueError(f"cannot read file {path!r}: {error.strerror}") from None
 
 
 LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)]
@@ -161,14 +112,14 @@ class SecuritySettings(_Section):
             raise ValueError(f"is set but protocol is {protocol}; use SSL or SASL_SSL")
         if info.field_name == "key_file" and value and info.data.get("cert_file") == "":
             raise ValueError("is set without cert_file")
-        _readable(value)
+        readable(value)
         return value
 
 
 class ClusterSettings(_Section):
     """One Kafka cluster; its name in `[clusters.<name>]` is the `kafka_cluster` label."""
 
-    bootstrap_servers: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_servers)] = Field(
+    bootstrap_servers: Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list)] = Field(
         description="Kafka bootstrap servers as host:port, a list or one comma-separated string."
     )
     client_id: str = Field(
@@ -290,7 +241,7 @@ class HttpSettings(_Section):
     @field_validator("web_config_file")
     @classmethod
     def _web_config(cls, value: str) -> str:
-        _readable(value)
+        readable(value)
         return value
 
     @property
@@ -310,7 +261,7 @@ class MetricsSettings(_Section):
         default="partition",
         description="'partition' exports per-partition series, 'group' only per-group series.",
     )
-    compatible: Annotated[tuple[CompatibleSet, ...], NoDecode, BeforeValidator(_split_servers)] = Field(
+    compatible: Annotated[tuple[CompatibleSet, ...], NoDecode, BeforeValidator(split_list)] = Field(
         default=(),
         description="Other exporters' metric names to export as well: 'burrow' (Burrow's own /metrics), "
         "'kafka_exporter' (danielqsj/kafka_exporter's lag families); a list or one comma-separated string.",
@@ -442,137 +393,3 @@ def _redact(value: object) -> object:
     if isinstance(value, tuple | list):
         return [_redact(item) for item in value]
     return value
-
-
-def load_settings(config_path: Path | None, cli_overrides: Mapping[str, Any]) -> Settings:
-    """Merge defaults < TOML file < environment < `cli_overrides` and validate.
-
-    `cli_overrides` maps dotted paths (`"storage.intervals"`) or section names to values; strings are parsed
-    like environment variables. Raises ConfigError with one line naming the field for any invalid input.
-    """
-    merged = _read_toml(config_path) if config_path is not None else {}
-    merged = _merge(merged, _environment())
-    merged = _merge(merged, _nest(cli_overrides))
-    try:
-        return Settings.model_validate(merged)
-    except ValidationError as error:
-        raise ConfigError(_describe(error)) from None
-
-
-def _environment() -> dict[str, Any]:
-    try:
-        values: dict[str, Any] = EnvSettingsSource(Settings)()
-    except SettingsError as error:
-        field = re.search(r'field "([^"]+)"', str(error))
-        name = field[1] if field else "environment"
-        cause = f": {error.__cause__}" if error.__cause__ else ""
-        raise ConfigError(
-            f"{name}: cannot parse environment variable {ENV_PREFIX}{name.upper()}{cause}"
-        ) from None
-    return values
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as error:
-        raise ConfigError(f"config file: cannot read {str(path)!r}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"config file: {str(path)!r} is not UTF-8 text: {error.reason}") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(_toml_problem(path, text, str(error))) from None
-
-
-def _toml_problem(path: Path, text: str, message: str) -> str:
-    position = re.search(r"\(at line (\d+), column \d+\)$", message)
-    line = int(position[1]) if position else 0
-    where = f"{path}, line {line}" if line else str(path)
-    twice = re.match(r"Cannot declare (\(.*\)) twice", message)
-    if twice:
-        table = ".".join(ast.literal_eval(twice[1]))
-        if table.startswith("clusters.") and table.count(".") == 1:
-            return f"{table}: cluster {table.split('.', 1)[1]!r} is declared twice ({where})"
-        return f"{table}: table [{table}] is declared twice ({where})"
-    if message.startswith("Cannot overwrite a value") and line:
-        return f"{_key_at(text, line)}: set twice ({where})"
-    detail = message[: position.start()].strip() if position else message
-    return f"config file: invalid TOML: {detail} ({where})"
-
-
-def _key_at(text: str, line: int) -> str:
-    """Best-effort dotted path of the key assigned on `line`, for the duplicate-key message."""
-    lines = text.splitlines()
-    key = lines[line - 1].split("=", 1)[0].strip()
-    for previous in reversed(lines[: line - 1]):
-        header = re.fullmatch(r"\s*\[([^\[\]]+)\]\s*(?:#.*)?", previous)
-        if header:
-            return f"{header[1].strip()}.{key}"
-    return key
-
-
-def _nest(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for path, value in overrides.items():
-        *parents, leaf = path.split(".")
-        node: dict[str, Any] = {leaf: value}
-        for parent in reversed(parents):
-            node = {parent: node}
-        nested = _merge(nested, node)
-    return nested
-
-
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _secret_fields(model: type[BaseModel]) -> frozenset[str]:
-    names: set[str] = set()
-    for name, field in model.model_fields.items():
-        if field.annotation is SecretStr:
-            names.add(name)
-        for inner in (field.annotation, *get_args(field.annotation)):
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                names |= _secret_fields(inner)
-    return frozenset(names)
-
-
-def _describe(error: ValidationError) -> str:
-    problems = error.errors(include_url=False)
-    first = problems[0]
-    path = ".".join(str(part) for part in first["loc"]) or "configuration"
-    more = len(problems) - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{path}: {_reason(first, _is_secret(first['loc']))}{suffix}"
-
-
-def _is_secret(loc: tuple[int | str, ...]) -> bool:
-    return bool(loc) and loc[-1] in _SECRETS
-
-
-def _reason(problem: ErrorDetails, secret: bool) -> str:
-    kind = problem["type"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required but not set"
-    if kind == "value_error" and "ctx" in problem:
-        return str(problem["ctx"]["error"])
-    message = str(problem["msg"])
-    reason = message[:1].lower() + message[1:]
-    if secret:
-        return reason
-    shown = repr(problem["input"])
-    if len(shown) > _MAX_SHOWN_INPUT:
-        shown = shown[: _MAX_SHOWN_INPUT - 3] + "..."
-    return f"{reason} (got {shown})"
-
-
-_SECRETS = _secret_fields(Settings)

@@ -28,7 +28,7 @@ from typing import Any
 import bcrypt
 import yaml
 
-from exporter.settings import ConfigError
+from exporter.config_errors import ConfigError
 
 __all__ = [
     "RateLimit",

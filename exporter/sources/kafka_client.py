@@ -37,7 +37,8 @@ from aiokafka.protocol.types import Boolean, CompactArray, CompactString, Int16,
 from aiokafka.structs import TopicPartition
 
 from exporter.core.decoder import uuid_string
-from exporter.settings import ClusterSettings, split_host_port
+from exporter.setting_values import split_host_port
+from exporter.settings import ClusterSettings
 
 __all__ = ["Topology", "bootstrap", "client_kwargs", "fetch_topology", "retry_log_level"]
 

@@ -21,7 +21,8 @@ from pydantic import BaseModel
 
 from exporter import __version__
 from exporter.cli import main
-from exporter.settings import ClusterSettings, Settings, load_settings
+from exporter.settings import ClusterSettings, Settings
+from exporter.settings_sources import load_settings
 
 
 @pytest.fixture(autouse=True)

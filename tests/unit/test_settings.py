@@ -11,13 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.settings import (
-    ClusterSettings,
-    ConfigError,
-    Settings,
-    load_settings,
-    split_host_port,
-)
+from exporter.config_errors import ConfigError
+from exporter.setting_values import split_host_port
+from exporter.settings import ClusterSettings, Settings
+from exporter.settings_sources import load_settings
 
 
 @pytest.fixture(autouse=True)

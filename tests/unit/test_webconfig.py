@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.config_errors import ConfigError
 from exporter.exposition.webconfig import (
     RateLimit,
     TlsServerConfig,
@@ -23,7 +24,6 @@ from exporter.exposition.webconfig import (
     san_allowed,
     server_ssl_context,
 )
-from exporter.settings import ConfigError
 
 HASH = bcrypt.hashpw(b"hunter2", bcrypt.gensalt(4)).decode()
 
