@@ -25,8 +25,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from exporter.core.filters import NameFilter
+from exporter.core.head_history import HeadHistory, Policy, interpolate
 from exporter.core.storage import Storage
-from exporter.core.timelag import HeadHistory, Policy, TimeLag, interpolate
+from exporter.core.timelag import TimeLag
 from exporter.settings import ClusterSettings
 from exporter.sources.cluster import HeadPoller
 

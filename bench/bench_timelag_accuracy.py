@@ -33,7 +33,8 @@ import tracemalloc
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 
-from exporter.core.timelag import HeadHistory, Policy, TimeLag, interpolate
+from exporter.core.head_history import HeadHistory, Policy, interpolate
+from exporter.core.timelag import TimeLag
 from exporter.state_file import dump, load
 
 T0 = 1_700_000_000.0

@@ -15,10 +15,11 @@ from collections.abc import Callable, Mapping
 
 from exporter.core.evaluator import EvaluationCache
 from exporter.core.filters import NameFilter
+from exporter.core.head_history import Policy
 from exporter.core.model import ClusterState, GroupSnapshot, GroupStatus
 from exporter.core.round import GroupHeadroom, GroupLagSeconds, Round
 from exporter.core.storage import Storage, StorageStats
-from exporter.core.timelag import Policy, TimeLag
+from exporter.core.timelag import TimeLag
 from exporter.evaluation import Evaluation
 from exporter.exposition.metrics import BrokerView, ClusterView
 from exporter.settings import ClusterSettings, Settings

@@ -34,7 +34,7 @@ from itertools import pairwise, starmap
 from operator import le
 from pathlib import Path
 
-from exporter.core.timelag import HeadHistory, Policy
+from exporter.core.head_history import HeadHistory, Policy
 from exporter.settings import StartupError
 
 __all__ = [

@@ -22,9 +22,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import KafkaError
 
+from exporter.core.head_history import Policy, interpolate
 from exporter.core.model import OffsetCommit, Status
 from exporter.core.retention import Headroom
-from exporter.core.timelag import LagSeconds, Policy, interpolate
+from exporter.core.timelag import LagSeconds
 from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, FilterSettings, LagSecondsSettings, Settings
 from exporter.state_file import load

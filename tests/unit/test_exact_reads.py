@@ -12,6 +12,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, OffsetOutOfRangeError
 from aiokafka.structs import TopicPartition
 
+from exporter.core.head_history import Policy
 from exporter.core.timelag import (
     Appended,
     BelowLogStart,
@@ -19,7 +20,6 @@ from exporter.core.timelag import (
     LagSeconds,
     NothingBefore,
     PartitionOffset,
-    Policy,
     TimeLag,
     Untimed,
 )

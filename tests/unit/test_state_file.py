@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.core.timelag import HeadHistory, Policy
+from exporter.core.head_history import HeadHistory, Policy
 from exporter.state_file import Saved, StateFile, StateFileError, dump, load, restore, save_atomically
 
 T = 1_700_000_000.0

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.core.head_history import HeadHistory, Policy, interpolate
 from exporter.core.timelag import (
     METHODS,
     REASONS,
@@ -20,14 +21,11 @@ from exporter.core.timelag import (
     Appended,
     BelowLogStart,
     ExactCache,
-    HeadHistory,
     LagSeconds,
     NothingBefore,
     PartitionOffset,
-    Policy,
     TimeLag,
     Untimed,
-    interpolate,
     lag_seconds,
 )
 

@@ -1,0 +1,203 @@
+"""The HEAD history of one partition: when the log reached which offset, as lagwatch observed it, and the
+interpolation of a record's append time on it (docs/lag-seconds.md, section 1). Pure and synchronous.
+
+An observation (o, t) says that at time t the log held offsets below o, so the record at c was appended in
+the bracket (t_i, t_i+1] where o_i <= c < o_i+1. Its k = o_i+1 - o_i records are taken to have arrived
+uniformly over a window of the bracket, and c, the j-th of them (j = c - o_i + 1), at the window's start plus
+j / (k + 1) of its width: the expected time of the j-th of k uniform arrivals. The window is the whole
+bracket, unless the bracket's rate lies between its neighbours' rates: then the traffic started (or stopped)
+inside it, and its records came at the busier neighbour's rate, next to that neighbour (a burst that began
+mid-interval ends at the bracket's end). The estimate is always inside the bracket, so its error is below the
+bracket's width: one `offset_refresh` in steady state. Nothing is extrapolated: an offset outside the
+history, or inside a bracket wider than `Policy.max_bracket_s` (a restart, an outage), is not answered by
+interpolation.
+
+Flat runs of the HEAD are kept as two points, the first and the last time the offset was seen: the first is
+when the log reached the offset (the upper bound of the record before it), the last is the lower bound of the
+next record. Keeping only the first would stretch the bracket after every idle period over the whole period.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass
+
+__all__ = ["HeadHistory", "Policy", "interpolate"]
+
+_CLOCK_JITTER_S = 1.0
+"""A HEAD observation at most this much older than the newest one is taken as simultaneous with it; a bigger
+backward step of the wall clock restarts the history, whose times are from the old clock."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Bounds of the HEAD history and trust in it. The defaults are `for_refresh(10.0)`."""
+
+    span_s: float = 3600.0
+    """Age of the oldest observation kept: lags up to this are answered by interpolation."""
+    max_points: int = 363
+    """Hard bound on the points per partition (16 bytes each); the oldest go first."""
+    max_bracket_s: float = 30.0
+    """Widest bracket interpolated; a wider one (lagwatch was down, the cluster unreachable) is left to an
+    exact read, since the error of an interpolation can reach its bracket's width."""
+    verify_after_s: float = 60.0
+    """An interpolated lag on a log whose HEAD has not moved for this long is confirmed by an exact read."""
+
+    def __post_init__(self) -> None:
+        if not (self.span_s > 0 and self.max_bracket_s > 0 and self.verify_after_s >= 0):
+            raise ValueError("span_s and max_bracket_s must be > 0, verify_after_s >= 0")
+        if self.max_points < 2:
+            raise ValueError("max_points must be at least 2")
+
+    @classmethod
+    def for_refresh(cls, offset_refresh_s: float, span_s: float = 3600.0) -> Policy:
+        """The policy for HEAD observations every `offset_refresh_s`: room for `span_s` of them plus the
+        oldest bracketing point and slack, brackets up to three refreshes, confirmation after two flat
+        refreshes but not before a minute."""
+        return cls(
+            span_s=span_s,
+            max_points=math.ceil(span_s / offset_refresh_s) + 3,
+            max_bracket_s=3 * offset_refresh_s,
+            verify_after_s=max(60.0, 2 * offset_refresh_s),
+        )
+
+
+class HeadHistory:
+    """HEAD observations (offset, time in seconds) of one partition, oldest first, offsets and times both
+    non-decreasing. Two arrays rather than objects: 16 bytes per point."""
+
+    __slots__ = ("_offsets", "_times", "policy")
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._offsets = array("q")
+        self._times = array("d")
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    @classmethod
+    def from_arrays(cls, policy: Policy, offsets: array[int], times: array[float]) -> HeadHistory:
+        """A history of these observations (as `arrays` gave them), the newest `policy.max_points` kept. The
+        caller vouches that both are non-decreasing and of equal length."""
+        history = cls(policy)
+        history._offsets = offsets[-policy.max_points :]
+        history._times = times[-policy.max_points :]
+        return history
+
+    def arrays(self) -> tuple[array[int], array[float]]:
+        """The offsets and the times, oldest first: the history's own arrays (for serialising), not copies."""
+        return self._offsets, self._times
+
+    def copy(self) -> HeadHistory:
+        """An independent copy (two array copies), for serialising away from the owner's thread."""
+        twin = HeadHistory(self.policy)
+        twin._offsets = array("q", self._offsets)
+        twin._times = array("d", self._times)
+        return twin
+
+    @property
+    def head(self) -> int | None:
+        """The newest HEAD offset observed."""
+        return self._offsets[-1] if self._offsets else None
+
+    @property
+    def reached_head_at(self) -> float | None:
+        """When the log was first seen at its newest offset."""
+        offsets, times = self._offsets, self._times
+        if not offsets:
+            return None
+        return times[-2] if len(offsets) >= 2 and offsets[-2] == offsets[-1] else times[-1]
+
+    def points(self) -> tuple[tuple[int, float], ...]:
+        """The observations kept, oldest first."""
+        return tuple(zip(self._offsets, self._times, strict=True))
+
+    def head_at(self, time_s: float) -> int | None:
+        """The HEAD as lagwatch saw it at `time_s`: the newest observation at or before it. None when there is
+        none, or when the HEAD may have moved unseen since: the next observation is more than `max_bracket_s`
+        later and shows another offset (lagwatch was down, the cluster unreachable), or there is no next one
+        and the newest is more than `max_bracket_s` older."""
+        times = self._times
+        at = bisect_right(times, time_s) - 1
+        if at < 0:
+            return None
+        offset = self._offsets[at]
+        if at + 1 < len(times):
+            # A flat run is kept as its first and last sighting: the offset held all along between them.
+            if times[at + 1] - times[at] > self.policy.max_bracket_s and self._offsets[at + 1] != offset:
+                return None
+        elif time_s - times[at] > self.policy.max_bracket_s:
+            return None
+        return offset
+
+    def append(self, offset: int, time_s: float) -> bool:
+        """Add an observation. Returns True when the offset went back (topic re-created or truncated): the
+        history then restarts from this observation, and exact answers for the partition are void. A clock
+        that stepped back by more than a second also restarts it, but returns False: answers stay valid."""
+        if not math.isfinite(time_s):
+            raise ValueError(f"observation time must be finite, not {time_s}")
+        offsets, times = self._offsets, self._times
+        if offsets:
+            if offset < offsets[-1]:
+                self._restart(offset, time_s)
+                return True
+            if time_s < times[-1]:
+                if times[-1] - time_s > _CLOCK_JITTER_S:
+                    self._restart(offset, time_s)
+                    return False
+                time_s = times[-1]
+            if offset == offsets[-1] and len(offsets) >= 2 and offsets[-2] == offset:
+                times[-1] = time_s
+                self._trim(time_s)
+                return False
+        offsets.append(offset)
+        times.append(time_s)
+        self._trim(time_s)
+        return False
+
+    def _restart(self, offset: int, time_s: float) -> None:
+        del self._offsets[:], self._times[:]
+        self._offsets.append(offset)
+        self._times.append(time_s)
+
+    def _trim(self, now: float) -> None:
+        # The newest point at or before the cutoff stays: it brackets records appended just after it.
+        stale = bisect_right(self._times, now - self.policy.span_s) - 1
+        drop = max(stale, len(self._times) - self.policy.max_points)
+        if drop > 0:
+            del self._offsets[:drop], self._times[:drop]
+
+
+def interpolate(history: HeadHistory, offset: int) -> float | None:
+    """Estimated append time of the record at `offset`, or None when no two observations no more than
+    `max_bracket_s` apart bracket it. See the module docstring for the estimate and its bounds."""
+    offsets, times = history._offsets, history._times
+    after = bisect_right(offsets, offset)
+    if after == 0 or after == len(offsets):
+        return None
+    low, high = times[after - 1], times[after]
+    width = high - low
+    if width > history.policy.max_bracket_s:
+        return None
+    first = offsets[after - 1]
+    count = offsets[after] - first
+    rate = count / width if width > 0 else math.inf
+    before, following = _rate(offsets, times, after - 1), _rate(offsets, times, after + 1)
+    # A rate between the neighbours' means the traffic started or stopped inside the bracket: its records
+    # came at the busier neighbour's rate, next to it. The window stays strictly inside the bracket.
+    if following is not None and following > rate and (before is None or before < rate):
+        width = count / following
+        low = high - width
+    elif before is not None and before > rate and (following is None or following < rate):
+        width = count / before
+    return low + (offset - first + 1) / (count + 1) * width
+
+
+def _rate(offsets: array[int], times: array[float], end: int) -> float | None:
+    """Records per second between observations `end - 1` and `end`; None where that is no bracket."""
+    if end < 1 or end >= len(offsets) or times[end] <= times[end - 1]:
+        return None
+    return (offsets[end] - offsets[end - 1]) / (times[end] - times[end - 1])
