@@ -37,7 +37,8 @@ from exporter.settings import (
     StartupError,
 )
 from exporter.settings_sources import load_settings
-from exporter.tools import status, workload
+from exporter.tools import status
+from exporter.tools.workload import command as workload
 
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 EXIT_CONFIG = 2

@@ -25,7 +25,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CoordinatorNotAvailableError
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.tools.workload import Workload, WorkloadConfig
+from exporter.tools.workload.runner import Workload
+from exporter.tools.workload.scenarios import WorkloadConfig
 from tests.e2e.driving import started_workload
 from tests.kafka_cluster import REPO, KafkaTool, unique_name
 

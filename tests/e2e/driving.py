@@ -9,7 +9,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
-from exporter.tools.workload import Workload, WorkloadConfig
+from exporter.tools.workload.runner import Workload
+from exporter.tools.workload.scenarios import WorkloadConfig
 
 T = TypeVar("T")
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 import yaml
 
-from exporter.tools.workload import Workload, WorkloadConfig
+from exporter.tools.workload.runner import Workload
+from exporter.tools.workload.scenarios import WorkloadConfig
 from tests.e2e.conftest import COMMIT_INTERVAL, INTERVALS, RATE, running_lagwatch
 from tests.e2e.driving import eventually, started_workload
 from tests.e2e.monitoring import Daemon, missing_binaries, prometheus_config, start_prometheus

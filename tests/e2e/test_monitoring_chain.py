@@ -25,7 +25,8 @@ import aiohttp
 import pytest
 
 from exporter.core.model import Status
-from exporter.tools.workload import Workload, WorkloadConfig
+from exporter.tools.workload.runner import Workload
+from exporter.tools.workload.scenarios import WorkloadConfig
 from tests.dashboard_queries import DASHBOARD_DIR, panel_queries
 from tests.e2e.driving import eventually, started_workload
 from tests.e2e.monitoring import (

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from exporter.core.model import Status
-from exporter.tools.workload import CONSUMER_PROTOCOL, ScenarioState, Workload, slow_quota
+from exporter.tools.workload.runner import Workload
+from exporter.tools.workload.scenarios import CONSUMER_PROTOCOL, ScenarioState, slow_quota
 from tests.e2e.driving import eventually
 from tests.kafka_cluster import KafkaTool
 

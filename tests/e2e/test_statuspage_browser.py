@@ -23,7 +23,8 @@ from urllib.parse import quote
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from exporter.tools.workload import CONSUMER_PROTOCOL, Workload
+from exporter.tools.workload.runner import Workload
+from exporter.tools.workload.scenarios import CONSUMER_PROTOCOL
 from tests.e2e.browser import Browser, Page, chromium_path, launched
 from tests.e2e.driving import eventually
 from tests.kafka_cluster import unique_name

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from exporter.tools.workload import PARTITIONS, Workload, WorkloadConfig
+from exporter.tools.workload.runner import Workload
+from exporter.tools.workload.scenarios import PARTITIONS, WorkloadConfig
 from tests.kafka_cluster import LocalKafka, unique_name
 
 

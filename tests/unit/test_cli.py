@@ -387,6 +387,6 @@ def test_demo_workload_runs_against_the_configured_cluster(monkeypatch: pytest.M
         calls.append(tuple(servers))
         return 0
 
-    monkeypatch.setattr("exporter.tools.workload.run_workload", fake_run)
+    monkeypatch.setattr("exporter.tools.workload.command.run_workload", fake_run)
     assert main(["--bootstrap-servers", "127.0.0.1:1234", "demo", "workload", "--duration", "1"]) == 0
     assert calls == [("127.0.0.1:1234",)]

@@ -1,4 +1,5 @@
-"""Tests of the pure part of exporter.tools.workload: the commit plans, exactly and against Burrow's rules.
+"""Tests of the pure part of the demo workload (exporter.tools.workload.scenarios): the commit plans, exactly
+and against Burrow's rules.
 
 The property tests replay a plan under steady production in an idealised cluster (HEAD known exactly at every
 commit, one commit per second, a window as long as the workload's phase) and evaluate every window with
@@ -16,12 +17,12 @@ from hypothesis import strategies as st
 
 from exporter.core.evaluator import evaluate_partition
 from exporter.core.model import Commit, Status
-from exporter.tools.workload import (
+from exporter.tools.workload.command import add_arguments
+from exporter.tools.workload.scenarios import (
     CONSUMER_PROTOCOL,
     PARTITIONS,
     SCENARIOS,
     WorkloadConfig,
-    add_arguments,
     planned_offset,
     replication_factor,
     slow_quota,
