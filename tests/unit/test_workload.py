@@ -9,7 +9,9 @@ exporter.core.evaluator: each scenario must give the status it is named for.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 from exporter.core.evaluator import evaluate_partition
 from exporter.core.model import Commit, Status
 from exporter.tools.workload.command import add_arguments
+from exporter.tools.workload.consumers import console_consumer_command
 from exporter.tools.workload.scenarios import (
     CONSUMER_PROTOCOL,
     PARTITIONS,
@@ -257,3 +260,12 @@ def test_bad_configurations_are_refused(changes: dict[str, object], message: str
     settings: dict[str, object] = {"bootstrap_servers": ("127.0.0.1:9092",), **changes}
     with pytest.raises(ValueError, match=message):
         WorkloadConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_without_a_console_consumer_on_path_the_checkouts_kafka_local_runs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "")
+    kafka_local = Path(__file__).resolve().parents[2] / "scripts" / "kafka-local"
+    assert kafka_local.is_file()
+    assert console_consumer_command() == (sys.executable, str(kafka_local), "tool", "console-consumer")

@@ -26,7 +26,7 @@ log = logging.getLogger(__package__)
 
 KEEPALIVE_S = 1.0
 _STDERR_LINES = 20
-_REPO_KAFKA_LOCAL = Path(__file__).resolve().parents[2] / "scripts" / "kafka-local"
+_REPO_KAFKA_LOCAL = Path(__file__).resolve().parents[3] / "scripts" / "kafka-local"
 
 
 class Runner(Protocol):
