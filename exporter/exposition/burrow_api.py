@@ -17,7 +17,7 @@ from aiohttp import web
 
 from exporter.core.model import ClusterState, GroupStatus, Status, not_found
 from exporter.exposition import burrow_json
-from exporter.exposition.guard import bearer_matches
+from exporter.exposition.guard.credentials import bearer_matches
 from exporter.exposition.handle import ClusterHandle
 from exporter.settings import ClusterSettings, Settings
 

@@ -27,7 +27,7 @@ from exporter.core.model import (
     SkippedRecord,
 )
 from exporter.exposition.families import registry_family
-from exporter.exposition.guard import GuardCounters
+from exporter.exposition.guard.counters import GuardCounters
 from exporter.exposition.handle import ClusterHandle
 
 __all__ = ["self_registry"]

@@ -16,14 +16,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from exporter.exposition import burrow_api, health, metrics_endpoint, pages
-from exporter.exposition.guard import (
-    ConnectionGuard,
-    GuardCounters,
-    PasswordChecker,
-    Verdict,
-    body_deadline,
-    request_error_logger,
-)
+from exporter.exposition.guard.connections import ConnectionGuard
+from exporter.exposition.guard.counters import GuardCounters
+from exporter.exposition.guard.passwords import PasswordChecker, Verdict
+from exporter.exposition.guard.request_errors import body_deadline, request_error_logger
 from exporter.exposition.handle import ClusterHandle, ProgressHandle
 from exporter.exposition.self_metrics import self_registry
 from exporter.exposition.webconfig import WebConfig, load_web_config, san_allowed, server_ssl_context

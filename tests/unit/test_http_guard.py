@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.exposition import guard as guard_module
-from exporter.exposition.guard import GuardCounters, PasswordChecker, Verdict
+from exporter.exposition.guard import passwords
+from exporter.exposition.guard.counters import GuardCounters, Throttle
+from exporter.exposition.guard.passwords import PasswordChecker, Verdict
 from exporter.exposition.server import HttpServer
 from tests.unit.test_http import PASSWORD, PASSWORD_HASH, TOKEN, make_c1, make_c2, make_settings
 
@@ -167,7 +168,7 @@ async def test_malformed_requests_are_counted_and_logged_once_per_kind_without_t
 
 def test_the_throttle_reports_what_it_left_out() -> None:
     now = [0.0]
-    throttle = guard_module._Throttle(60.0, lambda: now[0])
+    throttle = Throttle(60.0, lambda: now[0])
     assert [throttle("a"), throttle("a"), throttle("b"), throttle("a")] == [0, None, 0, None]
     now[0] = 61.0
     assert [throttle("a"), throttle("a"), throttle("b")] == [2, None, 0]
@@ -273,7 +274,7 @@ class SlowCheck:
 
 @pytest.fixture(autouse=True)
 def no_tarpit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(guard_module, "TARPIT_S", 0.0)
+    monkeypatch.setattr(passwords, "TARPIT_S", 0.0)
 
 
 def header(user: str, password: str) -> str:
@@ -282,7 +283,7 @@ def header(user: str, password: str) -> str:
 
 async def test_checks_go_trusted_first_then_unknown_then_failed(monkeypatch: pytest.MonkeyPatch) -> None:
     check = SlowCheck()
-    monkeypatch.setattr(guard_module, "check_password", check)
+    monkeypatch.setattr(passwords, "check_password", check)
     checker = PasswordChecker({"u": "hash", "known": "hash", "new": "hash"}, GuardCounters.new())
     assert await checker.check(header("known", "right"), "10.0.0.100") is Verdict.OK
     # Ten addresses fail once each, and so become suspect.
@@ -306,47 +307,47 @@ async def test_checks_go_trusted_first_then_unknown_then_failed(monkeypatch: pyt
 
 async def test_an_address_that_keeps_failing_is_limited(monkeypatch: pytest.MonkeyPatch) -> None:
     check = SlowCheck()
-    monkeypatch.setattr(guard_module, "check_password", check)
+    monkeypatch.setattr(passwords, "check_password", check)
     now = [1000.0]
     counters = GuardCounters.new()
     checker = PasswordChecker({"u": "hash"}, counters, clock=lambda: now[0])
     verdicts = [await checker.check(header("u", f"wrong{i}"), "10.0.0.1") for i in range(8)]
-    assert verdicts == [Verdict.DENIED] * guard_module.FAILURE_BURST + [Verdict.LIMITED] * 3
-    assert len(check.order) == guard_module.FAILURE_BURST
+    assert verdicts == [Verdict.DENIED] * passwords.FAILURE_BURST + [Verdict.LIMITED] * 3
+    assert len(check.order) == passwords.FAILURE_BURST
     # Another address is not affected; a repeated wrong header is refused from the cache without a check.
     assert await checker.check(header("u", "right"), "10.0.0.2") is Verdict.OK
     assert await checker.check(header("u", "wrong0"), "10.0.0.3") is Verdict.DENIED
-    assert len(check.order) == guard_module.FAILURE_BURST + 1
-    now[0] += guard_module.FAILURE_INTERVAL_S
+    assert len(check.order) == passwords.FAILURE_BURST + 1
+    now[0] += passwords.FAILURE_INTERVAL_S
     assert await checker.check(header("u", "right"), "10.0.0.1") is Verdict.OK
     assert counters.auth_refused == {"credentials": 6, "limited": 3}
 
 
 async def test_too_many_waiting_checks_are_answered_429(monkeypatch: pytest.MonkeyPatch) -> None:
     check = SlowCheck()
-    monkeypatch.setattr(guard_module, "check_password", check)
+    monkeypatch.setattr(passwords, "check_password", check)
     checker = PasswordChecker({"u": "hash"}, GuardCounters.new())
     verdicts = await asyncio.gather(
-        *(checker.check(header("u", f"w{i}"), f"10.0.1.{i}") for i in range(guard_module.MAX_WAITING + 5))
+        *(checker.check(header("u", f"w{i}"), f"10.0.1.{i}") for i in range(passwords.MAX_WAITING + 5))
     )
     assert verdicts.count(Verdict.LIMITED) == 4
     assert verdicts[-4:] == [Verdict.LIMITED] * 4
-    assert verdicts.count(Verdict.DENIED) == guard_module.MAX_WAITING + 1
+    assert verdicts.count(Verdict.DENIED) == passwords.MAX_WAITING + 1
 
 
 async def test_429_on_the_wire_while_an_address_is_limited(served: Callable[..., Any]) -> None:
     server = await served(f"basic_auth_users:\n  alice: '{PASSWORD_HASH}'\n")
     statuses = []
-    for index in range(guard_module.FAILURE_BURST + 2):
+    for index in range(passwords.FAILURE_BURST + 2):
         wrong = b"Authorization: " + header("alice", f"wrong{index}").encode()
         statuses.append(status_of(await exchange(server.port, get("/metrics", wrong))))
-    assert statuses == [401] * guard_module.FAILURE_BURST + [429, 429]
+    assert statuses == [401] * passwords.FAILURE_BURST + [429, 429]
 
 
 async def test_429_answers_are_held_back_up_to_a_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(guard_module, "check_password", SlowCheck())
-    monkeypatch.setattr(guard_module, "TARPIT_S", 0.5)
-    monkeypatch.setattr(guard_module, "TARPIT_HELD", 1)
+    monkeypatch.setattr(passwords, "check_password", SlowCheck())
+    monkeypatch.setattr(passwords, "TARPIT_S", 0.5)
+    monkeypatch.setattr(passwords, "TARPIT_HELD", 1)
     checker = PasswordChecker({"u": "hash"}, GuardCounters.new())
 
     async def timed() -> tuple[Verdict, float]:

@@ -10,7 +10,7 @@ from prometheus_client.core import Metric
 
 from exporter.core.model import Record
 from exporter.exposition.families import FAMILIES, FAMILY, registry_family
-from exporter.exposition.guard import GuardCounters
+from exporter.exposition.guard.counters import GuardCounters
 from exporter.exposition.self_metrics import RECORD_KINDS, self_registry
 from exporter.exposition.writers import counter_source, enabled, writer_source
 
