@@ -7,6 +7,11 @@ unsigned-varint lengths and every struct ends with tagged fields; lagwatch needs
 skipped. Bytes after the last declared field are ignored, as Kafka's generated readers ignore them, and a
 flexible value that ends just before its final tagged-field count is read as having none.
 
+Offset commits, nearly every record of the topic, first try a fast path for the shapes Kafka writes (value
+v1, v3, v4 with short metadata and no tagged field), which reads them with precompiled Structs; every other
+shape and every fault falls through to the schema reader, so both give the same result, errors included.
+`decode_batch` decodes a fetched batch in one call.
+
 | type | key                         | with a value                | tombstone (value None)          |
 |------|-----------------------------|-----------------------------|---------------------------------|
 | 0, 1 | group, topic, partition     | OffsetCommit (value v0-v4)  | OffsetTombstone                 |
@@ -602,52 +607,58 @@ _HANDLERS: Final[dict[int, Callable[[_Reader, bytes | None], Record]]] = {
 # Anything else, including every malformed record, goes to the generic reader (None), so the fast path needs
 # no error handling of its own and cannot disagree with it: a property test checks both give the same result.
 
+_KEY_HEAD: Final = struct.Struct(">hh")
+"""record type, group length"""
 _KEY_LENGTH: Final = struct.Struct(">h")
 _KEY_PARTITION: Final = struct.Struct(">i")
 _V1_HEAD: Final = struct.Struct(">hqh")
 """version, offset, metadata length; after the metadata: commit and expire timestamps."""
 _V3_HEAD: Final = struct.Struct(">hqih")
 """version, offset, leader epoch, metadata length; after the metadata: commit timestamp."""
-_V4_HEAD: Final = struct.Struct(">hqiB")
-"""version, offset, leader epoch, first byte of the metadata's unsigned-varint length + 1."""
+_V4_EMPTY: Final = struct.Struct(">hqiBqB")
+"""version, offset, leader epoch, first byte of the metadata's unsigned-varint length + 1; for empty metadata
+(that byte 1) also the commit timestamp and the tagged-field count."""
 _TIMESTAMP: Final = struct.Struct(">q")
 _TIMESTAMPS: Final = struct.Struct(">qq")
 
 
 def _fast_offset_commit(key: bytes, value: bytes) -> OffsetCommit | None:
-    """An offset commit (key types 0/1, already checked) in one of the common shapes, or None for the generic
-    reader: other versions, a metadata length of more than one varint byte in v4, tagged fields, and every
+    """An offset commit (key type 0 or 1) in one of the common shapes, or None for the generic reader: other
+    record types and versions, a metadata length of more than one varint byte in v4, tagged fields, and every
     fault. Bytes after the last field are ignored, as the generic reader ignores them."""
-    unpack_length = _KEY_LENGTH.unpack_from
     try:
-        (group_size,) = unpack_length(key, 2)
-        if group_size < 0:
+        key_type, group_size = _KEY_HEAD.unpack_from(key)
+        if not 0 <= key_type <= 1 or group_size < 0:
             return None
         topic_at = 4 + group_size
-        (topic_size,) = unpack_length(key, topic_at)
+        (topic_size,) = _KEY_LENGTH.unpack_from(key, topic_at)
         if topic_size < 0:
             return None
         partition_at = topic_at + 2 + topic_size
         (partition,) = _KEY_PARTITION.unpack_from(key, partition_at)
         version = value[1] if value[0] == 0 else -1
         if version == 4:
-            _, offset, leader_epoch, size = _V4_HEAD.unpack_from(value)
-            # A one-byte varint below 0x80; 0 is a null string, for the generic reader to reject.
-            if not 0 < size < 0x80:
-                return None
-            end = 15 + size - 1
-            (timestamp,) = _TIMESTAMP.unpack_from(value, end)
-            # A flexible struct ends with its tagged-field count: none written, or zero fields.
-            if end + 8 < len(value) and value[end + 8] != 0:
-                return None
-            metadata_at = 15
+            _, offset, leader_epoch, size, timestamp, tags = _V4_EMPTY.unpack_from(value)
+            if size == 1 and tags == 0:
+                # Empty metadata and no tagged field: what Kafka 4.x writes for nearly every commit.
+                metadata = ""
+            else:
+                # A one-byte varint below 0x80; 0 is a null string, for the generic reader to reject.
+                if not 0 < size < 0x80:
+                    return None
+                end = 14 + size
+                (timestamp,) = _TIMESTAMP.unpack_from(value, end)
+                # A flexible struct ends with its tagged-field count: none written, or zero fields.
+                if end + 8 < len(value) and value[end + 8] != 0:
+                    return None
+                metadata = value[15:end].decode("utf-8", "replace")
         elif version == 3:
             _, offset, leader_epoch, size = _V3_HEAD.unpack_from(value)
             if size < 0:
                 return None
             end = 16 + size
             (timestamp,) = _TIMESTAMP.unpack_from(value, end)
-            metadata_at = 16
+            metadata = value[16:end].decode("utf-8", "replace")
         elif version == 1:
             _, offset, size = _V1_HEAD.unpack_from(value)
             if size < 0:
@@ -656,7 +667,7 @@ def _fast_offset_commit(key: bytes, value: bytes) -> OffsetCommit | None:
             # The expire timestamp is read only to check that it is there; lagwatch has no use for it.
             timestamp, _ = _TIMESTAMPS.unpack_from(value, end)
             leader_epoch = -1
-            metadata_at = 12
+            metadata = value[12:end].decode("utf-8", "replace")
         else:
             return None
     except (struct.error, IndexError):
@@ -668,7 +679,7 @@ def _fast_offset_commit(key: bytes, value: bytes) -> OffsetCommit | None:
     _set_offset(record, offset)
     _set_timestamp(record, timestamp)
     _set_leader_epoch(record, leader_epoch)
-    _set_metadata(record, value[metadata_at:end].decode("utf-8", "replace"))
+    _set_metadata(record, metadata)
     return record
 
 
@@ -696,8 +707,7 @@ def decode_batch(keys: Sequence[bytes | None], values: Sequence[bytes | None]) -
 
 def decode(key: bytes | None, value: bytes | None) -> Record:
     """Decode one `__consumer_offsets` record; a `None` value is a tombstone. Never raises."""
-    # Key types 0 and 1 with a value: an offset commit, for the fast path first.
-    if key is not None and value is not None and len(key) > 1 and key[0] == 0 and key[1] < 2:
+    if key is not None and value is not None:
         record = _fast_offset_commit(key, value)
         if record is not None:
             return record

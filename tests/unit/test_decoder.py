@@ -903,7 +903,7 @@ def test_fast_path_agrees_with_the_generic_reader(pair: tuple[bytes, bytes | Non
     generic = _decode(key, value)
     assert decode(key, value) == generic
     assert type(decode(key, value)) is type(generic)
-    if value is not None and key[:2] in (b"\x00\x00", b"\x00\x01"):  # the fast path's precondition
+    if value is not None:
         fast = _fast_offset_commit(key, value)
         assert fast is None or fast == generic
 
@@ -916,8 +916,17 @@ def test_fast_path_leaves_what_it_does_not_read_to_the_generic_reader() -> None:
     v4_null = enc.offset_commit_value(4, 5, "", 0).replace(b"\x01", b"\x00", 1)
     assert v4_null[14] == 0
     v3_truncated = enc.offset_commit_value(3, 5, "", 7)[:-1]
-    for value in (v0, v4_tagged, v4_long, v4_null, b"", b"\x00\x04", v3_truncated):
+    v4_without_tag_count = enc.offset_commit_value(4, 5, "", 7)[:-1]
+    for value in (v0, v4_tagged, v4_long, v4_null, b"", b"\x00\x04", v3_truncated, v4_without_tag_count):
         assert _fast_offset_commit(key, value) is None
+    assert _fast_offset_commit(enc.offset_commit_key("g", "t", 3, key_type=2), OFFSET_V4) is None
+    # A group length of -4 points the topic length back at the key type: bytes that would still "parse".
+    negative = b"\x00\x01\xff\xfc\x00\x00\x00"
+    assert _fast_offset_commit(negative, OFFSET_V4) is None
+    assert decode(negative, OFFSET_V4) == DecodeError(
+        1, "key: null or negative length in a non-nullable string at byte 2"
+    )
+    assert decode(key, v4_without_tag_count) == OffsetCommit("g", "t", 3, 5, 7, -1, "")
     assert decode(key, v4_long) == OffsetCommit("g", "t", 3, 5, 7, -1, "m" * 127)
     assert decode(key, v4_tagged) == OffsetCommit("g", "t", 3, 5, 7, -1, "")
     assert decode(key, v0) == OffsetCommit("g", "t", 3, 5, 7)
