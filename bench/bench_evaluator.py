@@ -13,8 +13,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from exporter.core.evaluator import evaluate_group
 from exporter.core.model import Commit, GroupSnapshot, GroupStatus, PartitionSnapshot, Status
+from exporter.core.verdicts import evaluate_group
 
 GROUPS = 10_000
 PARTITIONS = 10

@@ -10,9 +10,9 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.core.evaluator import evaluate_group
 from exporter.core.model import Commit, GroupSnapshot, GroupStatus, PartitionSnapshot, PartitionStatus, Status
 from exporter.core.retention import Headroom
+from exporter.core.verdicts import evaluate_group
 from exporter.exposition import burrow_json
 from exporter.exposition.burrow_json import ClusterModule, SASLProfile, TLSProfile, _float32
 

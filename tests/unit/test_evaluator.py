@@ -14,20 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.core.evaluator import (
-    EvaluationCache,
-    PartitionEvaluation,
-    evaluate_group,
-    evaluate_partition,
-    first_rewind_index,
-    lag_always_nonzero,
-    lag_never_decreases,
-    lags_known,
-    offsets_all_equal,
-    offsets_stopped,
-    recent_lag_zero,
-    rewind_recovered,
-)
+from exporter.core.evaluator import EvaluationCache
 from exporter.core.model import (
     Commit,
     GroupReason,
@@ -39,6 +26,17 @@ from exporter.core.model import (
     Status,
 )
 from exporter.core.reasons import RULE_STATUS, text
+from exporter.core.rules import (
+    first_rewind_index,
+    lag_always_nonzero,
+    lag_never_decreases,
+    lags_known,
+    offsets_all_equal,
+    offsets_stopped,
+    recent_lag_zero,
+    rewind_recovered,
+)
+from exporter.core.verdicts import PartitionEvaluation, evaluate_group, evaluate_partition
 
 T = 1_700_000_000
 OFFSETS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)

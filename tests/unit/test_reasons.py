@@ -3,9 +3,9 @@ by name, and the group's reason naming its worst partitions."""
 
 from __future__ import annotations
 
-from exporter.core.evaluator import evaluate_group, evaluate_partition
 from exporter.core.model import Reason, Rule, Status
 from exporter.core.reasons import FIGURES, RULE_STATUS, figure_map, group_text, text
+from exporter.core.verdicts import evaluate_group, evaluate_partition
 from tests.unit.test_evaluator import EX2, EX3, EX4, OFFSETS, T, group_of, partition, window
 
 

@@ -12,10 +12,10 @@ from urllib.parse import quote
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from exporter.core.evaluator import evaluate_group
 from exporter.core.model import GroupSnapshot, GroupStatus, Status
 from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
+from exporter.core.verdicts import evaluate_group
 from exporter.exposition.server import build_app
 from exporter.exposition.statuspage.cluster_state import ClusterState
 from exporter.exposition.statuspage.group import group_page

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.core.evaluator import evaluate_partition
 from exporter.core.model import Commit, Status
+from exporter.core.verdicts import evaluate_partition
 from exporter.tools.workload.command import add_arguments
 from exporter.tools.workload.consumers import console_consumer_command
 from exporter.tools.workload.scenarios import (

@@ -1,0 +1,152 @@
+"""Burrow's partition rules, one small named predicate per rule, and the order in which they settle a lagging
+partition (`partition_rule`): Burrow v1.9.5's `calculatePartitionStatus` (burrow-semantics.md section 1).
+
+Pure: `now_s` is an argument in whole seconds since the epoch, compared as `now_s * 1000` with the millisecond
+commit timestamps, like Burrow's `time.Now().Unix()`.
+
+A deliberate difference from Burrow, with its test: a commit whose lag is unknown is evidence of nothing about
+lag. STOP and REWIND, which read timestamps and offsets only, see every commit; STALL and WARN, which read the
+lags, are decided only on a window whose every commit has a known lag (`lags_known`), so an unknown lag can
+only make a status better, never worse. Burrow skips unknown lags, which turns a window of them into STALL or
+WARN with no lag measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from exporter.core.model import Commit, Rule
+
+__all__ = [
+    "first_rewind_index",
+    "lag_always_nonzero",
+    "lag_never_decreases",
+    "lags_known",
+    "offsets_all_equal",
+    "offsets_stopped",
+    "partition_rule",
+    "recent_lag_zero",
+    "rewind_recovered",
+]
+
+# An enum member lookup costs about 0.1 us on Python 3.11, a third of a rule; the hot path uses these.
+_CAUGHT_UP, _STOPPED, _REWOUND, _STALLED = Rule.CAUGHT_UP, Rule.STOPPED, Rule.REWOUND, Rule.STALLED
+_ZERO_IN_WINDOW, _LAGS_UNKNOWN, _NOT_DECREASING, _DECREASED = (
+    Rule.LAG_ZERO_IN_WINDOW,
+    Rule.LAGS_UNKNOWN_IN_WINDOW,
+    Rule.LAG_NOT_DECREASING,
+    Rule.LAG_DECREASED,
+)
+
+
+# The rules. Each takes the window without its unfilled leading slots (at least one commit), oldest first.
+
+
+def lag_always_nonzero(window: Sequence[Commit], allowed_lag: int = 0) -> bool:
+    """Rule 1 (`isLagAlwaysNotZero`): no commit in the window had a lag at or below `allowed_lag`.
+
+    Unknown lags are ignored, so a window whose lags are all unknown counts as always non-zero."""
+    for commit in window:
+        lag = commit.lag
+        if lag is not None and lag <= allowed_lag:
+            return False
+    return True
+
+
+def first_rewind_index(window: Sequence[Commit]) -> int:
+    """Rule 2 (`checkIfOffsetsRewind`): index of the first commit whose offset went back, or -1."""
+    previous = window[0].offset
+    for index, commit in enumerate(window):
+        offset = commit.offset
+        if offset < previous:
+            return index
+        previous = offset
+    return -1
+
+
+def rewind_recovered(window: Sequence[Commit], index: int) -> bool:
+    """Rule 2, part 2 (`checkIfRewindRecovered`): after the rewind at `index` (>= 1) the consumer got back to
+    the offset it had before the rewind, so the remaining rules decide."""
+    before = window[index - 1].offset
+    return any(commit.offset >= before for commit in window[index:])
+
+
+def offsets_stopped(window: Sequence[Commit], now_s: int) -> bool:
+    """Rule 3 (`checkIfOffsetsStopped`): the time since the newest commit exceeds the time the window spans.
+
+    Strictly greater, so a single-commit window (span 0) is stopped from the first whole second after the
+    commit. Timestamps are used in window order even when they are out of order, as Burrow does."""
+    first_ts = window[0].timestamp_ms
+    last_ts = window[-1].timestamp_ms
+    return now_s * 1000 - last_ts > last_ts - first_ts
+
+
+def recent_lag_zero(window: Sequence[Commit], broker_offsets: Sequence[int]) -> bool:
+    """Veto of Rule 3 (`checkIfRecentLagZero`): some recent HEAD offset was at or below the newest committed
+    offset: the consumer was caught up within the HEAD history, so an idle topic is not reported as STOP."""
+    last_offset = window[-1].offset
+    return any(head <= last_offset for head in broker_offsets)
+
+
+def offsets_all_equal(window: Sequence[Commit]) -> bool:
+    """Rule 4 (`checkIfOffsetsStalled`): every commit has the same offset (trivially true for one commit)."""
+    offset = window[0].offset
+    # A loop, not all(): this runs for every lagging partition and the generator triples its cost.
+    for commit in window:  # noqa: SIM110
+        if commit.offset != offset:
+            return False
+    return True
+
+
+def lag_never_decreases(window: Sequence[Commit]) -> bool:
+    """Rule 5 (`checkIfLagNotDecreasing`): no known lag is strictly below the known lag before it.
+
+    Unknown lags are skipped, so a drop is seen across them; equal lags do not count as a decrease."""
+    previous = -1  # lags are never negative
+    for commit in window:
+        lag = commit.lag
+        if lag is not None:
+            if lag < previous:
+                return False
+            previous = lag
+    return True
+
+
+def lags_known(window: Sequence[Commit]) -> bool:
+    """Gate of Rules 4 and 5 (lagwatch's own): every commit of the window has a known lag.
+
+    An unknown lag might have been zero (which vetoes STALL and WARN) or a dip (which vetoes WARN), so a
+    window with one is never STALL or WARN."""
+    # A loop, not all(): this runs for every lagging partition.
+    for commit in window:  # noqa: SIM110
+        if commit.lag is None:
+            return False
+    return True
+
+
+def partition_rule(
+    window: Sequence[Commit],
+    broker_offsets: Sequence[int],
+    current_lag: int,
+    now_s: int,
+    allowed_lag: int,
+) -> Rule:
+    """Burrow's `calculatePartitionStatus`: the rules in order, gated by current_lag > allowed_lag; returns
+    the rule that settled the status (`RULE_STATUS` maps it to the status)."""
+    if current_lag <= allowed_lag:
+        return _CAUGHT_UP
+    # STOP comes first and ignores zero lags in the window: an old zero lag must not hide a dead consumer.
+    if offsets_stopped(window, now_s) and not recent_lag_zero(window, broker_offsets):
+        return _STOPPED
+    index = first_rewind_index(window)
+    if index > 0 and not rewind_recovered(window, index):
+        return _REWOUND
+    if not lag_always_nonzero(window, allowed_lag):
+        return _ZERO_IN_WINDOW
+    if not lags_known(window):
+        return _LAGS_UNKNOWN
+    if offsets_all_equal(window):
+        return _STALLED
+    if lag_never_decreases(window):
+        return _NOT_DECREASING
+    return _DECREASED

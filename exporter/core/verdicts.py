@@ -1,0 +1,207 @@
+"""The verdicts on one partition and one group: Burrow's `evaluatePartitionStatus` (the window trimmed, its
+completeness, the rules of `rules.partition_rule` and the reason in figures) and `evaluateConsumerStatus`
+(the group roll-up). Pure: `now` is an argument in seconds since the epoch, truncated to whole seconds.
+
+Deliberate differences from Burrow, each with a test:
+- A partition whose current lag is unknown (HEAD not fetched yet) is kept and reported OK with `current_lag`
+  None. Burrow drops such commits at ingest, so the partition would not exist at all.
+- Partitions are evaluated and reported in (topic, partition) order, so `maxlag` ties go to the first one in
+  that order; Burrow walks a Go map and picks an arbitrary one. An unknown lag never beats a known one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import cast
+
+from exporter.core.model import (
+    Commit,
+    GroupSnapshot,
+    GroupStatus,
+    PartitionStatus,
+    Reason,
+    Rule,
+    Status,
+    not_found,
+)
+from exporter.core.reasons import EXPLAIN, RULE_STATUS, caught_up, group_reason
+from exporter.core.rules import partition_rule
+
+__all__ = ["PartitionEvaluation", "evaluate_group", "evaluate_partition", "trim_window"]
+
+# An enum member lookup costs about 0.1 us on Python 3.11; the hot path uses these.
+_OK, _ERR = Status.OK, Status.ERR
+_STATUS_OF = dict(RULE_STATUS)
+"""A plain dict: a lookup through the public read-only view costs twice as much."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionEvaluation:
+    """The verdict on one partition window (Burrow's PartitionStatus without the identifying fields)."""
+
+    status: Status
+    complete: float
+    """Share of the window's slots holding a commit; 1.0 when full, 0.0 for a placeholder partition."""
+    start: Commit | None
+    end: Commit | None
+    current_lag: int | None
+    reason: Reason
+    """The rule that settled `status` and the figures it used (exporter.core.reasons puts them in words)."""
+
+
+# ------------------------------------------------------------------------------------------------------------
+# One partition.
+
+_NO_COMMITS: tuple[Commit, ...] = ()
+
+
+def trim_window(window: Sequence[Commit | None]) -> tuple[Sequence[Commit], float]:
+    """The window without its unfilled leading slots, and Burrow's `complete` for it.
+
+    Burrow's quirk is kept: a window of only empty slots counts as one slot filled (complete 1/len), with no
+    commit to evaluate. An empty window is a placeholder partition: complete 0.0."""
+    size = len(window)
+    if size == 0:
+        return _NO_COMMITS, 0.0
+    if window[0] is not None:
+        return cast("Sequence[Commit]", window), 1.0
+    first = next((i for i in range(1, size) if window[i] is not None), size - 1)
+    complete = (size - first) / size
+    if window[first] is None:
+        return _NO_COMMITS, complete
+    return cast("Sequence[Commit]", window[first:]), complete
+
+
+_NO_COMMITS_REASON = Reason(Rule.NO_COMMITS)
+_LAG_UNKNOWN_REASON = Reason(Rule.LAG_UNKNOWN)
+
+
+def _evaluate(
+    window: Sequence[Commit | None],
+    broker_offsets: Sequence[int],
+    current_lag: int | None,
+    now_s: int,
+    allowed_lag: int,
+    minimum_complete: float,
+) -> tuple[Status, float, Commit | None, Commit | None, Reason]:
+    """Burrow's `evaluatePartitionStatus`: status, complete, start, end and reason of one partition."""
+    commits, complete = trim_window(window)
+    if not commits:
+        return _OK, complete, None, None, _NO_COMMITS_REASON
+    if current_lag is None:
+        return _OK, complete, commits[0], commits[-1], _LAG_UNKNOWN_REASON
+    if complete < minimum_complete:
+        rule = Rule.INCOMPLETE
+    elif current_lag <= allowed_lag:
+        # The commonest answer, without the rules' call and the reasons' dispatch.
+        return _OK, complete, commits[0], commits[-1], caught_up(current_lag, allowed_lag)
+    else:
+        rule = partition_rule(commits, broker_offsets, current_lag, now_s, allowed_lag)
+    reason = EXPLAIN[rule](
+        rule, commits, broker_offsets, current_lag, allowed_lag, complete, minimum_complete
+    )
+    return _STATUS_OF[rule], complete, commits[0], commits[-1], reason
+
+
+def evaluate_partition(
+    window: Sequence[Commit | None],
+    broker_offsets: Sequence[int],
+    current_lag: int | None,
+    now: float,
+    allowed_lag: int = 0,
+    minimum_complete: float = 0.0,
+) -> PartitionEvaluation:
+    """Evaluate one group-partition.
+
+    Args:
+        window: the stored commits, oldest first; None only for the not-yet-filled leading slots. Empty for a
+            placeholder partition (OK, complete 0.0).
+        broker_offsets: the recent HEAD offsets of the partition, oldest first.
+        current_lag: newest HEAD minus newest committed offset; None while the HEAD is unknown (then OK).
+        now: seconds since the epoch; truncated to whole seconds.
+        allowed_lag: lags at or below this count as zero (Burrow's `allowed-lag`).
+        minimum_complete: windows less complete than this are OK without evaluation (`minimum-complete`).
+    """
+    status, complete, start, end, reason = _evaluate(
+        window, broker_offsets, current_lag, math.floor(now), allowed_lag, minimum_complete
+    )
+    return PartitionEvaluation(status, complete, start, end, current_lag, reason)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# One group.
+
+_by_topic_partition = attrgetter("topic", "partition")
+
+
+def evaluate_group(
+    snapshot: GroupSnapshot | None,
+    now: float,
+    *,
+    allowed_lag: int = 0,
+    minimum_complete: float = 0.0,
+    cluster: str = "",
+    group: str = "",
+) -> GroupStatus:
+    """Evaluate every partition of a group and roll them up (Burrow's `evaluateConsumerStatus`).
+
+    The group status is the worst partition status, with STOP, STALL and REWIND reported as ERR. `complete` is
+    the share of partitions whose window is full (0.0 without partitions); placeholder partitions count.
+    `totallag` sums the known current lags. `maxlag` is the partition with the greatest known current lag, the
+    first in (topic, partition) order on a tie. `cluster` and `group` only name the NOTFOUND result.
+    """
+    if snapshot is None:
+        return not_found(cluster, group)
+    now_s = math.floor(now)
+    status = _OK
+    totallag = 0
+    full = 0
+    maxlag: PartitionStatus | None = None
+    maxlag_rank = -1
+    results: list[PartitionStatus] = []
+    for part in sorted(snapshot.partitions, key=_by_topic_partition):
+        lag = part.current_lag
+        p_status, complete, start, end, reason = _evaluate(
+            part.window, part.broker_offsets, lag, now_s, allowed_lag, minimum_complete
+        )
+        # Positional, in model.PartitionStatus field order: keywords cost a third more on this hot path.
+        result = PartitionStatus(
+            part.topic,
+            part.partition,
+            part.owner,
+            part.client_id,
+            p_status,
+            start,
+            end,
+            lag,
+            complete,
+            part.member_id,
+            reason,
+        )
+        results.append(result)
+        if p_status > status:
+            status = _ERR if p_status > _ERR else p_status
+        # An unknown lag ranks below zero: it is only maxlag when no partition's lag is known.
+        rank = -1 if lag is None else lag
+        if maxlag is None or rank > maxlag_rank:
+            maxlag = result
+            maxlag_rank = rank
+        if rank > 0:
+            totallag += rank
+        if complete == 1.0:
+            full += 1
+    count = len(results)
+    return GroupStatus(
+        cluster=snapshot.cluster,
+        group=snapshot.group,
+        status=status,
+        complete=full / count if count else 0.0,
+        partitions=tuple(results),
+        partition_count=count,
+        maxlag=maxlag,
+        totallag=totallag,
+        reason=group_reason(status, results),
+    )
