@@ -20,9 +20,10 @@ from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
 from exporter.core.evaluator import EvaluationCache, GroupSource
+from exporter.core.exact_answers import PartitionOffset
 from exporter.core.model import GroupStatus, PartitionStatus, not_found
 from exporter.core.retention import Headroom, TopicRetention, headroom
-from exporter.core.timelag import LagSeconds, PartitionOffset
+from exporter.core.timelag import LagSeconds
 
 __all__ = [
     "GroupFigures",

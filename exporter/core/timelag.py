@@ -20,11 +20,12 @@ How t(c) is found:
   Nothing is extrapolated: an offset outside the history, or inside a bracket wider than
   `Policy.max_bracket_s` (a restart, an outage), is not answered by interpolation.
 * An exact read of the record at c, made by the shell and cached per (topic, partition, offset) in
-  `ExactCache`. It answers where interpolation cannot, and confirms a lag on a log that stopped growing
-  (`Policy.verify_after_s`), where a committed offset resting on a transaction marker or aborted records would
-  otherwise show a lag that grows forever (Burrow #570, klag-exporter #104).
+  `exact_answers.ExactCache`. It answers where interpolation cannot, and confirms a lag on a log that
+  stopped growing (`Policy.verify_after_s`), where a committed offset resting on a transaction marker or
+  aborted records would otherwise show a lag that grows forever (Burrow #570, klag-exporter #104).
 
-The HEAD history and the interpolation on it are `head_history.py`.
+The HEAD history and the interpolation on it are `head_history.py`; the exact reads' answers and their cache
+`exact_answers.py`.
 """
 
 from __future__ import annotations
@@ -33,27 +34,28 @@ import math
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from exporter.core.exact_answers import (
+    Appended,
+    BelowLogStart,
+    ExactAnswer,
+    ExactCache,
+    NothingBefore,
+    PartitionOffset,
+    Untimed,
+)
 from exporter.core.head_history import HeadHistory, Policy, interpolate
 
 __all__ = [
     "METHODS",
     "REASONS",
     "SOURCE_CODES",
-    "Appended",
-    "BelowLogStart",
-    "ExactAnswer",
-    "ExactCache",
     "LagSeconds",
     "Method",
-    "NothingBefore",
-    "PartitionOffset",
     "Reason",
     "Source",
     "TimeLag",
-    "Untimed",
     "lag_seconds",
 ]
 
@@ -95,87 +97,6 @@ class LagSeconds(NamedTuple):
     source: Source
     read: int | None = None
     """Offset whose exact read would answer (source "pending_exact_read") or confirm the figure."""
-
-
-# ----------------------------------------------------------------------------------------------------
-# Exact reads: what the shell found at an offset, and the cache of those answers.
-
-
-@dataclass(frozen=True, slots=True)
-class Appended:
-    """The first data record at or after the offset (the next existing one when the offset was compacted
-    away, past transaction markers and aborted records) carries this timestamp: the broker's append time
-    on a LogAppendTime topic, the producer's create time otherwise."""
-
-    timestamp_s: float
-
-    def __post_init__(self) -> None:
-        if not math.isfinite(self.timestamp_s):
-            raise ValueError(f"record timestamp must be finite, not {self.timestamp_s}")
-
-
-@dataclass(frozen=True, slots=True)
-class NothingBefore:
-    """No data record in [offset, end): only transaction markers, aborted or compacted-away records, or an
-    empty partition. `end` is where the read stopped (the last stable offset or the log end)."""
-
-    end: int
-
-
-@dataclass(frozen=True, slots=True)
-class BelowLogStart:
-    """The offset is below the log start offset: retention deleted the record."""
-
-    log_start: int
-
-
-@dataclass(frozen=True, slots=True)
-class Untimed:
-    """The record carries no timestamp (timestamp -1, message format v0)."""
-
-
-ExactAnswer = Appended | NothingBefore | BelowLogStart | Untimed
-
-
-class PartitionOffset(NamedTuple):
-    """An offset of a partition: the key of exact reads and their answers."""
-
-    topic: str
-    partition: int
-    offset: int
-
-
-class ExactCache:
-    """Answers of exact reads by (topic, partition, offset), the least recently used dropped beyond
-    `max_size`. A stopped or stalled consumer keeps hitting its entry, so it costs one read."""
-
-    __slots__ = ("_answers", "max_size")
-
-    def __init__(self, max_size: int = 50_000) -> None:
-        if max_size < 1:
-            raise ValueError("max_size must be at least 1")
-        self.max_size = max_size
-        self._answers: OrderedDict[tuple[str, int, int], ExactAnswer] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._answers)
-
-    def get(self, key: tuple[str, int, int]) -> ExactAnswer | None:
-        answer = self._answers.get(key)
-        if answer is not None:
-            self._answers.move_to_end(key)
-        return answer
-
-    def put(self, key: tuple[str, int, int], answer: ExactAnswer) -> None:
-        self._answers[key] = answer
-        self._answers.move_to_end(key)
-        if len(self._answers) > self.max_size:
-            self._answers.popitem(last=False)
-
-    def discard(self, topic: str, partition: int | None = None) -> None:
-        """Forget the answers of a partition, or of every partition of the topic when `partition` is None."""
-        for key in [k for k in self._answers if k[0] == topic and partition in (None, k[1])]:
-            del self._answers[key]
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -19,15 +19,15 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from aiokafka.structs import TopicPartition
 
-from exporter.core.timelag import (
+from exporter.core.exact_answers import (
     Appended,
     BelowLogStart,
     ExactAnswer,
     NothingBefore,
     PartitionOffset,
-    TimeLag,
     Untimed,
 )
+from exporter.core.timelag import TimeLag
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.reconnect import BackoffConsumer

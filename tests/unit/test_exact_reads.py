@@ -12,17 +12,16 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, OffsetOutOfRangeError
 from aiokafka.structs import TopicPartition
 
-from exporter.core.head_history import Policy
-from exporter.core.timelag import (
+from exporter.core.exact_answers import (
     Appended,
     BelowLogStart,
     ExactAnswer,
-    LagSeconds,
     NothingBefore,
     PartitionOffset,
-    TimeLag,
     Untimed,
 )
+from exporter.core.head_history import Policy
+from exporter.core.timelag import LagSeconds, TimeLag
 from exporter.settings import ClusterSettings
 from exporter.sources import exact_reads
 from exporter.sources.exact_reads import ExactReader, RateLimit, read_record_time

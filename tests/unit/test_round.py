@@ -9,12 +9,13 @@ import itertools
 import pytest
 
 from exporter.core.evaluator import EvaluationCache
+from exporter.core.exact_answers import PartitionOffset
 from exporter.core.head_history import Policy
 from exporter.core.model import OffsetCommit, Status
 from exporter.core.retention import Headroom, TopicRetention
 from exporter.core.round import GroupFigures, Round, evaluation_round, group_figures
 from exporter.core.storage import Storage
-from exporter.core.timelag import LagSeconds, PartitionOffset, TimeLag
+from exporter.core.timelag import LagSeconds, TimeLag
 
 T = 1_700_000_000.0
 MS = int(T * 1000)

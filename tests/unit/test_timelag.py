@@ -13,21 +13,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.core.head_history import HeadHistory, Policy, interpolate
-from exporter.core.timelag import (
-    METHODS,
-    REASONS,
-    SOURCE_CODES,
+from exporter.core.exact_answers import (
     Appended,
     BelowLogStart,
     ExactCache,
-    LagSeconds,
     NothingBefore,
     PartitionOffset,
-    TimeLag,
     Untimed,
-    lag_seconds,
 )
+from exporter.core.head_history import HeadHistory, Policy, interpolate
+from exporter.core.timelag import METHODS, REASONS, SOURCE_CODES, LagSeconds, TimeLag, lag_seconds
 
 T = 1_700_000_000.0
 POLICY = Policy()
