@@ -173,10 +173,10 @@ class Owners:
             return
         if not record.members:
             group = self._groups.by_name.get(record.group)
-            if group is not None and any(entry.owners for entry in group.topics.values()):
-                for entry in group.topics.values():
-                    entry.owners.clear()
-                self._groups.touch(group)
+            if group is not None:
+                cleared = [entry.disown_all() for entry in group.topics.values()]
+                if any(cleared):
+                    self._groups.touch(group)
             return
         changed = False
         for topic, partition, owner in self.membership.classic_owners(record):
@@ -203,7 +203,7 @@ class Owners:
         if group is not None:
             for topic, partition in attribution.released:
                 entry = group.topics.get(topic)
-                if entry is not None and entry.owners.pop(partition, None) is not None:
+                if entry is not None and entry.disown(partition):
                     changed = True
         for (topic, partition), owner in attribution.owners.items():
             changed |= self._set_owner(name, topic, partition, owner, now)
@@ -226,7 +226,4 @@ class Owners:
         group, entry = self._groups.reach(name, group, entry, topic, partition, count, now)
         had_window = entry.has(partition)
         entry.open(partition, self._empty)
-        if entry.owners.get(partition) == owner:
-            return not had_window
-        entry.owners[partition] = owner
-        return True
+        return entry.own(partition, owner) or not had_window

@@ -371,10 +371,14 @@ class Storage:
             then = self._replay_heads(topic_name, partition, ts)
             head = -1 if then is None else then
 
-        if group is None or entry is None or partition >= entry.size:
+        if group is None or entry is None or partition >= len(entry.bases):
             group, entry = self._groups.reach(name, group, entry, topic_name, partition, count, now)
-        ring, base = entry.open(partition, self._empty_ring)
-        outcome = place(ring, base, self._intervals, self._min_distance, record.offset, order, ts, now, head)
+        base = entry.bases[partition]
+        if base < 0:
+            base = entry.open(partition, self._empty_ring)
+        outcome = place(
+            entry.data, base, self._intervals, self._min_distance, record.offset, order, ts, now, head
+        )
         if outcome == DUPLICATE:
             self._dropped["duplicate"] += 1
             return

@@ -103,6 +103,13 @@ def place(
     return INSERTED
 
 
+_PLACEHOLDERS = array("i", [-1])
+_NO_OWNERS: dict[int, Owner] = {}
+"""Read, never written: the owners of a group-topic that has none."""
+_EXACT = 1 << 12
+"""Below this many integers a group-topic's windows are kept in an array of the exact size; beyond, growing
+it by copying would cost more than the spare room."""
+
 # A NamedTuple's own constructor is a Python-level lambda around tuple.__new__; calling tuple.__new__ directly
 # halves the cost of the million Commits an evaluation round of 100,000 partitions materialises.
 _new_tuple = tuple.__new__
@@ -110,47 +117,92 @@ _new_tuple = tuple.__new__
 
 class GroupTopic:
     """The windows and owners of one group's partitions of one topic, dense by partition id like Burrow's
-    slice: a partition below `size` without a window is a placeholder."""
+    slice: a partition below `size` without a window is a placeholder.
 
-    __slots__ = ("_parts", "owners", "size")
+    Columnar, so that a million group-partitions are not a million Python objects: the windows of the
+    group-topic's partitions lie end to end in one `array('q')`, `data`, and `bases[partition]` is the index
+    of the partition's window in it, -1 for a placeholder. Forgetting a window moves the last one into its
+    place. The storage's commit path reads `bases` and `data` directly: it runs once per replayed record."""
+
+    __slots__ = ("_owners", "bases", "data")
 
     def __init__(self) -> None:
-        self._parts: list[array[int] | None] = []
-        self.size = 0
-        self.owners: dict[int, Owner] = {}
+        self.data = array("q")
+        self.bases = array("i")
+        # None until a partition gets an owner: an empty dict per group-topic would cost more than its
+        # bases.
+        self._owners: dict[int, Owner] | None = None
+
+    @property
+    def size(self) -> int:
+        """Partition entries, placeholders included."""
+        return len(self.bases)
 
     def pad(self, count: int) -> int:
         """Placeholders up to `count` partitions; returns how many were added."""
-        missing = count - self.size
+        missing = count - len(self.bases)
         if missing <= 0:
             return 0
-        self._parts.extend([None] * missing)
-        self.size = count
+        self.bases.extend(_PLACEHOLDERS * missing)
         return missing
 
-    def open(self, partition: int, empty: array[int]) -> tuple[array[int], int]:
-        """The (array, base index) of the partition's window, below `size`; a placeholder gets a copy of
+    def open(self, partition: int, empty: array[int]) -> int:
+        """The base index in `data` of the window of a partition below `size`; a placeholder gets a copy of
         `empty` (a window without commits)."""
-        ring = self._parts[partition]
-        if ring is None:
-            ring = self._parts[partition] = empty[:]
-        return ring, 0
+        base = self.bases[partition]
+        if base < 0:
+            base = self.bases[partition] = len(self.data)
+            if base < _EXACT:
+                # An exact fit: the over-allocation of `extend`, a few windows per group-topic, would add tens
+                # of bytes to each group-partition.
+                self.data = self.data + empty
+            else:
+                self.data.extend(empty)
+        return base
+
+    def own(self, partition: int, owner: Owner) -> bool:
+        """Set the partition's owner; returns whether it changed."""
+        owners = self._owners
+        if owners is None:
+            owners = self._owners = {}
+        elif owners.get(partition) == owner:
+            return False
+        owners[partition] = owner
+        return True
+
+    def disown(self, partition: int) -> bool:
+        """Forget the partition's owner; returns whether it had one."""
+        return self._owners is not None and self._owners.pop(partition, None) is not None
+
+    def disown_all(self) -> bool:
+        """Forget every owner; returns whether there was one."""
+        had = bool(self._owners)
+        self._owners = None
+        return had
 
     def has(self, partition: int) -> bool:
         """Whether the partition has a window (possibly without commits)."""
-        return 0 <= partition < self.size and self._parts[partition] is not None
+        return 0 <= partition < len(self.bases) and self.bases[partition] >= 0
 
     def forget(self, partition: int) -> bool:
         """Make the partition a placeholder again and drop its owner; returns whether it had a window."""
         if not self.has(partition):
             return False
-        self._parts[partition] = None
-        self.owners.pop(partition, None)
+        bases, data = self.bases, self.data
+        base = bases[partition]
+        stride = len(data) // sum(1 for b in bases if b >= 0)
+        last = len(data) - stride
+        if base != last:
+            data[base : base + stride] = data[last:]
+            bases[bases.index(last)] = base
+        del data[last:]
+        bases[partition] = -1
+        self.disown(partition)
         return True
 
     def windowless(self) -> bool:
         """No partition has a window."""
-        return all(ring is None for ring in self._parts)
+        return not self.data
 
     def snapshot(
         self,
@@ -161,17 +213,18 @@ class GroupTopic:
     ) -> None:
         """Append the partitions, in order, to `out`. `heads` holds the topic's HEAD histories by partition
         (`[n, offset, observed_ms, ...]`); `unfilled` is one None per slot of a window."""
-        owners = self.owners
-        for partition, ring in enumerate(self._parts):
+        owners = self._owners or _NO_OWNERS
+        data = self.data
+        for partition, base in enumerate(self.bases):
             history = heads[partition] if partition < len(heads) else None
             brokers = () if history is None else tuple(history[1 : 2 * history[0] + 1 : 2])
             host, client, member = owners.get(partition, NO_OWNER)
             lag: int | None = None
-            if ring is None:
+            if base < 0:
                 window: tuple[Commit | None, ...] = ()
             else:
-                n = ring[0]
-                fields = iter(ring[1 : _SLOT * n + 1].tolist())
+                n = data[base]
+                fields = iter(data[base + 1 : base + 1 + _SLOT * n].tolist())
                 # zip of one iterator five times walks the flat slots five fields at a time.
                 window = (
                     *unfilled[n:],
@@ -183,5 +236,5 @@ class GroupTopic:
                     ],
                 )
                 if n and brokers:
-                    lag = max(brokers[-1] - ring[1 + _SLOT * (n - 1)], 0)
+                    lag = max(brokers[-1] - data[base + 1 + _SLOT * (n - 1)], 0)
             out.append(PartitionSnapshot(topic, partition, window, brokers, lag, host, client, member))

@@ -561,6 +561,24 @@ def test_offset_tombstone_leaves_the_other_windows_of_the_topic_as_they_were() -
     )
 
 
+def test_windows_of_a_many_partition_topic_stay_apart_through_growth_and_tombstones() -> None:
+    # 400 windows of 11 integers: past the size up to which a group-topic's windows are kept exactly packed.
+    storage = Storage("c1", intervals=2)
+    storage.set_topics({"big": 400}, NOW)
+    order = 0
+    for slot in range(2):
+        for partition in sorted(range(400), key=lambda p: (p * 7919) % 400):
+            order += 1
+            _commit(storage, 10 * partition + slot, order, T0 + 1000 * slot, topic="big", partition=partition)
+    for partition in range(0, 400, 3):
+        order += 1
+        storage.apply(OffsetTombstone("g", "big", partition), order, NOW)
+    expected = {p: [] if p % 3 == 0 else [10 * p, 10 * p + 1] for p in range(400)}
+    found = {p.partition: [c.offset for c in p.window if c] for p in _snapshot(storage).partitions}
+    assert found == expected
+    assert storage.stats().group_partitions == 400
+
+
 def test_group_tombstone_deletes_the_group() -> None:
     storage = _storage(head=10)
     _commit(storage, 1, 1, T0)
