@@ -18,7 +18,7 @@ from exporter.core.timelag import LagSeconds
 from exporter.exposition.families import DATA_UNITS, Family
 from exporter.exposition.rows import BrokerRows, CapRows, ClusterRows, GroupRows, PartitionRows, TopicRows
 from exporter.exposition.text_format import escape
-from exporter.exposition.writers import WRITERS, bound, counter, enabled
+from exporter.exposition.writers import WRITERS, bound, counter, enabled, header
 
 if TYPE_CHECKING:
     from exporter.settings import CompatibleSet as Compat
@@ -220,6 +220,6 @@ class _Text:
 
     def family(self, family: Family, samples: list[str]) -> None:
         if samples:
-            self.parts.append(f"# HELP {family.name} {family.help}\n# TYPE {family.name} {family.type}\n")
+            self.parts.append(header(family))
             self.parts.extend(samples)
             self.samples += len(samples)

@@ -4,7 +4,9 @@ The views are built on the event loop (lists of references to immutable statuses
 rendered and compressed in a worker thread, so health checks keep answering while a scrape of half a million
 samples renders. The rendered body is kept while the views stay equal (a second Prometheus of an HA pair costs
 no second render), and while /metrics is being scraped new data are rendered as soon as they appear, so that a
-scrape normally finds its body ready.
+scrape normally finds its body ready. A render writes again only the blocks whose groups changed
+(`blocks.BlockRenderer`): the kept blocks and their deflated parts are the one rendered copy and its
+compressed form, streamed as they are.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ import asyncio
 import contextlib
 import logging
 import time
-import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
+from exporter.exposition import gzip_parts
+from exporter.exposition.blocks import BlockRenderer, Exposition
 from exporter.exposition.handle import ClusterHandle
-from exporter.exposition.metrics import CONTENT_TYPE, ClusterView, RenderOptions, RenderResult, render
+from exporter.exposition.metrics import CONTENT_TYPE, ClusterView, RenderOptions
 from exporter.gc_pause import gc_paused
 from exporter.settings import Settings
 
@@ -33,9 +36,6 @@ _SLICE = 1 << 20
 _PRERENDER_POLL_S = 0.5
 _PRERENDER_WHILE_S = 600.0
 """Pre-rendering stops this long after the last scrape."""
-# Level 1 compresses a text exposition to about 5% at several times the speed of the default level 6.
-_GZIP_LEVEL = 1
-_GZIP_WBITS = 31
 
 
 @dataclass(slots=True)
@@ -43,16 +43,17 @@ class _Rendered:
     """The exposition of one set of views, kept while the views stay equal."""
 
     views: list[ClusterView]
-    result: RenderResult
-    gzip_prefix: bytes = b""
-    """The body compressed without a final flush; with `gzip_state`, the start of every gzipped answer."""
-    gzip_state: zlib._Compress | None = None
+    exposition: Exposition
+    gzip_prefix: bytes | None = None
+    """The gzip header and the body's deflated parts: the start of every gzipped answer, once one was asked
+    for."""
 
 
 @dataclass(slots=True)
 class _State:
     clusters: Mapping[str, ClusterHandle]
     options: RenderOptions
+    renderer: BlockRenderer
     registry: CollectorRegistry
     """lagwatch's own metrics (self_metrics), appended to every answer."""
     render_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -75,15 +76,14 @@ def install(
     registry: CollectorRegistry,
 ) -> None:
     """Add the `/metrics` route to `app`, and the pre-rendering that runs while the application does."""
+    options = RenderOptions(
+        granularity=settings.metrics.granularity,
+        burrow_compatible="burrow" in settings.metrics.compatible_sets,
+        kafka_exporter="kafka_exporter" in settings.metrics.compatible_sets,
+        max_series=settings.metrics.max_series,
+    )
     app[_STATE] = _State(
-        clusters=clusters,
-        options=RenderOptions(
-            granularity=settings.metrics.granularity,
-            burrow_compatible="burrow" in settings.metrics.compatible_sets,
-            kafka_exporter="kafka_exporter" in settings.metrics.compatible_sets,
-            max_series=settings.metrics.max_series,
-        ),
-        registry=registry,
+        clusters=clusters, options=options, renderer=BlockRenderer(options), registry=registry
     )
     app.cleanup_ctx.append(_prerender)
     app.router.add_get("/metrics", _metrics)
@@ -99,10 +99,13 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     # The self-metrics read the sources' counters, which only the event loop writes: collect them here.
     own = generate_latest(state.registry)
     headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
+    exposition = rendered.exposition
     if gzip:
+        assert rendered.gzip_prefix is not None
         headers["Content-Encoding"] = "gzip"
-        return await _stream(request, headers, rendered.gzip_prefix, _gzip_tail(rendered, own))
-    return await _stream(request, headers, rendered.result.body, own)
+        tail = gzip_parts.finish(exposition.crc, exposition.size, own)
+        return await _stream(request, headers, [rendered.gzip_prefix, tail])
+    return await _stream(request, headers, [*(p.data for p in exposition.parts), own])
 
 
 async def _current(state: _State, gzip: bool) -> _Rendered:
@@ -111,49 +114,58 @@ async def _current(state: _State, gzip: bool) -> _Rendered:
     views = [cluster.view() for cluster in state.clusters.values()]
     rendered = state.rendered
     if rendered is None or rendered.views != views:
-        rendered = await asyncio.to_thread(_render, views, state.options, gzip)
+        rendered = await asyncio.to_thread(_render, state.renderer, views, gzip)
         state.rendered = rendered
-        _log_cap(state, rendered.result)
-    elif gzip and rendered.gzip_state is None:
-        await asyncio.to_thread(_compress, rendered)
+        _log_cap(state, rendered.exposition)
+    elif gzip and rendered.gzip_prefix is None:
+        _compress(rendered)
     return rendered
 
 
-def _render(views: list[ClusterView], options: RenderOptions, gzip: bool) -> _Rendered:
+def _render(renderer: BlockRenderer, views: list[ClusterView], gzip: bool) -> _Rendered:
     with gc_paused():
-        result = render(views, options)
-    rendered = _Rendered(views, result)
+        exposition = renderer.render(views)
+    rendered = _Rendered(views, exposition)
     if gzip:
         _compress(rendered)
     return rendered
 
 
 def _compress(rendered: _Rendered) -> None:
-    compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
-    rendered.gzip_prefix = compressor.compress(rendered.result.body)
-    rendered.gzip_state = compressor
+    """The parts are deflated as they are rendered; a gzipped answer starts with them joined (a few MB)."""
+    rendered.gzip_prefix = gzip_parts.HEADER + b"".join(p.deflated for p in rendered.exposition.parts)
 
 
-def _gzip_tail(rendered: _Rendered, own: bytes) -> bytes:
-    """The end of a gzip stream that starts with the kept prefix and holds this scrape's self-metrics: a
-    copy of the compressor state finishes it, so the bulk is compressed once per render, not per scrape."""
-    assert rendered.gzip_state is not None
-    tail = rendered.gzip_state.copy()
-    return tail.compress(own) + tail.flush()
-
-
-async def _stream(request: web.Request, headers: Mapping[str, str], *parts: bytes) -> web.StreamResponse:
-    """Send `parts` in slices: handing the transport tens of megabytes at once would copy them on the event
-    loop in one go and stall every other request meanwhile."""
+async def _stream(request: web.Request, headers: Mapping[str, str], parts: list[bytes]) -> web.StreamResponse:
     response = web.StreamResponse(headers=headers)
     response.content_length = sum(len(part) for part in parts)
     await response.prepare(request)
-    for part in parts:
-        view = memoryview(part)
-        for start in range(0, len(view), _SLICE):
-            await response.write(view[start : start + _SLICE])
+    for piece in _slices(parts):
+        await response.write(piece)
     await response.write_eof()
     return response
+
+
+def _slices(parts: list[bytes]) -> Iterator[bytes | memoryview]:
+    """The parts in pieces of about `_SLICE` bytes, big parts cut and small ones joined: handing the
+    transport tens of megabytes at once would copy them on the event loop in one go and stall every other
+    request meanwhile, and thousands of small writes cost more than joining them."""
+    pending: list[bytes] = []
+    size = 0
+    for part in parts:
+        if len(part) < _SLICE:
+            pending.append(part)
+            size += len(part)
+            if size < _SLICE:
+                continue
+        if pending:
+            yield b"".join(pending)
+            pending, size = [], 0
+        if len(part) >= _SLICE:
+            view = memoryview(part)
+            yield from (view[start : start + _SLICE] for start in range(0, len(view), _SLICE))
+    if pending:
+        yield b"".join(pending)
 
 
 async def _prerender(app: web.Application) -> AsyncIterator[None]:
@@ -201,7 +213,7 @@ def _quality(text: str) -> float:
         return 1.0
 
 
-def _log_cap(state: _State, result: RenderResult) -> None:
+def _log_cap(state: _State, result: Exposition) -> None:
     if result.capped != state.capped:
         state.capped = result.capped
         if result.capped:

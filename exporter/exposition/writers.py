@@ -166,6 +166,34 @@ WRITERS: dict[str, Writer] = {
 }
 
 
+_INPUT_OF = {
+    "lb": "status",
+    "blb": "status",
+    "klb": "status",
+    "g": "status",
+    "sums": "status",
+    "p": "status",
+    "mx": "lags",
+    "src": "lags",
+    "lag": "lags",
+    "lost": "headroom",
+    "mh": "headroom",
+    "h": "headroom",
+}
+
+
+def inputs(family: Family) -> frozenset[str]:
+    """What of a group the family's samples are computed from: its status ("status"), its lag in seconds
+    ("lags"), its retention headroom ("headroom"); for a group or partition family."""
+    used = _uses(family.unit, sample_source(family), _comprehension_expression(family))
+    return frozenset(_INPUT_OF[name] for name in used)
+
+
+def header(family: Family) -> str:
+    """The HELP and TYPE lines that start the family's block."""
+    return f"# HELP {family.name} {family.help}\n# TYPE {family.name} {family.type}\n"
+
+
 def enabled(compat: Collection[Compat]) -> list[Family]:
     """The rendered families, in exposition order, with the given compatible sets."""
     return [f for f in FAMILIES if f.unit != "registry" and (f.compat is None or f.compat in compat)]

@@ -38,8 +38,8 @@ from exporter.core.model import (
 )
 from exporter.core.retention import TopicRetention
 from exporter.core.storage import Storage
-from exporter.exposition import metrics as metrics_module
 from exporter.exposition import metrics_endpoint
+from exporter.exposition.blocks import BlockRenderer
 from exporter.exposition.server import HttpServer, build_app
 from exporter.exposition.webconfig import WebConfigError, parse_web_config
 from exporter.runtime import ClusterRuntime
@@ -1034,14 +1034,14 @@ async def test_health_answers_while_metrics_render(
 ) -> None:
     loop = asyncio.get_running_loop()
     rendering = asyncio.Event()
-    real_render = metrics_module.render
+    real_render = BlockRenderer.render
 
     def slow_render(*args: Any) -> Any:
         loop.call_soon_threadsafe(rendering.set)
         time.sleep(0.6)
         return real_render(*args)
 
-    monkeypatch.setattr(metrics_endpoint, "render", slow_render)
+    monkeypatch.setattr(BlockRenderer, "render", slow_render)
     async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
         scrape = asyncio.create_task(test_client.get("/metrics"))
         await asyncio.wait_for(rendering.wait(), 5)
@@ -1067,7 +1067,7 @@ class RenderCounter:
         self._loop.call_soon_threadsafe(self._rendered.set)
         return self.real(*args)
 
-    real: Any = staticmethod(metrics_module.render)
+    real: Any = staticmethod(BlockRenderer.render)
 
     async def reach(self, count: int) -> None:
         async with asyncio.timeout(5):
@@ -1080,7 +1080,11 @@ class RenderCounter:
 async def renders(monkeypatch: pytest.MonkeyPatch) -> RenderCounter:
     """Counts renders; the pre-render poll runs every 20 ms instead of 0.5 s."""
     counter = RenderCounter(asyncio.get_running_loop())
-    monkeypatch.setattr(metrics_endpoint, "render", counter)
+
+    def render(*args: Any) -> Any:
+        return counter(*args)
+
+    monkeypatch.setattr(BlockRenderer, "render", render)
     monkeypatch.setattr(metrics_endpoint, "_PRERENDER_POLL_S", 0.02)
     return counter
 

@@ -1,0 +1,202 @@
+"""The exposition rendered again only where it changed: the same text as `metrics.render`, kept as blocks.
+
+Groups are cut into buckets of about a hundred, in render order; a bucket's samples of one family are one
+block, and the exposition is, family by family, the family's header and its blocks in bucket order, so every
+family stays one contiguous block. Between two renders a bucket whose groups kept their status objects (the
+evaluator replaces a status only when its inputs changed), lag in seconds and retention headroom keeps its
+blocks; otherwise only the families that read what changed are written again. Bucket edges are chosen by the
+group names (a hash), so a new or deleted group moves the edges of its own bucket only. Topic and health
+families are written every time: they are small and change every HEAD round.
+
+Each block is kept as text and deflated (`gzip_parts`): the kept blocks are the one rendered copy, their
+deflated parts its compressed form. When the cap would drop series, the exposition is `metrics.render`'s,
+capped, as one block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from exporter.core.model import GroupStatus, Status
+from exporter.core.retention import Headroom
+from exporter.core.timelag import LagSeconds
+from exporter.exposition import gzip_parts
+from exporter.exposition.families import Family
+from exporter.exposition.gzip_parts import Part
+from exporter.exposition.metrics import ClusterView, RenderOptions, render
+from exporter.exposition.rows import (
+    BrokerRows,
+    CapRows,
+    ClusterRows,
+    GroupRows,
+    PartitionRows,
+    TopicRows,
+)
+from exporter.exposition.text_format import escape
+from exporter.exposition.writers import WRITERS, enabled, header, inputs
+
+__all__ = ["BlockRenderer", "Exposition"]
+
+_BUCKET = 100
+"""Groups per bucket on average: a bucket ends after a group whose name hashes to 0 modulo this."""
+_BUCKET_MAX = 4 * _BUCKET
+_EVERYTHING = frozenset({"status", "lags", "headroom"})
+
+
+@dataclass(frozen=True, slots=True)
+class Exposition:
+    """The text exposition as parts: their data concatenated are the body, their deflated data the body of
+    one gzip stream (`gzip_parts.HEADER` first, `gzip_parts.finish` last)."""
+
+    parts: list[Part]
+    series: int
+    """Data series in the exposition."""
+    dropped: int
+    """Data series left out because of the cap."""
+    crc: int
+    """CRC-32 of the body."""
+    size: int
+    """Bytes in the body."""
+
+    @property
+    def capped(self) -> bool:
+        return self.dropped > 0
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(p.data for p in self.parts)
+
+
+@dataclass(slots=True)
+class _Bucket:
+    cluster: str
+    """Escaped cluster name."""
+    statuses: list[GroupStatus] = field(default_factory=list)
+    lags: list[Sequence[LagSeconds | None] | None] = field(default_factory=list)
+    headroom: list[Sequence[Headroom | None] | None] = field(default_factory=list)
+    blocks: dict[str, tuple[Part, int]] = field(default_factory=dict)
+    """(block, samples) by family name."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.cluster, self.statuses[0].group
+
+    def changes(self, kept: _Bucket | None) -> frozenset[str]:
+        """What changed since `kept`, the bucket of the same first group at the last render."""
+        if kept is None or len(kept.statuses) != len(self.statuses):
+            return _EVERYTHING
+        if any(a is not b for a, b in zip(self.statuses, kept.statuses, strict=True)):
+            return _EVERYTHING
+        changed = set()
+        if self.lags != kept.lags:
+            changed.add("lags")
+        if self.headroom != kept.headroom:
+            changed.add("headroom")
+        return frozenset(changed)
+
+
+class BlockRenderer:
+    """Renders clusters' views like `metrics.render`, keeping each bucket's blocks between renders. Not
+    thread-safe: one render at a time."""
+
+    def __init__(self, options: RenderOptions) -> None:
+        self._options = options
+        self._families = enabled(options.compat)
+        self._kafka = "kafka_exporter" in options.compat
+        self._per_partition = options.granularity == "partition"
+        self._group_families = [f for f in self._families if f.unit == "group"] + (
+            [f for f in self._families if f.unit == "partition"] if self._per_partition else []
+        )
+        self._inputs = {f.name: inputs(f) for f in self._group_families}
+        self._headers = {f.name: gzip_parts.part(header(f).encode()) for f in self._families}
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self.rendered_buckets = 0
+        """Buckets written (wholly or in part) by the last render, for benchmarks and tests."""
+
+    def render(self, clusters: Sequence[ClusterView]) -> Exposition:
+        self.rendered_buckets = 0
+        buckets = [self._blocks(bucket) for bucket in _buckets(clusters)]
+        self._buckets = {b.key: b for b in buckets}
+        topics = TopicRows()
+        if self._per_partition:
+            for view in clusters:
+                cluster = escape(view.name)
+                for topic, heads in view.topics:
+                    topics.add(
+                        cluster,
+                        topic,
+                        heads,
+                        view.topic_starts.get(topic, ()),
+                        view.topic_retention.get(topic),
+                    )
+        families: list[tuple[Family, list[Part], int]] = []
+        for f in self._families:
+            if f.unit in ("group", "partition"):
+                blocks = [b.blocks.get(f.name, (gzip_parts.EMPTY, 0)) for b in buckets]
+                families.append((f, [p for p, _ in blocks], sum(n for _, n in blocks)))
+            elif f.unit == "topic":
+                samples = WRITERS[f.name](topics)
+                families.append((f, [gzip_parts.part("".join(samples).encode())], len(samples)))
+        series = sum(n for _, _, n in families)
+        if series > self._options.max_series:
+            result = render(clusters, self._options)
+            body = gzip_parts.part(result.body)
+            return Exposition([body], result.series, result.dropped, body.crc, len(body.data))
+        health: dict[str, object] = {
+            "cluster": ClusterRows.of(clusters),
+            "broker": BrokerRows.of(clusters),
+            "cap": CapRows([series], [0]),
+        }
+        for f in self._families:
+            if f.unit in health:
+                samples = WRITERS[f.name](health[f.unit])
+                families.append((f, [gzip_parts.part("".join(samples).encode())], len(samples)))
+        parts = [
+            part
+            for f, blocks, samples in families
+            if samples
+            for part in (self._headers[f.name], *(b for b in blocks if b.data))
+        ]
+        crc, size = gzip_parts.crc_of(parts)
+        return Exposition(parts, series, 0, crc, size)
+
+    def _blocks(self, bucket: _Bucket) -> _Bucket:
+        """The bucket with its blocks: the kept ones where nothing they read changed, new ones elsewhere."""
+        kept = self._buckets.get(bucket.key)
+        changed = bucket.changes(kept)
+        if kept is not None and not changed:
+            return kept
+        self.rendered_buckets += 1
+        rows = GroupRows(kafka=self._kafka)
+        for status, lags, headroom in zip(bucket.statuses, bucket.lags, bucket.headroom, strict=True):
+            rows.add(bucket.cluster, status, lags, headroom)
+        partitions = PartitionRows.of(rows, self._options.compat) if self._per_partition else None
+        for f in self._group_families:
+            if kept is not None and f.name in kept.blocks and not self._inputs[f.name] & changed:
+                bucket.blocks[f.name] = kept.blocks[f.name]
+                continue
+            samples = WRITERS[f.name](rows if f.unit == "group" else partitions)
+            bucket.blocks[f.name] = (gzip_parts.part("".join(samples).encode()), len(samples))
+        return bucket
+
+
+def _buckets(clusters: Sequence[ClusterView]) -> list[_Bucket]:
+    """The groups to render in render order, cut into buckets at names that hash to 0 modulo `_BUCKET` (and
+    every `_BUCKET_MAX` groups), and at every cluster."""
+    buckets: list[_Bucket] = []
+    for view in clusters:
+        bucket = _Bucket(escape(view.name))
+        lag_seconds, headroom = view.lag_seconds, view.headroom
+        for g in view.groups:
+            if g.status == Status.NOTFOUND:
+                continue
+            bucket.statuses.append(g)
+            bucket.lags.append(lag_seconds.get(g.group))
+            bucket.headroom.append(headroom.get(g.group))
+            if hash(g.group) % _BUCKET == 0 or len(bucket.statuses) == _BUCKET_MAX:
+                buckets.append(bucket)
+                bucket = _Bucket(bucket.cluster)
+        if bucket.statuses:
+            buckets.append(bucket)
+    return buckets
