@@ -15,7 +15,11 @@ a GIL with the server. Figures:
 On a 2-core machine the client processes compete with the server for the cores; a Prometheus on another host
 would not.
 
+With --changed N, N groups get a new commit before each round, so that the round replaces their statuses and
+the render writes their blocks again (without it, a round changes no status: the best case).
+
 Run: .venv/bin/python bench/bench_http.py [--groups N] [--partitions N] [--runs N] [--health-seconds S]
+     [--changed N]
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ def _fill(storage: Storage, groups: int, partitions: int) -> None:
         )
 
 
-def _serve(groups: int, partitions: int, pipe: Connection) -> None:
+def _serve(groups: int, partitions: int, changed: int, pipe: Connection) -> None:
     async def main() -> None:
         started = time.perf_counter()
         runtime = await _runtime(groups, partitions)
@@ -100,9 +104,12 @@ def _serve(groups: int, partitions: int, pipe: Connection) -> None:
         monitor = asyncio.create_task(_watch_loop(stalls))
         pipe.send((server.port, built))
         loop = asyncio.get_running_loop()
+        commits = _Commits(runtime.storage, groups, partitions)
         while (command := await loop.run_in_executor(None, pipe.recv)) != "stop":
             if command == "round":
-                # An evaluation round that finds no commit changed: the statuses stay, their timing moves.
+                # An evaluation round: the `changed` groups that got a new commit since the last one are
+                # evaluated again (their statuses are replaced); the others' statuses stay.
+                commits.next(changed)
                 await runtime.evaluate_now()
                 pipe.send("done")
                 continue
@@ -113,6 +120,27 @@ def _serve(groups: int, partitions: int, pipe: Connection) -> None:
         await server.stop()
 
     asyncio.run(main())
+
+
+class _Commits:
+    """One new commit (on partition 0) for each of the next groups, in turn, before a round."""
+
+    def __init__(self, storage: Storage, groups: int, partitions: int) -> None:
+        self._storage = storage
+        self._groups = groups
+        self._topics = min(_TOPICS, groups)
+        self._next = 0
+        self._order = groups * (_COMMITS * partitions + 1)
+        self._offset = 1_000_000
+
+    def next(self, count: int) -> None:
+        for _ in range(count):
+            g = self._next % self._groups
+            self._next += 1
+            self._order += 1
+            self._offset += 1
+            commit = OffsetCommit(f"group-{g:05d}", f"topic-{g % self._topics:04d}", 0, self._offset, _NOW_MS)
+            self._storage.apply(commit, self._order, _NOW_MS)
 
 
 async def _watch_loop(stalls: list[float]) -> None:
@@ -213,16 +241,22 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=10)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--health-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--changed", type=int, default=0, help="groups with a new commit before each round (default 0)"
+    )
     args = parser.parse_args()
 
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    server = context.Process(target=_serve, args=(args.groups, args.partitions, theirs))
+    server = context.Process(target=_serve, args=(args.groups, args.partitions, args.changed, theirs))
     server.start()
     try:
         port, built = ours.recv()
         url = f"http://127.0.0.1:{port}/metrics"
-        print(f"groups={args.groups} partitions/group={args.partitions} (data built in {built:.1f} s)")
+        print(
+            f"groups={args.groups} partitions/group={args.partitions} changed/round={args.changed} "
+            f"(data built in {built:.1f} s)"
+        )
         figures = {}
         cases = (
             ("new round just before: scrape renders", 0.0),

@@ -1,5 +1,9 @@
 """Render time and size of /metrics for 10,000 groups x 10 partitions, plain and gzipped.
 
+`render` is the whole text at once; `blocks` is what /metrics does (blocks.BlockRenderer, its blocks deflated
+as they are written): the first render, then a render after a round that re-evaluated no group, 1%, 10% or
+every group (their statuses replaced by equal new objects).
+
 Run: .venv/bin/python bench/bench_metrics.py [--groups N] [--partitions N] [--runs N] [--burrow]
 """
 
@@ -10,9 +14,12 @@ import gzip
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
+from itertools import cycle
 
 from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
+from exporter.exposition.blocks import BlockRenderer
 from exporter.exposition.metrics import ClusterView, RenderOptions, render
 
 _NOW_MS = 1_763_000_000_123
@@ -95,6 +102,7 @@ def main() -> None:
     print(f"series={result.series} bytes={len(result.body):,}")
     median, best, cpu = _timed(partial(render, [cluster], options), args.runs)
     print(f"render: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms")
+    _blocks(cluster, options, result.body, args.runs)
     for level in range(1, 7):
         compressed = gzip.compress(result.body, compresslevel=level)
         median, best, cpu = _timed(
@@ -103,6 +111,27 @@ def main() -> None:
         print(
             f"gzip level {level}: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms, "
             f"{len(compressed):,} bytes ({len(compressed) / len(result.body):.1%})"
+        )
+
+
+def _blocks(cluster: ClusterView, options: RenderOptions, body: bytes, runs: int) -> None:
+    median, best, cpu = _timed(lambda: BlockRenderer(options).render([cluster]), max(3, runs // 2))
+    print(f"blocks, first render: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms")
+    renderer = BlockRenderer(options)
+    exposition = renderer.render([cluster])
+    assert exposition.body == body
+    deflated = sum(len(p.deflated) for p in exposition.parts)
+    print(
+        f"blocks: {len(exposition.parts):,} parts, deflated {deflated:,} bytes ({deflated / len(body):.1%})"
+    )
+    for share in (0.0, 0.01, 0.1, 1.0):
+        every = round(1 / share) if share else 0
+        groups = [replace(g) if every and i % every == 0 else g for i, g in enumerate(cluster.groups)]
+        views = cycle([replace(cluster, groups=groups), cluster])
+        median, best, cpu = _timed(lambda views=views: renderer.render([next(views)]), runs)
+        print(
+            f"blocks, {share:.0%} of the groups re-evaluated: median {median:.0f} ms, best {best:.0f} ms, "
+            f"median cpu {cpu:.0f} ms ({renderer.rendered_buckets} buckets written)"
         )
 
 

@@ -1,6 +1,6 @@
 """The exposition rendered again only where it changed: the same text as `metrics.render`, kept as blocks.
 
-Groups are cut into buckets of about a hundred, in render order; a bucket's samples of one family are one
+Groups are cut into buckets of about 25, in render order; a bucket's samples of one family are one
 block, and the exposition is, family by family, the family's header and its blocks in bucket order, so every
 family stays one contiguous block. Between two renders a bucket whose groups kept their status objects (the
 evaluator replaces a status only when its inputs changed), lag in seconds and retention headroom keeps its
@@ -38,8 +38,11 @@ from exporter.exposition.writers import WRITERS, enabled, header, inputs
 
 __all__ = ["BlockRenderer", "Exposition"]
 
-_BUCKET = 100
-"""Groups per bucket on average: a bucket ends after a group whose name hashes to 0 modulo this."""
+_BUCKET = 25
+"""Groups per bucket on average: a bucket ends after a group whose name hashes to 0 modulo this. Smaller
+buckets write less again when few groups change, and cost more parts (each deflated and CRC-combined) and
+more calls when many do: at 10,000 groups x 10 partitions, 10, 25 and 100 took 720, 450 and 490 ms of CPU for
+a first render, 40, 21 and 12 ms with no group re-evaluated, 120, 220 and 390 ms with 1% re-evaluated."""
 _BUCKET_MAX = 4 * _BUCKET
 _EVERYTHING = frozenset({"status", "lags", "headroom"})
 

@@ -44,9 +44,6 @@ class _Rendered:
 
     views: list[ClusterView]
     exposition: Exposition
-    gzip_prefix: bytes | None = None
-    """The gzip header and the body's deflated parts: the start of every gzipped answer, once one was asked
-    for."""
 
 
 @dataclass(slots=True)
@@ -62,8 +59,6 @@ class _State:
     capped: bool = False
     last_scrape: float | None = None
     """`time.monotonic()` of the last /metrics request, which keeps the pre-rendering going."""
-    gzip_wanted: bool = False
-    """Whether the last scrape asked for gzip, so that pre-rendering compresses too."""
 
 
 _STATE = web.AppKey("lagwatch_metrics", _State)
@@ -93,47 +88,36 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     state = request.app[_STATE]
     gzip = _accepts_gzip(request.headers.get("Accept-Encoding", ""))
     state.last_scrape = time.monotonic()
-    state.gzip_wanted = gzip
     async with state.render_lock:
-        rendered = await _current(state, gzip)
+        rendered = await _current(state)
     # The self-metrics read the sources' counters, which only the event loop writes: collect them here.
     own = generate_latest(state.registry)
     headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
     exposition = rendered.exposition
     if gzip:
-        assert rendered.gzip_prefix is not None
         headers["Content-Encoding"] = "gzip"
         tail = gzip_parts.finish(exposition.crc, exposition.size, own)
-        return await _stream(request, headers, [rendered.gzip_prefix, tail])
+        return await _stream(
+            request, headers, [gzip_parts.HEADER, *(p.deflated for p in exposition.parts), tail]
+        )
     return await _stream(request, headers, [*(p.data for p in exposition.parts), own])
 
 
-async def _current(state: _State, gzip: bool) -> _Rendered:
+async def _current(state: _State) -> _Rendered:
     """The exposition of the clusters' views as they are now: the kept one while they are unchanged, else a
-    new one rendered (and compressed if asked) in a worker thread. Call with `render_lock` held."""
+    new one rendered in a worker thread. Call with `render_lock` held."""
     views = [cluster.view() for cluster in state.clusters.values()]
     rendered = state.rendered
     if rendered is None or rendered.views != views:
-        rendered = await asyncio.to_thread(_render, state.renderer, views, gzip)
+        rendered = await asyncio.to_thread(_render, state.renderer, views)
         state.rendered = rendered
         _log_cap(state, rendered.exposition)
-    elif gzip and rendered.gzip_prefix is None:
-        _compress(rendered)
     return rendered
 
 
-def _render(renderer: BlockRenderer, views: list[ClusterView], gzip: bool) -> _Rendered:
+def _render(renderer: BlockRenderer, views: list[ClusterView]) -> _Rendered:
     with gc_paused():
-        exposition = renderer.render(views)
-    rendered = _Rendered(views, exposition)
-    if gzip:
-        _compress(rendered)
-    return rendered
-
-
-def _compress(rendered: _Rendered) -> None:
-    """The parts are deflated as they are rendered; a gzipped answer starts with them joined (a few MB)."""
-    rendered.gzip_prefix = gzip_parts.HEADER + b"".join(p.deflated for p in rendered.exposition.parts)
+        return _Rendered(views, renderer.render(views))
 
 
 async def _stream(request: web.Request, headers: Mapping[str, str], parts: list[bytes]) -> web.StreamResponse:
@@ -186,7 +170,7 @@ async def _prerender(app: web.Application) -> AsyncIterator[None]:
                 continue
             try:
                 async with state.render_lock:
-                    await _current(state, state.gzip_wanted)
+                    await _current(state)
             except Exception:
                 log.exception("/metrics: rendering ahead of the next scrape failed")
 
