@@ -33,6 +33,7 @@ __all__ = ["install"]
 log = logging.getLogger(__name__)
 
 _SLICE = 1 << 20
+_JOINED = 16 << 10
 _PRERENDER_POLL_S = 0.5
 _PRERENDER_WHILE_S = 600.0
 """Pre-rendering stops this long after the last scrape."""
@@ -131,13 +132,14 @@ async def _stream(request: web.Request, headers: Mapping[str, str], parts: list[
 
 
 def _slices(parts: list[bytes]) -> Iterator[bytes | memoryview]:
-    """The parts in pieces of about `_SLICE` bytes, big parts cut and small ones joined: handing the
-    transport tens of megabytes at once would copy them on the event loop in one go and stall every other
-    request meanwhile, and thousands of small writes cost more than joining them."""
+    """The parts as pieces for the transport: a part of `_JOINED` bytes or more as it is (cut in `_SLICE`
+    slices: handing the transport tens of megabytes at once would copy them on the event loop in one go and
+    stall every other request meanwhile), runs of smaller ones joined (thousands of tiny writes cost more
+    than joining them; joining big ones costs a fresh copy of the body)."""
     pending: list[bytes] = []
     size = 0
     for part in parts:
-        if len(part) < _SLICE:
+        if len(part) < _JOINED:
             pending.append(part)
             size += len(part)
             if size < _SLICE:
@@ -145,7 +147,7 @@ def _slices(parts: list[bytes]) -> Iterator[bytes | memoryview]:
         if pending:
             yield b"".join(pending)
             pending, size = [], 0
-        if len(part) >= _SLICE:
+        if len(part) >= _JOINED:
             view = memoryview(part)
             yield from (view[start : start + _SLICE] for start in range(0, len(view), _SLICE))
     if pending:
