@@ -191,24 +191,33 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 _PARTS = (
-    ("decode", "/exporter/core/decoder"),
-    ("storage", "/exporter/core/storage"),
-    ("offsets source", "/exporter/sources/"),
-    ("aiokafka", "/aiokafka/"),
+    ("decode", ("/exporter/core/decoder.py",)),
+    (
+        "storage",
+        tuple(
+            f"/exporter/core/{module}.py"
+            for module in ("storage", "windows", "groups", "topics", "membership", "filters")
+        ),
+    ),
+    ("offsets source", ("/exporter/sources/",)),
+    ("aiokafka", ("/aiokafka/",)),
 )
 
 
 def _part(filename: str) -> str:
-    return next((name for name, marker in _PARTS if marker in filename), "asyncio and the rest")
+    return next(
+        (name for name, markers in _PARTS if any(m in filename for m in markers)), "asyncio and the rest"
+    )
 
 
 def _print_parts(stats: pstats.Stats) -> None:
-    """Own time by part of the replay. A built-in function (struct's unpack_from, bytes.decode, len...) counts
-    for the part that called it, so that decode is everything decoding costs."""
+    """Own time by part of the replay. A built-in function (struct's unpack_from, bytes.decode, len...) or a
+    generated one (a dataclass's __init__) counts for the part that called it, so that decode is everything
+    decoding costs."""
     parts: dict[str, float] = {}
     entries = stats.stats  # type: ignore[attr-defined]
     for (filename, _, _), (_, _, own, _, callers) in entries.items():
-        if filename != "~":
+        if filename not in ("~", "<string>"):
             parts[_part(filename)] = parts.get(_part(filename), 0.0) + own
             continue
         for (caller_file, _, _), (_, _, from_caller, _) in callers.items():
