@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 
 from exporter.core.decoder import (
     _decode,
-    _fast_offset_commit,
     decode,
     decode_assignment,
     decode_batch,
 )
+from exporter.core.fast_commits import fast_offset_commit
 from exporter.core.model import (
     ConsumerGroupAssignment,
     ConsumerGroupMember,
@@ -861,7 +861,7 @@ def test_fast_path_decodes_the_shapes_kafka_writes(
     value = enc.offset_commit_value(
         version, commit.offset, metadata, commit.timestamp_ms, commit.leader_epoch, expire_timestamp=7
     )
-    fast = _fast_offset_commit(key, value)
+    fast = fast_offset_commit(key, value)
     assert fast == commit
     assert hash(fast) == hash(commit)
     assert repr(fast) == repr(commit)
@@ -904,7 +904,7 @@ def test_fast_path_agrees_with_the_generic_reader(pair: tuple[bytes, bytes | Non
     assert decode(key, value) == generic
     assert type(decode(key, value)) is type(generic)
     if value is not None:
-        fast = _fast_offset_commit(key, value)
+        fast = fast_offset_commit(key, value)
         assert fast is None or fast == generic
 
 
@@ -918,11 +918,11 @@ def test_fast_path_leaves_what_it_does_not_read_to_the_generic_reader() -> None:
     v3_truncated = enc.offset_commit_value(3, 5, "", 7)[:-1]
     v4_without_tag_count = enc.offset_commit_value(4, 5, "", 7)[:-1]
     for value in (v0, v4_tagged, v4_long, v4_null, b"", b"\x00\x04", v3_truncated, v4_without_tag_count):
-        assert _fast_offset_commit(key, value) is None
-    assert _fast_offset_commit(enc.offset_commit_key("g", "t", 3, key_type=2), OFFSET_V4) is None
+        assert fast_offset_commit(key, value) is None
+    assert fast_offset_commit(enc.offset_commit_key("g", "t", 3, key_type=2), OFFSET_V4) is None
     # A group length of -4 points the topic length back at the key type: bytes that would still "parse".
     negative = b"\x00\x01\xff\xfc\x00\x00\x00"
-    assert _fast_offset_commit(negative, OFFSET_V4) is None
+    assert fast_offset_commit(negative, OFFSET_V4) is None
     assert decode(negative, OFFSET_V4) == DecodeError(
         1, "key: null or negative length in a non-nullable string at byte 2"
     )
