@@ -191,7 +191,13 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 _PARTS = (
-    ("decode", ("/exporter/core/decoder.py",)),
+    (
+        "decode",
+        tuple(
+            f"/exporter/core/{module}.py"
+            for module in ("decoder", "wire", "offset_schemas", "group_schemas", "fast_commits")
+        ),
+    ),
     (
         "storage",
         tuple(
