@@ -1,0 +1,250 @@
+"""Steady state of a real lagwatch process under a live commit load: CPU, resident memory, scrape latency.
+
+A real broker (`--bootstrap`, or one that scripts/kafka-local starts for the run) is filled by `loadgen.py`
+with `--groups` x `--partitions` group-partitions x `--commits` commits (10,000 x 10 x 12 by default: 1.2 M
+records in `__consumer_offsets`). Then the console script `lagwatch` starts with its defaults (HEAD refresh
+every 10 s, per-partition metrics), replays the offsets topic and turns ready; its RSS at that moment is the
+reference. Then loadgen, in a process of its own, commits `--rate` commits per second (group after group,
+each group's next round) and moves every HEAD, while this process scrapes `/metrics` every `--scrape` seconds
+with gzip, as Prometheus does, and reads lagwatch's CPU time (utime + stime) and RSS every `--sample` seconds,
+for `--minutes`.
+
+Printed: replay time and RSS after replay; CPU of one core per minute (median) and over the whole steady
+phase; RSS at the start and end of the steady phase, its maximum (also relative to after replay) and its slope
+(least squares, MiB per 10 minutes); scrape latency median and maximum; lagwatch's own evaluation duration;
+the commit rate loadgen reached; the load average. The targets (issue #17): at most 25% of one core, RSS
+within 10% of its value after replay and flat.
+
+    .venv/bin/python bench/bench_steady.py [--minutes 30] [--bootstrap HOST:PORT | --base-port 39092]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gzip
+import io
+import logging
+import multiprocessing
+import multiprocessing.synchronize
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from pathlib import Path
+
+import loadgen
+from lagwatch_process import MIB, Lagwatch, broker, load_average, metric_values
+
+_READY_TIMEOUT_S = 900.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float
+    cpu: float
+    rss: int
+
+
+async def _load(
+    bootstrap: str,
+    layout: loadgen.Layout,
+    rate: float,
+    seconds: float,
+    go: multiprocessing.synchronize.Event,
+    results: Queue[tuple[str, float]],
+) -> None:
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    populated = time.monotonic()
+    committer = await loadgen.populate(bootstrap, layout)
+    results.put(("populated", time.monotonic() - populated))
+    try:
+        await asyncio.to_thread(go.wait)
+        before = committer.requests
+        started = time.monotonic()
+        with contextlib.redirect_stdout(io.StringIO()):  # loadgen's report every 10 s
+            await loadgen.live(bootstrap, committer, layout, rate, seconds)
+        commits = (committer.requests - before) * layout.partitions
+        results.put(("live", commits / (time.monotonic() - started)))
+    finally:
+        await committer.close()
+
+
+def _load_process(
+    bootstrap: str,
+    layout: loadgen.Layout,
+    rate: float,
+    seconds: float,
+    go: multiprocessing.synchronize.Event,
+    results: Queue[tuple[str, float]],
+) -> None:
+    asyncio.run(_load(bootstrap, layout, rate, seconds, go, results))
+
+
+def _slope_per_10_min(samples: list[Sample]) -> float:
+    """Least-squares slope of RSS over time, in MiB per 10 minutes."""
+    times = [s.at for s in samples]
+    sizes = [s.rss / MIB for s in samples]
+    return statistics.linear_regression(times, sizes).slope * 600
+
+
+def _per_minute_cpu(samples: list[Sample]) -> list[float]:
+    """CPU % of one core over each whole minute since the first sample."""
+    figures = []
+    start = samples[0]
+    for sample in samples[1:]:
+        if sample.at - start.at >= 60:
+            figures.append(100 * (sample.cpu - start.cpu) / (sample.at - start.at))
+            start = sample
+    return figures
+
+
+class _Scrapes:
+    def __init__(self, lagwatch: Lagwatch) -> None:
+        self._lagwatch = lagwatch
+        self.latencies: list[float] = []
+        self.sizes: list[int] = []
+        self.rounds: list[float] = []
+
+    def scrape(self) -> None:
+        started = time.perf_counter()
+        status, body = self._lagwatch.get("/metrics", gzip=True)
+        self.latencies.append(time.perf_counter() - started)
+        if status != 200:
+            raise RuntimeError(f"/metrics answered {status}")
+        self.sizes.append(len(body))
+        text = gzip.decompress(body).decode()
+        self.rounds += metric_values(text, "lagwatch_evaluation_duration_seconds")
+
+
+def _steady(
+    lagwatch: Lagwatch, minutes: float, scrape_s: float, sample_s: float
+) -> tuple[list[Sample], _Scrapes]:
+    scrapes = _Scrapes(lagwatch)
+    samples: list[Sample] = []
+    started = time.monotonic()
+    next_scrape = started
+    next_sample = started
+    next_report = started + 60
+    while (now := time.monotonic()) - started < minutes * 60:
+        if now >= next_sample:
+            samples.append(Sample(now, lagwatch.cpu(), lagwatch.rss()))
+            next_sample += sample_s
+        if now >= next_scrape:
+            scrapes.scrape()
+            next_scrape += scrape_s
+        if now >= next_report:
+            recent = [s for s in samples if s.at >= now - 60]
+            cpu = 100 * (recent[-1].cpu - recent[0].cpu) / (recent[-1].at - recent[0].at)
+            print(
+                f"  minute {round((now - started) / 60):3d}: CPU {cpu:5.1f}% of a core, RSS "
+                f"{recent[-1].rss / MIB:6.1f} MiB, last scrape {scrapes.latencies[-1] * 1000:6.0f} ms, "
+                f"load average {load_average()}",
+                flush=True,
+            )
+            next_report += 60
+        time.sleep(max(0.0, min(next_sample, next_scrape, next_report) - time.monotonic()))
+    samples.append(Sample(time.monotonic(), lagwatch.cpu(), lagwatch.rss()))
+    return samples, scrapes
+
+
+def _report(replay_s: float, after_replay: int, samples: list[Sample], scrapes: _Scrapes) -> None:
+    span = samples[-1].at - samples[0].at
+    minutes = _per_minute_cpu(samples)
+    overall = 100 * (samples[-1].cpu - samples[0].cpu) / span
+    highest = max(s.rss for s in samples)
+    print(f"replay: ready {replay_s:.1f} s after the start; RSS after replay {after_replay / MIB:.1f} MiB")
+    print(
+        f"steady phase ({span / 60:.1f} min): CPU {statistics.median(minutes):.1f}% of one core "
+        f"(median of {len(minutes)} minutes; {min(minutes):.1f}-{max(minutes):.1f}%), "
+        f"{overall:.1f}% overall (target <= 25%)"
+    )
+    print(
+        f"RSS: {samples[0].rss / MIB:.1f} MiB at the start, {samples[-1].rss / MIB:.1f} MiB at the end, "
+        f"max {highest / MIB:.1f} MiB ({100 * (highest / after_replay - 1):+.1f}% of after replay, "
+        f"target within 10%), slope {_slope_per_10_min(samples):+.2f} MiB per 10 minutes"
+    )
+    print(
+        f"scrapes ({len(scrapes.latencies)}, gzip, {statistics.median(scrapes.sizes) / MIB:.1f} MiB): "
+        f"median {statistics.median(scrapes.latencies) * 1000:.0f} ms, "
+        f"max {max(scrapes.latencies) * 1000:.0f} ms"
+    )
+    if scrapes.rounds:
+        print(
+            "lagwatch_evaluation_duration_seconds as scraped: "
+            f"median {statistics.median(scrapes.rounds):.2f} s, max {max(scrapes.rounds):.2f} s"
+        )
+
+
+def run(args: argparse.Namespace, bootstrap: str, directory: Path) -> None:
+    prefix = f"steady-{time.time_ns() // 10**9 % 10**6}"
+    layout = loadgen.Layout(prefix, args.groups, args.partitions, args.topics, args.commits, 10, 25)
+    context = multiprocessing.get_context("spawn")
+    go = context.Event()
+    results: Queue[tuple[str, float]] = context.Queue()
+    seconds = args.minutes * 60 + 5  # until the last sample is taken
+    load = context.Process(
+        target=_load_process, args=(bootstrap, layout, args.rate, seconds, go, results), daemon=True
+    )
+    load.start()
+    try:
+        _, populate_s = results.get(timeout=3600)
+        print(f"populated in {populate_s:.0f} s; load average {load_average()}", flush=True)
+        settings = {"filters": {"group_allow": f"^{prefix}-group-"}}
+        with Lagwatch(bootstrap, directory, settings) as lagwatch:
+            print(f"lagwatch pid {lagwatch.pid}", flush=True)
+            replay_s = lagwatch.wait_ready(_READY_TIMEOUT_S)
+            after_replay = lagwatch.rss()
+            print(
+                f"ready after {replay_s:.1f} s, RSS {after_replay / MIB:.1f} MiB; live load of "
+                f"{args.rate:,.0f} commits/s for {args.minutes:g} min",
+                flush=True,
+            )
+            go.set()
+            samples, scrapes = _steady(lagwatch, args.minutes, args.scrape, args.sample)
+        _report(replay_s, after_replay, samples, scrapes)
+        _, reached = results.get(timeout=120)
+        print(f"live load reached {reached:,.0f} commits/s (asked {args.rate:,.0f})")
+    finally:
+        load.terminate()
+        load.join(30)
+        with contextlib.suppress(Exception):
+            asyncio.run(loadgen.delete(bootstrap, layout))
+    print(f"load average at the end {load_average()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    parser.add_argument("--base-port", type=int, default=0, help="of the broker started without --bootstrap")
+    parser.add_argument("--groups", type=int, default=10_000)
+    parser.add_argument("--partitions", type=int, default=10)
+    parser.add_argument("--topics", type=int, default=1_000)
+    parser.add_argument("--commits", type=int, default=12, help="per group-partition, before the start")
+    parser.add_argument("--rate", type=float, default=5_000, help="live commits per second")
+    parser.add_argument("--minutes", type=float, default=30.0, help="of steady state")
+    parser.add_argument("--scrape", type=float, default=15.0, help="seconds between scrapes")
+    parser.add_argument("--sample", type=float, default=5.0, help="seconds between CPU and RSS samples")
+    args = parser.parse_args()
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load_average()}; "
+        f"{args.groups:,} groups x {args.partitions} partitions x {args.commits} commits, "
+        f"{args.topics:,} topics; live {args.rate:,.0f} commits/s for {args.minutes:g} min, "
+        f"scrape every {args.scrape:g} s",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="lagwatch-steady-") as name:
+        directory = Path(name)
+        with broker(args.bootstrap, directory, args.base_port) as bootstrap:
+            run(args, bootstrap, directory)
+
+
+if __name__ == "__main__":
+    main()
