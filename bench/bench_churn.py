@@ -20,59 +20,25 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 from aiokafka import AIOKafkaClient
 from aiokafka.protocol.admin import DeleteGroupsRequest
+from lagwatch_process import MIB, REPO, broker, free_port, rss_bytes
 from loadgen import Layout, delete, populate
 from prometheus_client.parser import text_string_to_metric_families
 
-_REPO = Path(__file__).resolve().parents[1]
-_KAFKA_LOCAL = _REPO / "scripts" / "kafka-local"
 _TOPICS = 10
 _COORDINATOR_GROUP = 0
 _DELETE_BATCH = 200
 _SETTLE_TIMEOUT_S = 120.0
-
-
-@contextlib.contextmanager
-def _kafka(given: str | None, directory: Path) -> AsyncIterator[str]:  # type: ignore[misc]
-    if given:
-        yield given
-        return
-    state = directory / "kafka"
-    command = [sys.executable, str(_KAFKA_LOCAL)]
-    started = subprocess.run(
-        [*command, "start", "--base-port", "0", "--state-dir", str(state)], capture_output=True, text=True
-    )
-    if started.returncode != 0:
-        raise SystemExit(f"kafka-local start failed: {started.stderr.strip()}")
-    try:
-        yield started.stdout.strip()
-    finally:
-        subprocess.run([*command, "stop", "--purge", "--state-dir", str(state)], capture_output=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 class _Lagwatch:
@@ -124,7 +90,7 @@ async def _delete_groups(client: AIOKafkaClient, groups: list[str]) -> None:
 
 
 async def _soak(bootstrap: str, rounds: int, groups: int, directory: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "LAGWATCH_CLUSTERS__LOCAL__OFFSET_REFRESH": "1",
@@ -142,7 +108,7 @@ async def _soak(bootstrap: str, rounds: int, groups: int, directory: Path) -> No
             "--http.listen",
             f"127.0.0.1:{port}",
         ],
-        cwd=_REPO,
+        cwd=REPO,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -162,7 +128,10 @@ async def _soak(bootstrap: str, rounds: int, groups: int, directory: Path) -> No
 
             await lagwatch.until("get ready", ready)
             baseline_groups = await lagwatch.groups()
-            print(f"start: RSS {_rss_mib(process.pid):.1f} MiB, {await lagwatch.series()} series", flush=True)
+            print(
+                f"start: RSS {rss_bytes(process.pid) / MIB:.1f} MiB, {await lagwatch.series()} series",
+                flush=True,
+            )
             print("round  peak-series  settled-series  groups-left  RSS-MiB  round-s", flush=True)
             rss: list[float] = []
             for round_ in range(1, rounds + 1):
@@ -188,7 +157,7 @@ async def _soak(bootstrap: str, rounds: int, groups: int, directory: Path) -> No
                 await asyncio.sleep(2.5)
                 settled = await lagwatch.series()
                 left = len(await lagwatch.groups() - baseline_groups)
-                rss.append(_rss_mib(process.pid))
+                rss.append(rss_bytes(process.pid) / MIB)
                 print(
                     f"{round_:5d}  {peak:11,d}  {settled:14,d}  {left:11d}  {rss[-1]:7.1f}  "
                     f"{time.monotonic() - started:7.1f}",
@@ -223,7 +192,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lagwatch-churn-") as name:
         directory = Path(name)
-        with _kafka(args.bootstrap, directory) as bootstrap:
+        with broker(args.bootstrap, directory) as bootstrap:
             asyncio.run(_soak(bootstrap, args.rounds, args.groups, directory))
 
 

@@ -28,8 +28,6 @@ import io
 import logging
 import multiprocessing
 import multiprocessing.synchronize
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -38,7 +36,7 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 
 import loadgen
-from lagwatch_process import MIB, Lagwatch, broker, load_average, metric_values
+from lagwatch_process import MIB, Lagwatch, add_load_arguments, broker, describe, load_average, metric_values
 
 _READY_TIMEOUT_S = 900.0
 
@@ -50,39 +48,34 @@ class Sample:
     rss: int
 
 
-async def _load(
-    bootstrap: str,
-    layout: loadgen.Layout,
-    rate: float,
-    seconds: float,
-    go: multiprocessing.synchronize.Event,
-    results: Queue[tuple[str, float]],
-) -> None:
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    populated = time.monotonic()
-    committer = await loadgen.populate(bootstrap, layout)
-    results.put(("populated", time.monotonic() - populated))
-    try:
-        await asyncio.to_thread(go.wait)
-        before = committer.requests
-        started = time.monotonic()
-        with contextlib.redirect_stdout(io.StringIO()):  # loadgen's report every 10 s
-            await loadgen.live(bootstrap, committer, layout, rate, seconds)
-        commits = (committer.requests - before) * layout.partitions
-        results.put(("live", commits / (time.monotonic() - started)))
-    finally:
-        await committer.close()
+@dataclass(frozen=True)
+class _Load:
+    """The live load, run in a process of its own so that this one's scrapes do not wait behind it."""
 
+    bootstrap: str
+    layout: loadgen.Layout
+    rate: float
+    seconds: float
 
-def _load_process(
-    bootstrap: str,
-    layout: loadgen.Layout,
-    rate: float,
-    seconds: float,
-    go: multiprocessing.synchronize.Event,
-    results: Queue[tuple[str, float]],
-) -> None:
-    asyncio.run(_load(bootstrap, layout, rate, seconds, go, results))
+    def run(self, go: multiprocessing.synchronize.Event, results: Queue[tuple[str, float]]) -> None:
+        """Populates, reports, waits for `go`, then commits live for `seconds` and reports the rate."""
+        asyncio.run(self._run(go, results))
+
+    async def _run(self, go: multiprocessing.synchronize.Event, results: Queue[tuple[str, float]]) -> None:
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        populated = time.monotonic()
+        committer = await loadgen.populate(self.bootstrap, self.layout)
+        results.put(("populated", time.monotonic() - populated))
+        try:
+            await asyncio.to_thread(go.wait)
+            before = committer.requests
+            started = time.monotonic()
+            with contextlib.redirect_stdout(io.StringIO()):  # loadgen's report every 10 s
+                await loadgen.live(self.bootstrap, committer, self.layout, self.rate, self.seconds)
+            commits = (committer.requests - before) * self.layout.partitions
+            results.put(("live", commits / (time.monotonic() - started)))
+        finally:
+            await committer.close()
 
 
 def _slope_per_10_min(samples: list[Sample]) -> float:
@@ -187,9 +180,8 @@ def run(args: argparse.Namespace, bootstrap: str, directory: Path) -> None:
     go = context.Event()
     results: Queue[tuple[str, float]] = context.Queue()
     seconds = args.minutes * 60 + 5  # until the last sample is taken
-    load = context.Process(
-        target=_load_process, args=(bootstrap, layout, args.rate, seconds, go, results), daemon=True
-    )
+    job = _Load(bootstrap, layout, args.rate, seconds)
+    load = context.Process(target=job.run, args=(go, results), daemon=True)
     load.start()
     try:
         _, populate_s = results.get(timeout=3600)
@@ -221,12 +213,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-    parser.add_argument("--base-port", type=int, default=0, help="of the broker started without --bootstrap")
-    parser.add_argument("--groups", type=int, default=10_000)
-    parser.add_argument("--partitions", type=int, default=10)
-    parser.add_argument("--topics", type=int, default=1_000)
-    parser.add_argument("--commits", type=int, default=12, help="per group-partition, before the start")
+    add_load_arguments(parser, groups=10_000, commits=12)
     parser.add_argument("--rate", type=float, default=5_000, help="live commits per second")
     parser.add_argument("--minutes", type=float, default=30.0, help="of steady state")
     parser.add_argument("--scrape", type=float, default=15.0, help="seconds between scrapes")
@@ -234,9 +221,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     print(
-        f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load_average()}; "
-        f"{args.groups:,} groups x {args.partitions} partitions x {args.commits} commits, "
-        f"{args.topics:,} topics; live {args.rate:,.0f} commits/s for {args.minutes:g} min, "
+        f"{describe(args)}; live {args.rate:,.0f} commits/s for {args.minutes:g} min, "
         f"scrape every {args.scrape:g} s",
         flush=True,
     )

@@ -8,10 +8,12 @@ thread, from /proc/PID/stat) and resident memory (VmRSS).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import json
 import os
+import platform
 import re
 import socket
 import subprocess
@@ -45,6 +47,25 @@ def broker(given: str | None, directory: Path, base_port: int = 0) -> Iterator[s
         yield started.stdout.strip()
     finally:
         subprocess.run([*command, "stop", "--purge", "--state-dir", str(state)], capture_output=True)
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, groups: int, commits: int) -> None:
+    """The broker's address and the loadgen layout's size, as both end-to-end benchmarks take them."""
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    parser.add_argument("--base-port", type=int, default=0, help="of the broker started without --bootstrap")
+    parser.add_argument("--groups", type=int, default=groups)
+    parser.add_argument("--partitions", type=int, default=10)
+    parser.add_argument("--topics", type=int, default=1_000)
+    parser.add_argument("--commits", type=int, default=commits, help="per group-partition, before the start")
+
+
+def describe(args: argparse.Namespace) -> str:
+    """The machine and the layout, the first line a benchmark prints."""
+    return (
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load_average()}; "
+        f"{args.groups:,} groups x {args.partitions} partitions x {args.commits} commits, "
+        f"{args.topics:,} topics"
+    )
 
 
 def free_port() -> int:

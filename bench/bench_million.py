@@ -1,0 +1,195 @@
+"""1,000,000 group-partitions in one lagwatch process: replay, memory, round, scrape, event-loop stalls.
+
+A real broker (`--bootstrap`, or one that scripts/kafka-local starts for the run) first serves an empty
+lagwatch: the console script with the benchmark's configuration (`granularity = "group"`, a group filter on
+this run's prefix), started before any commit exists, ready, then left `--settle` seconds; its RSS is the
+baseline. Then `loadgen.py` writes `--groups` x `--partitions` group-partitions x `--commits` commits
+(100,000 x 10 x 2 by default: 2 M records in `__consumer_offsets`), and a second lagwatch with the same
+configuration starts and is timed to `/-/ready` (replay, first HEAD refresh, first evaluation). It then runs
+for `--settle` seconds while `/metrics` is scraped every 15 s with gzip, as Prometheus does.
+
+From the second process' start to its end, a thread polls `/-/healthy` every 20 ms over one keep-alive
+connection: an answer's latency is how long the event loop was busy before it could answer.
+
+Printed: how long loadgen took; replay wall time, lagwatch's CPU seconds and records per second; RSS after
+ready and after settling, above the empty process, per group-partition (target <= 512 bytes);
+`lagwatch_evaluation_duration_seconds` (the last round, as each scrape saw it); scrape time; health latency
+median, p99 and maximum, during replay and after (target: never above 100 ms).
+
+    .venv/bin/python bench/bench_million.py [--groups 100000 --commits 2] [--bootstrap HOST:PORT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import http.client
+import logging
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import loadgen
+from lagwatch_process import MIB, Lagwatch, add_load_arguments, broker, describe, load_average, metric_values
+
+_READY_TIMEOUT_S = 1800.0
+_HEALTH_POLL_S = 0.02
+_SCRAPE_S = 15.0
+_STALL_S = 0.1
+
+
+class HealthProbe(threading.Thread):
+    """Polls `/-/healthy` every 20 ms; keeps (when sent, latency) of every answer."""
+
+    def __init__(self, lagwatch: Lagwatch) -> None:
+        super().__init__(daemon=True)
+        self._lagwatch = lagwatch
+        self._done = threading.Event()
+        self.answers: list[tuple[float, float]] = []
+        self.failures = 0
+
+    def run(self) -> None:
+        connection: http.client.HTTPConnection | None = None
+        while not self._done.is_set():
+            sent = time.monotonic()
+            try:
+                connection = connection or self._lagwatch.connection(timeout=60)
+                connection.request("GET", "/-/healthy")
+                response = connection.getresponse()
+                response.read()
+                if response.status == 200:
+                    self.answers.append((sent, time.monotonic() - sent))
+            except OSError:
+                # Before the server listens, or a connection the server closed: a new one next time.
+                if self.answers:
+                    self.failures += 1
+                if connection is not None:
+                    connection.close()
+                connection = None
+            self._done.wait(max(0.0, _HEALTH_POLL_S - (time.monotonic() - sent)))
+        if connection is not None:
+            connection.close()
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def report(self, name: str, start: float, end: float) -> str:
+        latencies = sorted(latency for sent, latency in self.answers if start <= sent < end)
+        if not latencies:
+            return f"{name}: no answers"
+        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        over = sum(latency > _STALL_S for latency in latencies)
+        limit = f"{_STALL_S * 1000:.0f} ms"
+        return (
+            f"{name}: {len(latencies):,} answers, median {statistics.median(latencies) * 1000:.1f} ms, "
+            f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms, {over} above {limit}"
+        )
+
+
+async def _populate(bootstrap: str, layout: loadgen.Layout) -> None:
+    committer = await loadgen.populate(bootstrap, layout)
+    await committer.close()
+
+
+def _settings(prefix: str) -> dict[str, dict[str, object]]:
+    return {"metrics": {"granularity": "group"}, "filters": {"group_allow": f"^{prefix}-group-"}}
+
+
+def _baseline(bootstrap: str, directory: Path, prefix: str, settle: float) -> int:
+    with Lagwatch(bootstrap, directory, _settings(prefix), name="empty") as empty:
+        empty.wait_ready(_READY_TIMEOUT_S)
+        time.sleep(settle)
+        return empty.rss()
+
+
+def _measure(bootstrap: str, directory: Path, prefix: str, args: argparse.Namespace, baseline: int) -> None:
+    group_partitions = args.groups * args.partitions
+    records = group_partitions * args.commits
+    with Lagwatch(bootstrap, directory, _settings(prefix)) as lagwatch:
+        probe = HealthProbe(lagwatch)
+        probe.start()
+        try:
+            replay_s = lagwatch.wait_ready(_READY_TIMEOUT_S, poll=0.05)
+            ready_at = time.monotonic()
+            replay_cpu = lagwatch.cpu()
+            after_ready = lagwatch.rss()
+            print(f"lagwatch pid {lagwatch.pid} ready; settling for {args.settle:.0f} s", flush=True)
+            scrape_latencies: list[float] = []
+            rounds: list[float] = []
+            sizes: list[int] = []
+            highest = after_ready
+            next_scrape = time.monotonic() + _SCRAPE_S
+            while time.monotonic() - ready_at < args.settle:
+                time.sleep(max(0.0, min(next_scrape - time.monotonic(), 1.0)))
+                highest = max(highest, lagwatch.rss())
+                if time.monotonic() >= next_scrape:
+                    started = time.perf_counter()
+                    status, body = lagwatch.get("/metrics", gzip=True)
+                    scrape_latencies.append(time.perf_counter() - started)
+                    if status != 200:
+                        raise RuntimeError(f"/metrics answered {status}")
+                    sizes.append(len(body))
+                    text = gzip.decompress(body).decode()
+                    rounds += metric_values(text, "lagwatch_evaluation_duration_seconds")
+                    next_scrape += _SCRAPE_S
+            settled = lagwatch.rss()
+            end = time.monotonic()
+        finally:
+            probe.stop()
+    print(
+        f"replay: ready {replay_s:.1f} s after the start ({records / replay_s:,.0f} records/s wall); "
+        f"lagwatch CPU by then {replay_cpu:.1f} s ({records / replay_cpu:,.0f} records/CPU-s)"
+    )
+    print(f"RSS: empty process {baseline / MIB:.1f} MiB; with {group_partitions:,} group-partitions:")
+    for name, rss in (("after ready", after_ready), ("after settling", settled), ("max", highest)):
+        print(
+            f"  {name:<15} {rss / MIB:7.1f} MiB, {(rss - baseline) / MIB:7.1f} MiB above empty, "
+            f"{(rss - baseline) / group_partitions:5.0f} bytes per group-partition (target <= 512)"
+        )
+    if rounds:
+        print(
+            f"lagwatch_evaluation_duration_seconds ({len(rounds)} scrapes): "
+            f"median {statistics.median(rounds):.2f} s, max {max(rounds):.2f} s"
+        )
+    if scrape_latencies:
+        print(
+            f"/metrics, gzip ({statistics.median(sizes) / MIB:.1f} MiB): median "
+            f"{statistics.median(scrape_latencies) * 1000:.0f} ms, max {max(scrape_latencies) * 1000:.0f} ms"
+        )
+    print(probe.report("/-/healthy during replay", 0.0, ready_at))
+    print(probe.report("/-/healthy after ready", ready_at, end))
+    print(probe.report("/-/healthy throughout", 0.0, end) + f"; {probe.failures} failed requests")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_load_arguments(parser, groups=100_000, commits=2)
+    parser.add_argument("--settle", type=float, default=120.0, help="seconds after ready (and for the empty)")
+    args = parser.parse_args()
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    print(f"{describe(args)}; granularity group", flush=True)
+    prefix = f"million-{time.time_ns() // 10**9 % 10**6}"
+    layout = loadgen.Layout(prefix, args.groups, args.partitions, args.topics, args.commits, 10, 25)
+    with tempfile.TemporaryDirectory(prefix="lagwatch-million-") as name:
+        directory = Path(name)
+        with broker(args.bootstrap, directory, args.base_port) as bootstrap:
+            baseline = _baseline(bootstrap, directory, prefix, args.settle)
+            print(f"empty lagwatch: RSS {baseline / MIB:.1f} MiB", flush=True)
+            started = time.monotonic()
+            try:
+                asyncio.run(_populate(bootstrap, layout))
+                print(f"loadgen took {time.monotonic() - started:.0f} s in all", flush=True)
+                _measure(bootstrap, directory, prefix, args, baseline)
+            finally:
+                asyncio.run(loadgen.delete(bootstrap, layout))
+    print(f"load average at the end {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
