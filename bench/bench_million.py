@@ -109,13 +109,14 @@ def _baseline(bootstrap: str, directory: Path, prefix: str, settle: float) -> in
 def _measure(bootstrap: str, directory: Path, prefix: str, args: argparse.Namespace, baseline: int) -> None:
     group_partitions = args.groups * args.partitions
     records = group_partitions * args.commits
-    with Lagwatch(bootstrap, directory, _settings(prefix)) as lagwatch:
+    with Lagwatch(bootstrap, directory, _settings(prefix), nice=args.nice) as lagwatch:
         probe = HealthProbe(lagwatch)
         probe.start()
         try:
             replay_s = lagwatch.wait_ready(_READY_TIMEOUT_S, poll=0.05)
             ready_at = time.monotonic()
             replay_cpu = lagwatch.cpu()
+            replay_wait = lagwatch.cpu_wait()
             after_ready = lagwatch.rss()
             print(f"lagwatch pid {lagwatch.pid} ready; settling for {args.settle:.0f} s", flush=True)
             scrape_latencies: list[float] = []
@@ -138,11 +139,17 @@ def _measure(bootstrap: str, directory: Path, prefix: str, args: argparse.Namesp
                     next_scrape += _SCRAPE_S
             settled = lagwatch.rss()
             end = time.monotonic()
+            settle_wait = lagwatch.cpu_wait() - replay_wait
         finally:
             probe.stop()
     print(
         f"replay: ready {replay_s:.1f} s after the start ({records / replay_s:,.0f} records/s wall); "
         f"lagwatch CPU by then {replay_cpu:.1f} s ({records / replay_cpu:,.0f} records/CPU-s)"
+    )
+    print(
+        f"lagwatch's threads waited for a CPU {100 * replay_wait / replay_s:.0f}% of the replay, "
+        f"{100 * settle_wait / (end - ready_at):.0f}% after (above a few %, the stalls below are partly the "
+        "machine's)"
     )
     print(f"RSS: empty process {baseline / MIB:.1f} MiB; with {group_partitions:,} group-partitions:")
     for name, rss in (("after ready", after_ready), ("after settling", settled), ("max", highest)):

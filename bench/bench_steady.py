@@ -6,8 +6,8 @@ records in `__consumer_offsets`). Then the console script `lagwatch` starts with
 every 10 s, per-partition metrics), replays the offsets topic and turns ready; its RSS at that moment is the
 reference. Then loadgen, in a process of its own, commits `--rate` commits per second (group after group,
 each group's next round) and moves every HEAD, while this process scrapes `/metrics` every `--scrape` seconds
-with gzip, as Prometheus does, and reads lagwatch's CPU time (utime + stime) and RSS every `--sample` seconds,
-for `--minutes`.
+with gzip, as Prometheus does, and reads lagwatch's CPU time (utime + stime), the time its threads waited for
+a CPU (run queue) and its RSS every `--sample` seconds, for `--minutes`.
 
 Printed: replay time and RSS after replay; CPU of one core per minute (median) and over the whole steady
 phase; RSS at the start and end of the steady phase, its maximum (also relative to after replay) and its slope
@@ -45,6 +45,7 @@ _READY_TIMEOUT_S = 900.0
 class Sample:
     at: float
     cpu: float
+    wait: float
     rss: int
 
 
@@ -125,7 +126,7 @@ def _steady(
     next_report = started + 60
     while (now := time.monotonic()) - started < minutes * 60:
         if now >= next_sample:
-            samples.append(Sample(now, lagwatch.cpu(), lagwatch.rss()))
+            samples.append(Sample(now, lagwatch.cpu(), lagwatch.cpu_wait(), lagwatch.rss()))
             next_sample += sample_s
         if now >= next_scrape:
             scrapes.scrape()
@@ -133,15 +134,17 @@ def _steady(
         if now >= next_report:
             recent = [s for s in samples if s.at >= now - 60]
             cpu = 100 * (recent[-1].cpu - recent[0].cpu) / (recent[-1].at - recent[0].at)
+            wait = 100 * (recent[-1].wait - recent[0].wait) / (recent[-1].at - recent[0].at)
             print(
-                f"  minute {round((now - started) / 60):3d}: CPU {cpu:5.1f}% of a core, RSS "
+                f"  minute {round((now - started) / 60):3d}: CPU {cpu:5.1f}% of a core "
+                f"(waited {wait:4.0f}%), RSS "
                 f"{recent[-1].rss / MIB:6.1f} MiB, last scrape {scrapes.latencies[-1] * 1000:6.0f} ms, "
                 f"load average {load_average()}",
                 flush=True,
             )
             next_report += 60
         time.sleep(max(0.0, min(next_sample, next_scrape, next_report) - time.monotonic()))
-    samples.append(Sample(time.monotonic(), lagwatch.cpu(), lagwatch.rss()))
+    samples.append(Sample(time.monotonic(), lagwatch.cpu(), lagwatch.cpu_wait(), lagwatch.rss()))
     return samples, scrapes
 
 
@@ -149,12 +152,14 @@ def _report(replay_s: float, after_replay: int, samples: list[Sample], scrapes: 
     span = samples[-1].at - samples[0].at
     minutes = _per_minute_cpu(samples)
     overall = 100 * (samples[-1].cpu - samples[0].cpu) / span
+    waited = 100 * (samples[-1].wait - samples[0].wait) / span
     highest = max(s.rss for s in samples)
     print(f"replay: ready {replay_s:.1f} s after the start; RSS after replay {after_replay / MIB:.1f} MiB")
     print(
         f"steady phase ({span / 60:.1f} min): CPU {statistics.median(minutes):.1f}% of one core "
         f"(median of {len(minutes)} minutes; {min(minutes):.1f}-{max(minutes):.1f}%), "
-        f"{overall:.1f}% overall (target <= 25%)"
+        f"{overall:.1f}% overall (target <= 25%); its threads waited for a CPU {waited:.0f}% of the time "
+        "(above a few %, the machine gave lagwatch less than it asked for)"
     )
     print(
         f"RSS: {samples[0].rss / MIB:.1f} MiB at the start, {samples[-1].rss / MIB:.1f} MiB at the end, "
@@ -187,7 +192,7 @@ def run(args: argparse.Namespace, bootstrap: str, directory: Path) -> None:
         _, populate_s = results.get(timeout=3600)
         print(f"populated in {populate_s:.0f} s; load average {load_average()}", flush=True)
         settings = {"filters": {"group_allow": f"^{prefix}-group-"}}
-        with Lagwatch(bootstrap, directory, settings) as lagwatch:
+        with Lagwatch(bootstrap, directory, settings, nice=args.nice) as lagwatch:
             print(f"lagwatch pid {lagwatch.pid}", flush=True)
             replay_s = lagwatch.wait_ready(_READY_TIMEOUT_S)
             after_replay = lagwatch.rss()
