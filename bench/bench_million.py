@@ -33,7 +33,16 @@ import time
 from pathlib import Path
 
 import loadgen
-from lagwatch_process import MIB, Lagwatch, add_load_arguments, broker, describe, load_average, metric_values
+from lagwatch_process import (
+    MIB,
+    Lagwatch,
+    add_load_arguments,
+    broker,
+    describe,
+    exit_on_sigterm,
+    load_average,
+    metric_values,
+)
 
 _READY_TIMEOUT_S = 1800.0
 _HEALTH_POLL_S = 0.02
@@ -180,6 +189,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=120.0, help="seconds after ready (and for the empty)")
     args = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    exit_on_sigterm()
     print(f"{describe(args)}; granularity group", flush=True)
     prefix = f"million-{time.time_ns() // 10**9 % 10**6}"
     layout = loadgen.Layout(prefix, args.groups, args.partitions, args.topics, args.commits, 10, 25)

@@ -27,6 +27,7 @@ import gzip
 import io
 import logging
 import multiprocessing
+import multiprocessing.process
 import multiprocessing.synchronize
 import statistics
 import tempfile
@@ -36,7 +37,16 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 
 import loadgen
-from lagwatch_process import MIB, Lagwatch, add_load_arguments, broker, describe, load_average, metric_values
+from lagwatch_process import (
+    MIB,
+    Lagwatch,
+    add_load_arguments,
+    broker,
+    describe,
+    exit_on_sigterm,
+    load_average,
+    metric_values,
+)
 
 _READY_TIMEOUT_S = 900.0
 
@@ -116,7 +126,11 @@ class _Scrapes:
 
 
 def _steady(
-    lagwatch: Lagwatch, minutes: float, scrape_s: float, sample_s: float
+    lagwatch: Lagwatch,
+    load: multiprocessing.process.BaseProcess,
+    minutes: float,
+    scrape_s: float,
+    sample_s: float,
 ) -> tuple[list[Sample], _Scrapes]:
     scrapes = _Scrapes(lagwatch)
     samples: list[Sample] = []
@@ -125,6 +139,10 @@ def _steady(
     next_sample = started
     next_report = started + 60
     while (now := time.monotonic()) - started < minutes * 60:
+        if not load.is_alive():
+            raise RuntimeError(
+                f"the load generator stopped {(now - started) / 60:.1f} min into the steady phase"
+            )
         if now >= next_sample:
             samples.append(Sample(now, lagwatch.cpu(), lagwatch.cpu_wait(), lagwatch.rss()))
             next_sample += sample_s
@@ -202,7 +220,7 @@ def run(args: argparse.Namespace, bootstrap: str, directory: Path) -> None:
                 flush=True,
             )
             go.set()
-            samples, scrapes = _steady(lagwatch, args.minutes, args.scrape, args.sample)
+            samples, scrapes = _steady(lagwatch, load, args.minutes, args.scrape, args.sample)
         _report(replay_s, after_replay, samples, scrapes)
         _, reached = results.get(timeout=120)
         print(f"live load reached {reached:,.0f} commits/s (asked {args.rate:,.0f})")
@@ -225,6 +243,7 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between CPU and RSS samples")
     args = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    exit_on_sigterm()
     print(
         f"{describe(args)}; live {args.rate:,.0f} commits/s for {args.minutes:g} min, "
         f"scrape every {args.scrape:g} s",

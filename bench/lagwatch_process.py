@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -74,6 +75,12 @@ def describe(args: argparse.Namespace) -> str:
         f"{args.groups:,} groups x {args.partitions} partitions x {args.commits} commits, "
         f"{args.topics:,} topics"
     )
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM ends the benchmark through its `finally` clauses, which stop the processes and the broker it
+    started (a background job ignores SIGINT)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def free_port() -> int:
