@@ -2,11 +2,11 @@
 
 A real broker (`--bootstrap`, or one that scripts/kafka-local starts for the run) first serves an empty
 lagwatch: the console script with the benchmark's configuration (`granularity = "group"`, a group filter on
-this run's prefix), started before any commit exists, ready, then left `--settle` seconds; its RSS is the
-baseline. Then `loadgen.py` writes `--groups` x `--partitions` group-partitions x `--commits` commits
-(100,000 x 10 x 2 by default: 2 M records in `__consumer_offsets`), and a second lagwatch with the same
-configuration starts and is timed to `/-/ready` (replay, first HEAD refresh, first evaluation). It then runs
-for `--settle` seconds while `/metrics` is scraped every 15 s with gzip, as Prometheus does.
+this run's prefix), started before any commit exists, ready, then left 30 s; its RSS is the baseline. Then
+`loadgen.py` writes `--groups` x `--partitions` group-partitions x `--commits` commits (100,000 x 10 x 2 by
+default: 2 M records in `__consumer_offsets`), and a second lagwatch with the same configuration starts and
+is timed to `/-/ready` (replay, first HEAD refresh, first evaluation). It then runs for `--settle` seconds
+while `/metrics` is scraped every 15 s with gzip, as Prometheus does.
 
 From the second process' start to its end, a thread polls `/-/healthy` every 20 ms over one keep-alive
 connection: an answer's latency is how long the event loop was busy before it could answer.
@@ -48,6 +48,8 @@ _READY_TIMEOUT_S = 1800.0
 _HEALTH_POLL_S = 0.02
 _SCRAPE_S = 15.0
 _STALL_S = 0.1
+_EMPTY_SETTLE_S = 30.0
+"""Three HEAD rounds and evaluations of nothing."""
 
 
 class HealthProbe(threading.Thread):
@@ -108,10 +110,10 @@ def _settings(prefix: str) -> dict[str, dict[str, object]]:
     return {"metrics": {"granularity": "group"}, "filters": {"group_allow": f"^{prefix}-group-"}}
 
 
-def _baseline(bootstrap: str, directory: Path, prefix: str, settle: float) -> int:
+def _baseline(bootstrap: str, directory: Path, prefix: str) -> int:
     with Lagwatch(bootstrap, directory, _settings(prefix), name="empty") as empty:
         empty.wait_ready(_READY_TIMEOUT_S)
-        time.sleep(settle)
+        time.sleep(_EMPTY_SETTLE_S)
         return empty.rss()
 
 
@@ -186,7 +188,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_load_arguments(parser, groups=100_000, commits=2)
-    parser.add_argument("--settle", type=float, default=120.0, help="seconds after ready (and for the empty)")
+    parser.add_argument("--settle", type=float, default=120.0, help="seconds after ready")
     args = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     exit_on_sigterm()
@@ -196,7 +198,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lagwatch-million-") as name:
         directory = Path(name)
         with broker(args.bootstrap, directory, args.base_port) as bootstrap:
-            baseline = _baseline(bootstrap, directory, prefix, args.settle)
+            baseline = _baseline(bootstrap, directory, prefix)
             print(f"empty lagwatch: RSS {baseline / MIB:.1f} MiB", flush=True)
             started = time.monotonic()
             try:
