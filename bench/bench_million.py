@@ -159,8 +159,8 @@ def _measure(bootstrap: str, directory: Path, prefix: str, args: argparse.Namesp
     )
     print(
         f"lagwatch's threads waited for a CPU {100 * replay_wait / replay_s:.0f}% of the replay, "
-        f"{100 * settle_wait / (end - ready_at):.0f}% after (above a few %, the stalls below are partly the "
-        "machine's)"
+        f"{100 * settle_wait / (end - ready_at):.0f}% after (above a few %, the latencies below are partly "
+        "the machine's)"
     )
     print(f"RSS: empty process {baseline / MIB:.1f} MiB; with {group_partitions:,} group-partitions:")
     for name, rss in (("after ready", after_ready), ("after settling", settled), ("max", highest)):

@@ -31,6 +31,7 @@ import multiprocessing.process
 import multiprocessing.synchronize
 import statistics
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
@@ -107,14 +108,31 @@ def _per_minute_cpu(samples: list[Sample]) -> list[float]:
     return figures
 
 
-class _Scrapes:
-    def __init__(self, lagwatch: Lagwatch) -> None:
+class _Scrapes(threading.Thread):
+    """Scrapes `/metrics` every `interval` seconds, as Prometheus does: gzip, one scrape at a time (a slow one
+    delays the next), in a thread of its own so that the CPU and RSS samples keep their pace."""
+
+    def __init__(self, lagwatch: Lagwatch, interval: float) -> None:
+        super().__init__(daemon=True)
         self._lagwatch = lagwatch
+        self._interval = interval
+        self._done = threading.Event()
         self.latencies: list[float] = []
         self.sizes: list[int] = []
         self.rounds: list[float] = []
+        self.error: Exception | None = None
 
-    def scrape(self) -> None:
+    def run(self) -> None:
+        due = time.monotonic()
+        while not self._done.wait(max(0.0, due - time.monotonic())):
+            due += self._interval
+            try:
+                self._scrape()
+            except (OSError, RuntimeError) as failed:
+                self.error = failed
+                return
+
+    def _scrape(self) -> None:
         started = time.perf_counter()
         status, body = self._lagwatch.get("/metrics", gzip=True)
         self.latencies.append(time.perf_counter() - started)
@@ -124,6 +142,21 @@ class _Scrapes:
         text = gzip.decompress(body).decode()
         self.rounds += metric_values(text, "lagwatch_evaluation_duration_seconds")
 
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def _minute_line(minute: int, samples: list[Sample], scrapes: _Scrapes) -> str:
+    first, last = samples[0], samples[-1]
+    span = last.at - first.at
+    scrape = f"{scrapes.latencies[-1] * 1000:6.0f} ms" if scrapes.latencies else "none yet"
+    return (
+        f"  minute {minute:3d}: CPU {100 * (last.cpu - first.cpu) / span:5.1f}% of a core "
+        f"(waited {100 * (last.wait - first.wait) / span:4.0f}%), RSS {last.rss / MIB:6.1f} MiB, "
+        f"last scrape {scrape}, load average {load_average()}"
+    )
+
 
 def _steady(
     lagwatch: Lagwatch,
@@ -132,52 +165,42 @@ def _steady(
     scrape_s: float,
     sample_s: float,
 ) -> tuple[list[Sample], _Scrapes]:
-    scrapes = _Scrapes(lagwatch)
+    scrapes = _Scrapes(lagwatch, scrape_s)
     samples: list[Sample] = []
     started = time.monotonic()
-    next_scrape = started
-    next_sample = started
-    next_report = started + 60
-    while (now := time.monotonic()) - started < minutes * 60:
-        if not load.is_alive():
-            raise RuntimeError(
-                f"the load generator stopped {(now - started) / 60:.1f} min into the steady phase"
-            )
-        if now >= next_sample:
+    scrapes.start()
+    try:
+        minute_start = 0
+        while (now := time.monotonic()) - started < minutes * 60:
+            if not load.is_alive():
+                raise RuntimeError(
+                    f"the load generator stopped {(now - started) / 60:.1f} min into the steady phase"
+                )
+            if scrapes.error is not None:
+                raise RuntimeError(f"a scrape failed: {scrapes.error!r}")
             samples.append(Sample(now, lagwatch.cpu(), lagwatch.cpu_wait(), lagwatch.rss()))
-            next_sample += sample_s
-        if now >= next_scrape:
-            scrapes.scrape()
-            next_scrape += scrape_s
-        if now >= next_report:
-            recent = [s for s in samples if s.at >= now - 60]
-            cpu = 100 * (recent[-1].cpu - recent[0].cpu) / (recent[-1].at - recent[0].at)
-            wait = 100 * (recent[-1].wait - recent[0].wait) / (recent[-1].at - recent[0].at)
-            print(
-                f"  minute {round((now - started) / 60):3d}: CPU {cpu:5.1f}% of a core "
-                f"(waited {wait:4.0f}%), RSS "
-                f"{recent[-1].rss / MIB:6.1f} MiB, last scrape {scrapes.latencies[-1] * 1000:6.0f} ms, "
-                f"load average {load_average()}",
-                flush=True,
-            )
-            next_report += 60
-        time.sleep(max(0.0, min(next_sample, next_scrape, next_report) - time.monotonic()))
-    samples.append(Sample(time.monotonic(), lagwatch.cpu(), lagwatch.cpu_wait(), lagwatch.rss()))
+            if len(samples) > 1 and now - samples[minute_start].at >= 60:
+                print(_minute_line(round((now - started) / 60), samples[minute_start:], scrapes), flush=True)
+                minute_start = len(samples) - 1
+            time.sleep(max(0.0, started + len(samples) * sample_s - time.monotonic()))
+        samples.append(Sample(time.monotonic(), lagwatch.cpu(), lagwatch.cpu_wait(), lagwatch.rss()))
+    finally:
+        scrapes.stop()
     return samples, scrapes
 
 
 def _report(replay_s: float, after_replay: int, samples: list[Sample], scrapes: _Scrapes) -> None:
     span = samples[-1].at - samples[0].at
-    minutes = _per_minute_cpu(samples)
     overall = 100 * (samples[-1].cpu - samples[0].cpu) / span
+    minutes = _per_minute_cpu(samples) or [overall]
     waited = 100 * (samples[-1].wait - samples[0].wait) / span
     highest = max(s.rss for s in samples)
     print(f"replay: ready {replay_s:.1f} s after the start; RSS after replay {after_replay / MIB:.1f} MiB")
     print(
         f"steady phase ({span / 60:.1f} min): CPU {statistics.median(minutes):.1f}% of one core "
         f"(median of {len(minutes)} minutes; {min(minutes):.1f}-{max(minutes):.1f}%), "
-        f"{overall:.1f}% overall (target <= 25%); its threads waited for a CPU {waited:.0f}% of the time "
-        "(above a few %, the machine gave lagwatch less than it asked for)"
+        f"{overall:.1f}% overall (target <= 25%); its threads were runnable but waiting for a CPU "
+        f"{waited:.0f}% of the time (a busy machine: latencies longer than alone, CPU maybe lower)"
     )
     print(
         f"RSS: {samples[0].rss / MIB:.1f} MiB at the start, {samples[-1].rss / MIB:.1f} MiB at the end, "
