@@ -31,9 +31,11 @@ class Groups:
     Group and topic versions come from one counter, so a group's version can be the largest of its own and
     its topics' versions, and an unknown group can report the current value."""
 
-    __slots__ = ("by_name", "by_topic", "min_reference", "partitions", "seq")
+    __slots__ = ("by_name", "by_topic", "min_reference", "partitions", "seq", "stride")
 
-    def __init__(self) -> None:
+    def __init__(self, stride: int) -> None:
+        self.stride = stride
+        """Integers per window."""
         self.by_name: dict[str, Group] = {}
         self.by_topic: dict[str, set[str]] = {}
         self.partitions = 0
@@ -58,7 +60,7 @@ class Groups:
         return group
 
     def add_topic(self, name: str, group: Group, topic: str) -> GroupTopic:
-        entry = group.topics[topic] = GroupTopic()
+        entry = group.topics[topic] = GroupTopic(self.stride)
         members = self.by_topic.get(topic)
         if members is None:
             members = self.by_topic[topic] = set()

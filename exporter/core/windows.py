@@ -4,6 +4,9 @@ A window is `1 + 5 * intervals` integers of an `array('q')` from a base index: t
 then offset, order, timestamp, observed time and lag per slot, oldest first (lag -1 for None). `place` is
 Burrow's findConsumerOffsetDestination + mergeFrequentCommitIntoPrevious + storeConsumerOffset on that linear
 ring. `model.Commit` objects are materialised only when a snapshot is read. Pure and synchronous.
+
+At intervals 10 a window is 408 bytes, and a whole group-partition (its share of the group, its names and
+indexes included) about 500: bench/bench_scale.py measures 1,000,000 of them.
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ def place(
     return INSERTED
 
 
-_PLACEHOLDERS = array("i", [-1])
+_NO_WINDOWS = array("q")
 _NO_OWNERS: dict[int, Owner] = {}
 """Read, never written: the owners of a group-topic that has none."""
 _EXACT = 1 << 12
@@ -119,45 +122,51 @@ class GroupTopic:
     """The windows and owners of one group's partitions of one topic, dense by partition id like Burrow's
     slice: a partition below `size` without a window is a placeholder.
 
-    Columnar, so that a million group-partitions are not a million Python objects: the windows of the
-    group-topic's partitions lie end to end in one `array('q')`, `data`, and `bases[partition]` is the index
-    of the partition's window in it, -1 for a placeholder. Forgetting a window moves the last one into its
-    place. The storage's commit path reads `bases` and `data` directly: it runs once per replayed record."""
+    Columnar, so that a million group-partitions are not a million Python objects: the windows lie end to end
+    in one `array('q')`, `data`, partition p's from index p * `stride`, up to the highest partition that has
+    one; a placeholder below it has the count -1 and costs a window's room, one above it nothing (consumers
+    commit the partitions of a topic they read, so the room is rarely wasted). The storage's commit path reads
+    `data` directly: it runs once per replayed record."""
 
-    __slots__ = ("_owners", "bases", "data")
+    __slots__ = ("_owners", "data", "size", "stride")
 
-    def __init__(self) -> None:
-        self.data = array("q")
-        self.bases = array("i")
-        # None until a partition gets an owner: an empty dict per group-topic would cost more than its
-        # bases.
+    def __init__(self, stride: int) -> None:
+        # Shared until the first window replaces it: `open` and `forget` never change a short array in place.
+        self.data = _NO_WINDOWS
+        self.size = 0
+        self.stride = stride
+        """Integers per window."""
+        # None until a partition gets an owner: an empty dict per group-topic costs 6 bytes per
+        # group-partition.
         self._owners: dict[int, Owner] | None = None
-
-    @property
-    def size(self) -> int:
-        """Partition entries, placeholders included."""
-        return len(self.bases)
 
     def pad(self, count: int) -> int:
         """Placeholders up to `count` partitions; returns how many were added."""
-        missing = count - len(self.bases)
+        missing = count - self.size
         if missing <= 0:
             return 0
-        self.bases.extend(_PLACEHOLDERS * missing)
+        self.size = count
         return missing
 
     def open(self, partition: int, empty: array[int]) -> int:
-        """The base index in `data` of the window of a partition below `size`; a placeholder gets a copy of
-        `empty` (a window without commits)."""
-        base = self.bases[partition]
-        if base < 0:
-            base = self.bases[partition] = len(self.data)
-            if base < _EXACT:
-                # An exact fit: the over-allocation of `extend`, a few windows per group-topic, would add tens
-                # of bytes to each group-partition.
-                self.data = self.data + empty
-            else:
-                self.data.extend(empty)
+        """The index in `data` of the window of a partition below `size`; a placeholder gets an empty one
+        (`empty`: a window without commits, `stride` integers)."""
+        data = self.data
+        base = partition * self.stride
+        if base < len(data):
+            if data[base] < 0:
+                data[base] = 0
+            return base
+        if base > len(data):
+            # Placeholders below the new window.
+            hole = empty[:]
+            hole[0] = -1
+            data = self.data = data + hole * ((base - len(data)) // self.stride)
+        if base < _EXACT:
+            # An exact fit: the over-allocation of `extend` would add tens of bytes to each group-partition.
+            self.data = data + empty
+        else:
+            data.extend(empty)
         return base
 
     def own(self, partition: int, owner: Owner) -> bool:
@@ -182,26 +191,27 @@ class GroupTopic:
 
     def has(self, partition: int) -> bool:
         """Whether the partition has a window (possibly without commits)."""
-        return 0 <= partition < len(self.bases) and self.bases[partition] >= 0
+        base = partition * self.stride
+        return 0 <= partition < self.size and base < len(self.data) and self.data[base] >= 0
 
     def forget(self, partition: int) -> bool:
         """Make the partition a placeholder again and drop its owner; returns whether it had a window."""
         if not self.has(partition):
             return False
-        bases, data = self.bases, self.data
-        base = bases[partition]
-        stride = len(data) // sum(1 for b in bases if b >= 0)
-        last = len(data) - stride
-        if base != last:
-            data[base : base + stride] = data[last:]
-            bases[bases.index(last)] = base
-        del data[last:]
-        bases[partition] = -1
+        data, stride = self.data, self.stride
+        data[partition * stride] = -1
+        end = len(data)
+        while end and data[end - stride] < 0:
+            end -= stride
+        if end < len(data):
+            # Placeholders above the highest window take no room.
+            self.data = data[:end]
         self.disown(partition)
         return True
 
     def windowless(self) -> bool:
         """No partition has a window."""
+        # `forget` trims the placeholders above the highest window and `open` never leaves any.
         return not self.data
 
     def snapshot(
@@ -214,16 +224,21 @@ class GroupTopic:
         """Append the partitions, in order, to `out`. `heads` holds the topic's HEAD histories by partition
         (`[n, offset, observed_ms, ...]`); `unfilled` is one None per slot of a window."""
         owners = self._owners or _NO_OWNERS
-        data = self.data
-        for partition, base in enumerate(self.bases):
-            history = heads[partition] if partition < len(heads) else None
+        data, stride, size = self.data, self.stride, self.size
+        # One count per window, then -1 for the placeholders above the highest; the topic's HEAD histories
+        # cut or padded to as many partitions: one walk over both without index arithmetic.
+        counts = data[::stride].tolist()
+        counts += [-1] * (size - len(counts))
+        histories = heads[:size] if len(heads) >= size else [*heads, *[None] * (size - len(heads))]
+        base = -stride
+        for partition, (n, history) in enumerate(zip(counts, histories, strict=True)):
+            base += stride
             brokers = () if history is None else tuple(history[1 : 2 * history[0] + 1 : 2])
             host, client, member = owners.get(partition, NO_OWNER)
             lag: int | None = None
-            if base < 0:
+            if n < 0:
                 window: tuple[Commit | None, ...] = ()
             else:
-                n = data[base]
                 fields = iter(data[base + 1 : base + 1 + _SLOT * n].tolist())
                 # zip of one iterator five times walks the flat slots five fields at a time.
                 window = (
