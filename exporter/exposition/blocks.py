@@ -121,26 +121,15 @@ class BlockRenderer:
         self.rendered_buckets = 0
         buckets = [self._blocks(bucket) for bucket in _buckets(clusters)]
         self._buckets = {b.key: b for b in buckets}
-        topics = TopicRows()
-        if self._per_partition:
-            for view in clusters:
-                cluster = escape(view.name)
-                for topic, heads in view.topics:
-                    topics.add(
-                        cluster,
-                        topic,
-                        heads,
-                        view.topic_starts.get(topic, ()),
-                        view.topic_retention.get(topic),
-                    )
+        topics = TopicRows.of(clusters) if self._per_partition else TopicRows()
         families: list[tuple[Family, list[Part], int]] = []
         for f in self._families:
             if f.unit in ("group", "partition"):
                 blocks = [b.blocks.get(f.name, (gzip_parts.EMPTY, 0)) for b in buckets]
                 families.append((f, [p for p, _ in blocks], sum(n for _, n in blocks)))
             elif f.unit == "topic":
-                samples = WRITERS[f.name](topics)
-                families.append((f, [gzip_parts.part("".join(samples).encode())], len(samples)))
+                block, samples = _block(WRITERS[f.name](topics))
+                families.append((f, [block], samples))
         series = sum(n for _, _, n in families)
         if series > self._options.max_series:
             result = render(clusters, self._options)
@@ -153,8 +142,8 @@ class BlockRenderer:
         }
         for f in self._families:
             if f.unit in health:
-                samples = WRITERS[f.name](health[f.unit])
-                families.append((f, [gzip_parts.part("".join(samples).encode())], len(samples)))
+                block, samples = _block(WRITERS[f.name](health[f.unit]))
+                families.append((f, [block], samples))
         parts = [
             part
             for f, blocks, samples in families
@@ -179,8 +168,7 @@ class BlockRenderer:
             if kept is not None and f.name in kept.blocks and not self._inputs[f.name] & changed:
                 bucket.blocks[f.name] = kept.blocks[f.name]
                 continue
-            samples = WRITERS[f.name](rows if f.unit == "group" else partitions)
-            bucket.blocks[f.name] = (gzip_parts.part("".join(samples).encode()), len(samples))
+            bucket.blocks[f.name] = _block(WRITERS[f.name](rows if f.unit == "group" else partitions))
         return bucket
 
 
@@ -203,3 +191,8 @@ def _buckets(clusters: Sequence[ClusterView]) -> list[_Bucket]:
         if bucket.statuses:
             buckets.append(bucket)
     return buckets
+
+
+def _block(samples: list[str]) -> tuple[Part, int]:
+    """A family's samples as one deflated part, and how many they are."""
+    return gzip_parts.part("".join(samples).encode()), len(samples)

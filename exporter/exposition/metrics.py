@@ -128,17 +128,12 @@ def render(clusters: Sequence[ClusterView], options: RenderOptions = RenderOptio
     """Render every family as one contiguous block, samples in cluster, group, topic, partition order."""
     compat = options.compat
     groups = GroupRows(kafka="kafka_exporter" in compat)
-    topics = TopicRows()
     for view in clusters:
         cluster = escape(view.name)
         for g in view.groups:
             if g.status != Status.NOTFOUND:
                 groups.add(cluster, g, view.lag_seconds.get(g.group), view.headroom.get(g.group))
-        if options.granularity == "partition":
-            for topic, heads in view.topics:
-                topics.add(
-                    cluster, topic, heads, view.topic_starts.get(topic, ()), view.topic_retention.get(topic)
-                )
+    topics = TopicRows.of(clusters) if options.granularity == "partition" else TopicRows()
     plan = _plan(groups, topics, options)
     admitted = groups.head(plan.groups)
     rows: dict[str, object] = {

@@ -178,6 +178,16 @@ class TopicRows:
         self.starts.append(starts)
         self.r.append(retention)
 
+    @classmethod
+    def of(cls, clusters: Sequence[ClusterView]) -> TopicRows:
+        rows = cls()
+        for view in clusters:
+            cluster = escape(view.name)
+            for topic, heads in view.topics:
+                starts = view.topic_starts.get(topic, ())
+                rows.add(cluster, topic, heads, starts, view.topic_retention.get(topic))
+        return rows
+
     def head(self, count: int) -> TopicRows:
         return TopicRows(
             self.c[:count], self.t[:count], self.heads[:count], self.starts[:count], self.r[:count]
