@@ -14,7 +14,8 @@ import time
 from collections.abc import Generator, Mapping
 
 from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
-from exporter.exposition.metrics import ClusterView, render
+from exporter.exposition.cluster_view import ClusterView
+from exporter.exposition.metrics import render
 from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, LagSecondsSettings, Settings
 

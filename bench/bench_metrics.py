@@ -20,7 +20,8 @@ from itertools import cycle
 
 from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
 from exporter.exposition.blocks import BlockRenderer
-from exporter.exposition.metrics import ClusterView, RenderOptions, render
+from exporter.exposition.cluster_view import ClusterView
+from exporter.exposition.metrics import RenderOptions, render
 
 _NOW_MS = 1_763_000_000_123
 _TOPIC_COUNT = 1000

@@ -21,7 +21,7 @@ from exporter.core.round import GroupHeadroom, GroupLagSeconds, Round
 from exporter.core.storage import Storage, StorageStats
 from exporter.core.timelag import TimeLag
 from exporter.evaluation import Evaluation
-from exporter.exposition.metrics import BrokerView, ClusterView
+from exporter.exposition.cluster_view import BrokerView, ClusterView
 from exporter.settings import ClusterSettings, Settings
 from exporter.sources.admin_api import AdminApiSource
 from exporter.sources.cluster import HeadPoller

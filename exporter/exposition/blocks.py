@@ -22,9 +22,10 @@ from exporter.core.model import GroupStatus, Status
 from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
 from exporter.exposition import gzip_parts
+from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.families import Family
 from exporter.exposition.gzip_parts import Part
-from exporter.exposition.metrics import ClusterView, RenderOptions, render
+from exporter.exposition.metrics import RenderOptions, render
 from exporter.exposition.rows import (
     BrokerRows,
     CapRows,

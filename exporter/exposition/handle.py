@@ -8,7 +8,7 @@ from typing import Protocol
 
 from exporter.core.model import ClusterState
 from exporter.core.view import ClusterReader
-from exporter.exposition.metrics import ClusterView
+from exporter.exposition.cluster_view import ClusterView
 from exporter.settings import ClusterSettings
 
 __all__ = ["ClusterHandle", "ProgressHandle"]

@@ -8,13 +8,12 @@ their rows and applies the series cap, `writers.py` writes them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from exporter.core.model import GroupStatus, Status
-from exporter.core.retention import Headroom, TopicRetention
-from exporter.core.timelag import LagSeconds
+from exporter.core.model import Status
+from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.families import DATA_UNITS, Family
 from exporter.exposition.rows import BrokerRows, CapRows, ClusterRows, GroupRows, PartitionRows, TopicRows
 from exporter.exposition.text_format import escape
@@ -28,64 +27,10 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 __all__ = [
     "CONTENT_TYPE",
-    "BrokerView",
-    "ClusterView",
     "RenderOptions",
     "RenderResult",
     "render",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerView:
-    """One leader broker as the HEAD poller last saw it."""
-
-    node: int
-    stale_partitions: int
-    """Partitions it leads whose HEAD the last round did not refresh (they keep their previous one)."""
-    head_age_seconds: float | None
-    """Seconds since it last answered ListOffsets; None before its first answer."""
-    answers: int
-    answer_seconds: float
-    """Sum of the latencies of its `answers`."""
-    errors: Mapping[str, int]
-    """Rounds it did not answer, by reason: deadline, error."""
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterView:
-    """Everything the renderer needs about one Kafka cluster, read from memory by the shell."""
-
-    name: str
-    """The `kafka_cluster` label."""
-    groups: Sequence[GroupStatus]
-    """Evaluated groups, sorted by name; NOTFOUND groups are skipped."""
-    topics: Sequence[tuple[str, Sequence[int | None]]]
-    """(topic, newest HEAD offset per partition, None while unknown), sorted by topic."""
-    up: bool = True
-    """Whether the last HEAD refresh of the cluster succeeded."""
-    caught_up: bool = True
-    """Whether the initial read of the committed offsets has reached the end it saw at start."""
-    head_refresh_ms: int | None = None
-    """Wall-clock time of the last successful HEAD refresh; None before the first one."""
-    since_ms: int | None = None
-    """Wall-clock time `up` last changed; None before the first HEAD round ended (for the status page)."""
-    last_error: str = ""
-    """Why the cluster is unreachable, while it is."""
-    evaluation_seconds: float | None = None
-    """Duration of the last evaluation round; None before the first one."""
-    lag_seconds: Mapping[str, Sequence[LagSeconds | None]] = field(default_factory=dict)
-    """Lag in seconds by group: one entry per partition of the group's status, in the same order, None where
-    the group never committed. A group missing here (lag in seconds disabled) has no lag-seconds series."""
-    headroom: Mapping[str, Sequence[Headroom | None]] = field(default_factory=dict)
-    """Retention headroom by group: one entry per partition of the group's status, in the same order, None
-    where there is none. A group missing here has no retention series."""
-    topic_starts: Mapping[str, Sequence[int | None]] = field(default_factory=dict)
-    """Log-start offset per partition by topic, None while unknown."""
-    topic_retention: Mapping[str, TopicRetention] = field(default_factory=dict)
-    """Retention settings of the topics whose settings are known."""
-    brokers: Sequence[BrokerView] = ()
-    """The brokers that lead a polled partition, by node id."""
 
 
 @dataclass(frozen=True, slots=True)

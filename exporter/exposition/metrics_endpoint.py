@@ -23,8 +23,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.exposition import gzip_parts
 from exporter.exposition.blocks import BlockRenderer, Exposition
+from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.handle import ClusterHandle
-from exporter.exposition.metrics import CONTENT_TYPE, ClusterView, RenderOptions
+from exporter.exposition.metrics import CONTENT_TYPE, RenderOptions
 from exporter.gc_pause import gc_paused
 from exporter.settings import Settings
 

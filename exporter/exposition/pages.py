@@ -17,7 +17,7 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.core.model import GroupSnapshot, GroupStatus
-from exporter.exposition.metrics import ClusterView
+from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.statuspage.cluster_state import ClusterState
 from exporter.exposition.statuspage.group import group_page, not_found_page
 from exporter.exposition.statuspage.overview import OverviewQuery, overview_page

@@ -17,7 +17,7 @@ from exporter.exposition.text_format import escape
 from exporter.exposition.writers import topic_sums
 
 if TYPE_CHECKING:
-    from exporter.exposition.metrics import BrokerView, ClusterView
+    from exporter.exposition.cluster_view import BrokerView, ClusterView
     from exporter.settings import CompatibleSet as Compat
 
 

@@ -17,7 +17,8 @@ from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
 from exporter.exposition import gzip_parts
 from exporter.exposition.blocks import BlockRenderer, Exposition
-from exporter.exposition.metrics import ClusterView, RenderOptions, render
+from exporter.exposition.cluster_view import ClusterView
+from exporter.exposition.metrics import RenderOptions, render
 from exporter.settings import Granularity
 from tests.unit.test_metrics import _group, _partition, clusters, fixture
 

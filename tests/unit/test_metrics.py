@@ -20,10 +20,9 @@ from prometheus_client.utils import floatToGoString
 from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
 from exporter.core.retention import Headroom, TopicRetention
 from exporter.core.timelag import METHODS, SOURCE_CODES, LagSeconds
+from exporter.exposition.cluster_view import BrokerView, ClusterView
 from exporter.exposition.metrics import (
     CONTENT_TYPE,
-    BrokerView,
-    ClusterView,
     RenderOptions,
     RenderResult,
     render,
