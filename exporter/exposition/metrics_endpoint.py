@@ -27,6 +27,7 @@ from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.handle import ClusterHandle
 from exporter.exposition.metrics import CONTENT_TYPE, RenderOptions
 from exporter.gc_pause import gc_paused
+from exporter.heap_trim import trim_heap
 from exporter.settings import Settings
 
 __all__ = ["install"]
@@ -119,7 +120,10 @@ async def _current(state: _State) -> _Rendered:
 
 def _render(renderer: BlockRenderer, views: list[ClusterView]) -> _Rendered:
     with gc_paused():
-        return _Rendered(views, renderer.render(views))
+        rendered = _Rendered(views, renderer.render(views))
+    # The blocks this render replaced were freed in this thread's malloc arena: give them back.
+    trim_heap()
+    return rendered
 
 
 async def _stream(request: web.Request, headers: Mapping[str, str], parts: list[bytes]) -> web.StreamResponse:
