@@ -35,6 +35,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 import loadgen
@@ -69,23 +70,32 @@ class _Load:
     rate: float
     seconds: float
 
-    def run(self, go: multiprocessing.synchronize.Event, results: Queue[tuple[str, float]]) -> None:
-        """Populates, reports, waits for `go`, then commits live for `seconds` and reports the rate."""
-        asyncio.run(self._run(go, results))
+    def run(
+        self, go: multiprocessing.synchronize.Event, populated: Queue[float], committed: Synchronized[int]
+    ) -> None:
+        """Populates and says how long it took, waits for `go`, then commits live for `seconds`, keeping the
+        count of live commits in `committed` (each second), which outlives a run that ends late or badly."""
+        asyncio.run(self._run(go, populated, committed))
 
-    async def _run(self, go: multiprocessing.synchronize.Event, results: Queue[tuple[str, float]]) -> None:
+    async def _run(
+        self, go: multiprocessing.synchronize.Event, populated: Queue[float], committed: Synchronized[int]
+    ) -> None:
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-        populated = time.monotonic()
+        started = time.monotonic()
         committer = await loadgen.populate(self.bootstrap, self.layout)
-        results.put(("populated", time.monotonic() - populated))
+        populated.put(time.monotonic() - started)
+
+        async def count(before: int) -> None:
+            while True:
+                committed.value = (committer.requests - before) * self.layout.partitions
+                await asyncio.sleep(1)
+
         try:
             await asyncio.to_thread(go.wait)
-            before = committer.requests
-            started = time.monotonic()
+            counting = asyncio.create_task(count(committer.requests))
             with contextlib.redirect_stdout(io.StringIO()):  # loadgen's report every 10 s
                 await loadgen.live(self.bootstrap, committer, self.layout, self.rate, self.seconds)
-            commits = (committer.requests - before) * self.layout.partitions
-            results.put(("live", commits / (time.monotonic() - started)))
+            counting.cancel()
         finally:
             await committer.close()
 
@@ -224,13 +234,14 @@ def run(args: argparse.Namespace, bootstrap: str, directory: Path) -> None:
     layout = loadgen.Layout(prefix, args.groups, args.partitions, args.topics, args.commits, 10, 25)
     context = multiprocessing.get_context("spawn")
     go = context.Event()
-    results: Queue[tuple[str, float]] = context.Queue()
+    populated: Queue[float] = context.Queue()
+    committed: Synchronized[int] = context.Value("q", 0)
     seconds = args.minutes * 60 + 5  # until the last sample is taken
     job = _Load(bootstrap, layout, args.rate, seconds)
-    load = context.Process(target=job.run, args=(go, results), daemon=True)
+    load = context.Process(target=job.run, args=(go, populated, committed), daemon=True)
     load.start()
     try:
-        _, populate_s = results.get(timeout=3600)
+        populate_s = populated.get(timeout=3600)
         print(f"populated in {populate_s:.0f} s; load average {load_average()}", flush=True)
         settings = {"filters": {"group_allow": f"^{prefix}-group-"}}
         with Lagwatch(bootstrap, directory, settings, nice=args.nice) as lagwatch:
@@ -243,9 +254,10 @@ def run(args: argparse.Namespace, bootstrap: str, directory: Path) -> None:
                 flush=True,
             )
             go.set()
+            live_started = time.monotonic()
             samples, scrapes = _steady(lagwatch, load, args.minutes, args.scrape, args.sample)
+            reached = committed.value / (time.monotonic() - live_started)
         _report(replay_s, after_replay, samples, scrapes)
-        _, reached = results.get(timeout=120)
         print(f"live load reached {reached:,.0f} commits/s (asked {args.rate:,.0f})")
     finally:
         load.terminate()
