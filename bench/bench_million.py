@@ -149,6 +149,7 @@ def _measure(bootstrap: str, directory: Path, prefix: str, args: argparse.Namesp
                     rounds += metric_values(text, "lagwatch_evaluation_duration_seconds")
                     next_scrape += _SCRAPE_S
             settled = lagwatch.rss()
+            highest = max(highest, settled)
             end = time.monotonic()
             settle_wait = lagwatch.cpu_wait() - replay_wait
         finally:
