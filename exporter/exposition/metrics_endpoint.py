@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -106,16 +107,31 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     return await _stream(request, headers, [*(p.data for p in exposition.parts), own])
 
 
-async def _current(state: _State) -> _Rendered:
+async def _current(state: _State, *, ahead: bool = False) -> _Rendered:
     """The exposition of the clusters' views as they are now: the kept one while they are unchanged, else a
-    new one rendered in a worker thread. Call with `render_lock` held."""
+    new one rendered in a worker thread. Rendering `ahead` of a scrape, the clock alone (the brokers' HEAD
+    ages) is no reason to render: the scrape renders those figures itself, which costs little when no group
+    changed, and rendering for them at every poll cost a render every half second. Call with `render_lock`
+    held."""
     views = [cluster.view() for cluster in state.clusters.values()]
     rendered = state.rendered
+    if rendered is not None and ahead and _timeless(rendered.views) == _timeless(views):
+        return rendered
     if rendered is None or rendered.views != views:
         rendered = await asyncio.to_thread(_render, state.renderer, views)
         state.rendered = rendered
         _log_cap(state, rendered.exposition)
     return rendered
+
+
+def _timeless(views: list[ClusterView]) -> list[ClusterView]:
+    """The views without what changes with the clock alone."""
+    return [
+        dataclasses.replace(
+            view, brokers=[dataclasses.replace(b, head_age_seconds=None) for b in view.brokers]
+        )
+        for view in views
+    ]
 
 
 def _render(renderer: BlockRenderer, views: list[ClusterView]) -> _Rendered:
@@ -177,7 +193,7 @@ async def _prerender(app: web.Application) -> AsyncIterator[None]:
                 continue
             try:
                 async with state.render_lock:
-                    await _current(state)
+                    await _current(state, ahead=True)
             except Exception:
                 log.exception("/metrics: rendering ahead of the next scrape failed")
 

@@ -44,6 +44,7 @@ from exporter.exposition.server import HttpServer, build_app
 from exporter.exposition.webconfig import WebConfigError, parse_web_config
 from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, HttpSettings, LagSecondsSettings, Settings
+from exporter.sources.cluster import BrokerHealth
 
 NOW = 1_700_000_000
 NOW_MS = NOW * 1000
@@ -1119,6 +1120,25 @@ async def test_a_scrape_never_serves_a_body_older_than_its_data(
         await clusters["c1"].evaluate_now()
         assert samples(await (await test_client.get("/metrics")).text())[key] == 0
     assert renders.count == 2
+
+
+async def test_the_clock_alone_is_rendered_by_scrapes_not_ahead_of_them(
+    clusters: dict[str, ClusterRuntime], renders: RenderCounter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broker's HEAD age grows with the clock: the pre-render poll does not render for it (it did at every
+    poll), a scrape does, and shows the age as of the scrape."""
+    runtime = clusters["c1"]
+    runtime.head.health.brokers[1] = BrokerHealth(answers=1, answer_seconds=0.01, last_answer_s=NOW - 5)
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(runtime, "_clock", lambda: NOW + next(ticks))
+    key = ("lagwatch_broker_head_age_seconds", (("broker", "1"), ("kafka_cluster", "c1")))
+    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
+        first = samples(await (await test_client.get("/metrics")).text())[key]
+        assert renders.count == 1
+        await asyncio.sleep(0.2)
+        assert renders.count == 1
+        assert samples(await (await test_client.get("/metrics")).text())[key] > first
+        assert renders.count == 2
 
 
 # ------------------------------------------------------------------------------------------------------------
