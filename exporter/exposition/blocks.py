@@ -25,7 +25,7 @@ from exporter.exposition import gzip_parts
 from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.families import Family
 from exporter.exposition.gzip_parts import Part
-from exporter.exposition.metrics import RenderOptions, render
+from exporter.exposition.metrics import RenderOptions, capped, render
 from exporter.exposition.rows import (
     BrokerRows,
     CapRows,
@@ -120,6 +120,12 @@ class BlockRenderer:
 
     def render(self, clusters: Sequence[ClusterView]) -> Exposition:
         self.rendered_buckets = 0
+        if capped(clusters, self._options):
+            # Over the cap the admitted prefix is `metrics.render`'s: writing the blocks first as well would
+            # render everything twice. The kept blocks stay for when the exposition fits again.
+            result = render(clusters, self._options)
+            body = gzip_parts.part(result.body)
+            return Exposition([body], result.series, result.dropped, body.crc, len(body.data))
         buckets = [self._blocks(bucket) for bucket in _buckets(clusters)]
         self._buckets = {b.key: b for b in buckets}
         topics = TopicRows.of(clusters) if self._per_partition else TopicRows()
@@ -132,10 +138,6 @@ class BlockRenderer:
                 block, samples = _block(WRITERS[f.name](topics))
                 families.append((f, [block], samples))
         series = sum(n for _, _, n in families)
-        if series > self._options.max_series:
-            result = render(clusters, self._options)
-            body = gzip_parts.part(result.body)
-            return Exposition([body], result.series, result.dropped, body.crc, len(body.data))
         health: dict[str, object] = {
             "cluster": ClusterRows.of(clusters),
             "broker": BrokerRows.of(clusters),

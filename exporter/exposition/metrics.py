@@ -29,6 +29,7 @@ __all__ = [
     "CONTENT_TYPE",
     "RenderOptions",
     "RenderResult",
+    "capped",
     "render",
 ]
 
@@ -69,17 +70,15 @@ class RenderResult:
         return self.dropped > 0
 
 
+def capped(clusters: Sequence[ClusterView], options: RenderOptions = RenderOptions()) -> bool:
+    """Whether `render` would leave series out: the question to ask before writing anything."""
+    return _planned(clusters, options)[2].dropped > 0
+
+
 def render(clusters: Sequence[ClusterView], options: RenderOptions = RenderOptions()) -> RenderResult:
     """Render every family as one contiguous block, samples in cluster, group, topic, partition order."""
     compat = options.compat
-    groups = GroupRows(kafka="kafka_exporter" in compat)
-    for view in clusters:
-        cluster = escape(view.name)
-        for g in view.groups:
-            if g.status != Status.NOTFOUND:
-                groups.add(cluster, g, view.lag_seconds.get(g.group), view.headroom.get(g.group))
-    topics = TopicRows.of(clusters) if options.granularity == "partition" else TopicRows()
-    plan = _plan(groups, topics, options)
+    groups, topics, plan = _planned(clusters, options)
     admitted = groups.head(plan.groups)
     rows: dict[str, object] = {
         "group": admitted,
@@ -101,6 +100,17 @@ def render(clusters: Sequence[ClusterView], options: RenderOptions = RenderOptio
         if f.unit not in DATA_UNITS:
             text.family(f, WRITERS[f.name](health[f.unit]))
     return RenderResult(body="".join(text.parts).encode(), series=series, dropped=plan.dropped)
+
+
+def _planned(clusters: Sequence[ClusterView], options: RenderOptions) -> tuple[GroupRows, TopicRows, _Plan]:
+    groups = GroupRows(kafka="kafka_exporter" in options.compat)
+    for view in clusters:
+        cluster = escape(view.name)
+        for g in view.groups:
+            if g.status != Status.NOTFOUND:
+                groups.add(cluster, g, view.lag_seconds.get(g.group), view.headroom.get(g.group))
+    topics = TopicRows.of(clusters) if options.granularity == "partition" else TopicRows()
+    return groups, topics, _plan(groups, topics, options)
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,8 +145,10 @@ def test_a_figure_that_moved_writes_only_the_families_that_read_it() -> None:
 def test_over_the_cap_the_capped_exposition_is_the_renderers() -> None:
     options = RenderOptions(max_series=100)
     view = many_groups(50)
-    exposition = BlockRenderer(options).render([view])
+    renderer = BlockRenderer(options)
+    exposition = renderer.render([view])
     expected = render([view], options)
+    assert renderer.rendered_buckets == 0
     assert expected.dropped > 0
     assert (exposition.body, exposition.series, exposition.dropped) == (
         expected.body,
