@@ -8,9 +8,9 @@ blocks; otherwise only the families that read what changed are written again. Bu
 group names (a hash), so a new or deleted group moves the edges of its own bucket only. Topic and health
 families are written every time: they are small and change every HEAD round.
 
-Each block is kept as text and deflated (`gzip_parts`): the kept blocks are the one rendered copy, their
-deflated parts its compressed form. When the cap would drop series, the exposition is `metrics.render`'s,
-capped, as one block.
+Each block is kept deflated only (`gzip_parts`): the kept blocks are the one rendered copy, in its
+compressed form; a scrape without gzip inflates them as it streams. When the cap would drop series, the
+exposition is `metrics.render`'s, capped, as one block.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Exposition:
 
     @property
     def body(self) -> bytes:
-        return b"".join(p.data for p in self.parts)
+        return b"".join(gzip_parts.inflated(self.parts))
 
 
 @dataclass(slots=True)
@@ -125,7 +125,7 @@ class BlockRenderer:
             # render everything twice. The kept blocks stay for when the exposition fits again.
             result = render(clusters, self._options)
             body = gzip_parts.part(result.body)
-            return Exposition([body], result.series, result.dropped, body.crc, len(body.data))
+            return Exposition([body], result.series, result.dropped, body.crc, body.size)
         buckets = [self._blocks(bucket) for bucket in _buckets(clusters)]
         self._buckets = {b.key: b for b in buckets}
         topics = TopicRows.of(clusters) if self._per_partition else TopicRows()
@@ -151,7 +151,7 @@ class BlockRenderer:
             part
             for f, blocks, samples in families
             if samples
-            for part in (self._headers[f.name], *(b for b in blocks if b.data))
+            for part in (self._headers[f.name], *(b for b in blocks if b.size))
         ]
         crc, size = gzip_parts.crc_of(parts)
         return Exposition(parts, series, 0, crc, size)

@@ -13,7 +13,7 @@ import ctypes
 import ctypes.util
 import struct
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 # Level 1 compresses a text exposition to about 5% at several times the speed of the default level 6.
@@ -24,28 +24,48 @@ HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    data: bytes
+    """A piece of text kept only deflated: the text is about 20 times the size, and gzip scrapes, which
+    Prometheus' are, never need it. `size` and `crc` are the text's."""
+
     deflated: bytes
     crc: int
+    size: int
+
+    @property
+    def data(self) -> bytes:
+        """The text, inflated again."""
+        return b"".join(inflated([self]))
 
 
-EMPTY = Part(b"", b"", 0)
+EMPTY = Part(b"", 0, 0)
 
 
 def part(data: bytes) -> Part:
     if not data:
         return EMPTY
     compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    return Part(data, compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(data))
+    return Part(compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(data), len(data))
+
+
+def inflated(parts: Iterable[Part], most: int = 1 << 20) -> Iterator[bytes]:
+    """The parts' text in pieces of at most `most` bytes: never more than one piece of it exists at a time."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    for p in parts:
+        pending = p.deflated
+        while pending:
+            piece = inflater.decompress(pending, most)
+            pending = inflater.unconsumed_tail
+            if piece:
+                yield piece
 
 
 def crc_of(parts: Iterable[Part]) -> tuple[int, int]:
-    """The CRC-32 and length of the parts' data concatenated."""
+    """The CRC-32 and length of the parts' text concatenated."""
     crc = size = 0
     for p in parts:
-        if p.data:
-            crc = crc32_combine(crc, p.crc, len(p.data))
-            size += len(p.data)
+        if p.size:
+            crc = crc32_combine(crc, p.crc, p.size)
+            size += p.size
     return crc, size
 
 

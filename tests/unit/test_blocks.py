@@ -163,3 +163,16 @@ def test_crc32_combine_is_zlibs(combine: object) -> None:
     first, second = os.urandom(3000), os.urandom(70_001)
     assert combine(zlib.crc32(first), zlib.crc32(second), len(second)) == zlib.crc32(first + second)
     assert combine(zlib.crc32(first), 0, 0) == zlib.crc32(first)
+
+
+def test_parts_keep_no_text_and_inflate_in_bounded_pieces() -> None:
+    # The text of 100,000 group-partitions is about 100 MB: the kept copy is the deflated one only.
+    assert {f for f in gzip_parts.Part.__slots__} == {"deflated", "crc", "size"}
+    text = b"".join(b"lagwatch_partition_lag{group=\"g%d\"} %d\n" % (i, i * 7919) for i in range(20_000))
+    parts = [gzip_parts.part(text[:1000]), gzip_parts.EMPTY, gzip_parts.part(text[1000:])]
+    assert [p.size for p in parts] == [1000, 0, len(text) - 1000]
+    pieces = list(gzip_parts.inflated(parts, most=4096))
+    assert b"".join(pieces) == text
+    assert max(map(len, pieces)) == 4096
+    assert len(pieces) == 1 + -(-(len(text) - 1000) // 4096)
+    assert gzip_parts.crc_of(parts) == (zlib.crc32(text), len(text))
