@@ -167,8 +167,8 @@ def test_crc32_combine_is_zlibs(combine: object) -> None:
 
 def test_parts_keep_no_text_and_inflate_in_bounded_pieces() -> None:
     # The text of 100,000 group-partitions is about 100 MB: the kept copy is the deflated one only.
-    assert {f for f in gzip_parts.Part.__slots__} == {"deflated", "crc", "size"}
-    text = b"".join(b"lagwatch_partition_lag{group=\"g%d\"} %d\n" % (i, i * 7919) for i in range(20_000))
+    assert set(gzip_parts.Part.__slots__) == {"deflated", "crc", "size"}
+    text = b"".join(b'lagwatch_partition_lag{group="g%d"} %d\n' % (i, i * 7919) for i in range(20_000))
     parts = [gzip_parts.part(text[:1000]), gzip_parts.EMPTY, gzip_parts.part(text[1000:])]
     assert [p.size for p in parts] == [1000, 0, len(text) - 1000]
     pieces = list(gzip_parts.inflated(parts, most=4096))
