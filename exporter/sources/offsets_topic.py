@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.protocol.metadata import MetadataRequest
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import TopicPartition
 
 from exporter.core.decoder import decode_batch
 from exporter.core.model import DecodeError, OffsetCommit, Record, SkippedRecord
@@ -30,6 +30,7 @@ from exporter.gc_pause import gc_paused
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.progress import SourceProgress
+from exporter.sources.raw_records import RAW, FetchedRecord, install
 from exporter.sources.reconnect import BackoffClient, BackoffConsumer
 from exporter.sources.retry import Retry
 
@@ -71,6 +72,7 @@ class OffsetsTopicSource:
     async def run(self) -> None:
         """Consume until cancelled; reconnects by itself, with capped exponential backoff, when Kafka is
         away."""
+        install()
         while True:
             try:
                 partitions = await self._partitions()
@@ -85,6 +87,7 @@ class OffsetsTopicSource:
                 group_id=None,
                 enable_auto_commit=False,
                 isolation_level="read_committed",
+                key_deserializer=RAW,
                 auto_offset_reset="latest" if self._cluster.start_latest else "earliest",
             )
             try:
@@ -182,14 +185,14 @@ class OffsetsTopicSource:
             # Decoding runs on the event loop: yield between batches so scrapes and health checks stay prompt.
             await asyncio.sleep(0)
 
-    def _apply_fetched(self, fetched: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+    def _apply_fetched(self, fetched: dict[TopicPartition, list[FetchedRecord]]) -> None:
         now_ms = int(self._clock() * 1000)
         for tp, records in fetched.items():
             if records:
                 self._apply_batch(records, tp.partition, now_ms)
                 self._positions[tp] = records[-1].offset + 1
 
-    def _apply_batch(self, fetched: Sequence[ConsumerRecord[Any, Any]], partition: int, now_ms: int) -> None:
+    def _apply_batch(self, fetched: Sequence[FetchedRecord], partition: int, now_ms: int) -> None:
         """Decode one partition's fetched records in one call and apply them in log order. Offset commits,
         nearly every record, take the short way: applied at once and counted once per batch (no await in
         between, so nothing can read a counter mid-batch)."""
