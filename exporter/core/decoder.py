@@ -9,7 +9,9 @@ into model records.
 Offset commits, nearly every record of the topic, first try a fast path (`fast_commits`) for the shapes Kafka
 writes (value v1, v3, v4 with short metadata and no tagged field), which reads them with precompiled Structs;
 every other shape and every fault falls through to the schema reader, so both give the same result, errors
-included. `decode_batch` decodes a fetched batch in one call.
+included. `decode_batch` decodes a fetched batch in one call, and gives the fast path's commits as
+`CommitFields` tuples rather than `OffsetCommit`s: building the frozen dataclass cost as much as reading the
+record, and `Storage.apply_batch` takes the tuples as they are.
 
 | type | key                         | with a value                | tombstone (value None)          |
 |------|-----------------------------|-----------------------------|---------------------------------|
@@ -48,7 +50,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from exporter.core.fast_commits import fast_offset_commit
+from exporter.core.fast_commits import fast_commit_fields
 from exporter.core.group_schemas import (
     CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_VALUE,
     CONSUMER_GROUP_MEMBER_METADATA_VALUE,
@@ -59,6 +61,7 @@ from exporter.core.group_schemas import (
     MEMBER_KEY,
 )
 from exporter.core.model import (
+    CommitFields,
     ConsumerGroupAssignment,
     ConsumerGroupMember,
     ConsumerGroupMemberLeft,
@@ -191,18 +194,24 @@ _HANDLERS: Final[dict[int, Callable[[Reader, bytes | None], Record]]] = {
 }
 
 
-def decode_batch(keys: Sequence[bytes | None], values: Sequence[bytes | None]) -> list[Record]:
+def decode_batch(keys: Sequence[bytes | None], values: Sequence[bytes | None]) -> list[CommitFields | Record]:
     """Decode a fetched batch of `__consumer_offsets` records, `keys[i]` with `values[i]`, in one call: what
-    `decode` gives for each, in order. Never raises."""
-    return [decode(key, value) for key, value in zip(keys, values, strict=True)]
+    `decode` gives for each, in order, except that an offset commit may come as its `CommitFields` (as it does
+    in the shapes Kafka writes). Never raises."""
+    out: list[CommitFields | Record] = []
+    append = out.append
+    for key, value in zip(keys, values, strict=True):
+        fields = None if key is None or value is None else fast_commit_fields(key, value)
+        append(_decode(key, value) if fields is None else fields)
+    return out
 
 
 def decode(key: bytes | None, value: bytes | None) -> Record:
     """Decode one `__consumer_offsets` record; a `None` value is a tombstone. Never raises."""
     if key is not None and value is not None:
-        record = fast_offset_commit(key, value)
-        if record is not None:
-            return record
+        fields = fast_commit_fields(key, value)
+        if fields is not None:
+            return OffsetCommit(*fields)
     return _decode(key, value)
 
 

@@ -166,6 +166,12 @@ class DecodeError:
     reason: str
 
 
+CommitFields = tuple[str, str, int, int, int, int, str]
+"""An offset commit as a plain tuple, `OffsetCommit`'s fields in their order (group, topic, partition,
+offset, timestamp_ms, leader_epoch, metadata; `OffsetCommit(*fields)` is the record): how a decoded batch
+carries commits, one tuple per record instead of a frozen dataclass (`decoder.decode_batch`,
+`Storage.apply_batch`)."""
+
 Record = (
     OffsetCommit
     | OffsetTombstone

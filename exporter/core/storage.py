@@ -36,13 +36,14 @@ argument: the storage keeps no clock of its own.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from exporter.core.filters import NameFilter
-from exporter.core.groups import Groups
+from exporter.core.groups import Group, Groups
 from exporter.core.membership import Owners
 from exporter.core.model import (
+    CommitFields,
     ConsumerGroupAssignment,
     ConsumerGroupMember,
     ConsumerGroupMemberLeft,
@@ -57,7 +58,7 @@ from exporter.core.model import (
 )
 from exporter.core.retention import TopicRetention
 from exporter.core.topics import Topic
-from exporter.core.windows import APPENDED, BACKFILL, DUPLICATE, place
+from exporter.core.windows import APPENDED, BACKFILL, DUPLICATE, GroupTopic, place
 
 __all__ = ["DROP_REASONS", "Storage", "StorageStats"]
 
@@ -199,12 +200,18 @@ class Storage:
     def apply(self, record: Record, order: int, now_ms: int) -> None:
         """Apply one record. `order` is the record's position in `__consumer_offsets` (or the admin-API poll
         sequence); it places commits in windows and is ignored for other records."""
-        if type(record) is OffsetCommit:
-            self._commit(record, order, now_ms)
-            return
         match record:
             case OffsetCommit():
-                self._commit(record, order, now_ms)
+                fields = (
+                    record.group,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.timestamp_ms,
+                    record.leader_epoch,
+                    record.metadata,
+                )
+                self.apply_batch((fields,), (order,), now_ms)
             case OffsetTombstone(group=group, topic=topic, partition=partition):
                 self._forget_offset(group, topic, partition)
             case GroupMetadata():
@@ -221,6 +228,93 @@ class Storage:
             case _:
                 # SkippedRecord and DecodeError: the source counts them.
                 pass
+
+    def apply_batch(
+        self, records: Sequence[CommitFields | Record], orders: Sequence[int], now_ms: int
+    ) -> None:
+        """Apply `records[i]` at `orders[i]`, in order: exactly what `apply` one record at a time does. Offset
+        commits may come as `CommitFields` (as `decoder.decode_batch` gives them), and take the short way:
+        placed in the same loop, and a run of commits of one group-topic (a consumer commits a topic's
+        partitions together) looks the group, its topic and the filters up once. This is the replay's path:
+        it runs once per record of `__consumer_offsets`."""
+        expired_before = now_ms - self._expire
+        dropped = self._dropped
+        groups = self._groups
+        by_name = self._by_name
+        topics = self._topics
+        accept_group, accept_topic = self._accept_group, self._accept_topic
+        replay_heads = self._replay_heads
+        intervals, min_distance, empty = self._intervals, self._min_distance, self._empty_ring
+        stored = 0
+        # What the previous commit resolved: valid until a record other than a commit changes the structure
+        # (a commit only creates groups and group-topics, and `reach` hands them back). The filters are pure
+        # functions of the names, so a name that passed them once passes again.
+        last_group: str | None = None
+        last_topic: str | None = None
+        group: Group | None = None
+        entry: GroupTopic | None = None
+        known: Topic | None = None
+        for record, order in zip(records, orders, strict=True):
+            if not isinstance(record, tuple):
+                self._stored += stored
+                stored = 0
+                self.apply(record, order, now_ms)
+                last_group = None
+                continue
+            name, topic_name, partition, offset, ts, _, _ = record
+            if ts < expired_before:
+                dropped["expired"] += 1
+                continue
+            if name != last_group or topic_name != last_topic:
+                # Forgotten first: a commit the filters reject leaves the locals half resolved.
+                last_group = None
+                group = by_name.get(name)
+                if group is None and not accept_group(name):
+                    dropped["group_filtered"] += 1
+                    continue
+                entry = None if group is None else group.topics.get(topic_name)
+                if entry is None and not accept_topic(topic_name):
+                    dropped["topic_filtered"] += 1
+                    continue
+                known = topics.get(topic_name)
+                last_group, last_topic = name, topic_name
+            if partition < 0 or (known is not None and partition >= known.count):
+                dropped["unknown_partition"] += 1
+                continue
+            if known is None:
+                count, head = 0, -1
+            else:
+                # Topic.head inlined.
+                count = known.count
+                history = known.heads[partition]
+                head = -1 if history is None else history[2 * history[0] - 1]
+            if replay_heads is not None:
+                then = replay_heads(topic_name, partition, ts)
+                head = -1 if then is None else then
+
+            if group is None or entry is None or partition >= entry.size:
+                group, entry = groups.reach(name, group, entry, topic_name, partition, count, now_ms)
+            data = entry.data
+            base = partition * entry.stride
+            if base >= len(data) or data[base] < 0:
+                base = entry.open(partition, empty)
+                data = entry.data
+            outcome = place(data, base, intervals, min_distance, offset, order, ts, now_ms, head)
+            if outcome == DUPLICATE:
+                dropped["duplicate"] += 1
+                continue
+            if outcome == BACKFILL:
+                dropped["backfill"] += 1
+                continue
+            if outcome == APPENDED:
+                group.last_commit = ts
+                if ts < groups.min_reference:
+                    groups.min_reference = ts
+            stored += 1
+            # Groups.touch inlined.
+            groups.seq += 1
+            group.version = groups.seq
+        self._stored += stored
 
     def delete_group(self, group: str, topic: str | None = None) -> bool:
         """Burrow's DELETE: remove one topic from the group (and the group once no topic is left), or the
@@ -341,58 +435,6 @@ class Storage:
 
     # --------------------------------------------------------------------------------------------------------
     # Commits
-
-    def _commit(self, record: OffsetCommit, order: int, now: int) -> None:
-        name = record.group
-        topic_name = record.topic
-        partition = record.partition
-        ts = record.timestamp_ms
-        if ts < now - self._expire:
-            self._dropped["expired"] += 1
-            return
-        group = self._by_name.get(name)
-        if group is None and not self._accept_group(name):
-            self._dropped["group_filtered"] += 1
-            return
-        entry = None if group is None else group.topics.get(topic_name)
-        if entry is None and not self._accept_topic(topic_name):
-            self._dropped["topic_filtered"] += 1
-            return
-        known = self._topics.get(topic_name)
-        if partition < 0 or (known is not None and partition >= known.count):
-            self._dropped["unknown_partition"] += 1
-            return
-        if known is None:
-            count, head = 0, -1
-        else:
-            # Topic.head inlined: apply runs once per replayed record.
-            count = known.count
-            history = known.heads[partition]
-            head = -1 if history is None else history[2 * history[0] - 1]
-        if self._replay_heads is not None:
-            then = self._replay_heads(topic_name, partition, ts)
-            head = -1 if then is None else then
-
-        if group is None or entry is None or partition >= entry.size:
-            group, entry = self._groups.reach(name, group, entry, topic_name, partition, count, now)
-        data = entry.data
-        base = partition * entry.stride
-        if base >= len(data) or data[base] < 0:
-            base = entry.open(partition, self._empty_ring)
-            data = entry.data
-        outcome = place(data, base, self._intervals, self._min_distance, record.offset, order, ts, now, head)
-        if outcome == DUPLICATE:
-            self._dropped["duplicate"] += 1
-            return
-        if outcome == BACKFILL:
-            self._dropped["backfill"] += 1
-            return
-        if outcome == APPENDED:
-            group.last_commit = ts
-            if ts < self._groups.min_reference:
-                self._groups.min_reference = ts
-        self._stored += 1
-        self._groups.touch(group)
 
     def _forget_offset(self, name: str, topic: str, partition: int) -> None:
         group = self._by_name.get(name)

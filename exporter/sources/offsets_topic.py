@@ -193,21 +193,19 @@ class OffsetsTopicSource:
                 self._positions[tp] = records[-1].offset + 1
 
     def _apply_batch(self, fetched: Sequence[FetchedRecord], partition: int, now_ms: int) -> None:
-        """Decode one partition's fetched records in one call and apply them in log order. Offset commits,
-        nearly every record, take the short way: applied at once and counted once per batch (no await in
-        between, so nothing can read a counter mid-batch)."""
+        """Decode one partition's fetched records in one call, apply them in log order in another, then count
+        them: commits once per batch, the other records by kind, malformed ones logged (no await in between,
+        so nothing can read a counter mid-batch)."""
+        orders = [r.offset for r in fetched]
         records = decode_batch([r.key for r in fetched], [r.value for r in fetched])
-        apply = self._storage.apply
-        commits = 0
-        for record, at in zip(records, fetched, strict=True):
-            if type(record) is OffsetCommit:
-                commits += 1
-                apply(record, at.offset, now_ms)
-            else:
-                self._apply(record, partition, at.offset, now_ms)
-        self.progress.records[OffsetCommit] += commits
+        self._storage.apply_batch(records, orders, now_ms)
+        # Commits come as tuples from the decoder's fast path, nearly every record; the rest one by one.
+        others = [(r, order) for r, order in zip(records, orders, strict=True) if not isinstance(r, tuple)]
+        self.progress.records[OffsetCommit] += len(records) - len(others)
+        for record, order in others:
+            self._count(record, partition, order)
 
-    def _apply(self, record: Record, partition: int, order: int, now_ms: int) -> None:
+    def _count(self, record: Record, partition: int, order: int) -> None:
         self.progress.records[type(record)] += 1
         if isinstance(record, DecodeError):
             # Reasons carry byte positions; counting and logging by key type keeps both bounded.
@@ -224,11 +222,8 @@ class OffsetsTopicSource:
                     order,
                     record.reason,
                 )
-            return
-        if isinstance(record, SkippedRecord):
+        elif isinstance(record, SkippedRecord):
             self.progress.skipped_types[record.key_type] += 1
-            return
-        self._storage.apply(record, order, now_ms)
 
     async def _note_complete(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
         """Advance `progress.complete_as_of` to the oldest of the partitions' last fetches that found the

@@ -14,7 +14,7 @@ from exporter.core.decoder import (
     decode_assignment,
     decode_batch,
 )
-from exporter.core.fast_commits import fast_offset_commit
+from exporter.core.fast_commits import fast_commit_fields
 from exporter.core.model import (
     ConsumerGroupAssignment,
     ConsumerGroupMember,
@@ -861,10 +861,10 @@ def test_fast_path_decodes_the_shapes_kafka_writes(
     value = enc.offset_commit_value(
         version, commit.offset, metadata, commit.timestamp_ms, commit.leader_epoch, expire_timestamp=7
     )
-    fast = fast_offset_commit(key, value)
-    assert fast == commit
-    assert hash(fast) == hash(commit)
-    assert repr(fast) == repr(commit)
+    fast = fast_commit_fields(key, value)
+    assert fast is not None
+    assert OffsetCommit(*fast) == commit
+    assert decode(key, value) == commit
 
 
 @st.composite
@@ -904,8 +904,8 @@ def test_fast_path_agrees_with_the_generic_reader(pair: tuple[bytes, bytes | Non
     assert decode(key, value) == generic
     assert type(decode(key, value)) is type(generic)
     if value is not None:
-        fast = fast_offset_commit(key, value)
-        assert fast is None or fast == generic
+        fast = fast_commit_fields(key, value)
+        assert fast is None or OffsetCommit(*fast) == generic
 
 
 def test_fast_path_leaves_what_it_does_not_read_to_the_generic_reader() -> None:
@@ -918,11 +918,11 @@ def test_fast_path_leaves_what_it_does_not_read_to_the_generic_reader() -> None:
     v3_truncated = enc.offset_commit_value(3, 5, "", 7)[:-1]
     v4_without_tag_count = enc.offset_commit_value(4, 5, "", 7)[:-1]
     for value in (v0, v4_tagged, v4_long, v4_null, b"", b"\x00\x04", v3_truncated, v4_without_tag_count):
-        assert fast_offset_commit(key, value) is None
-    assert fast_offset_commit(enc.offset_commit_key("g", "t", 3, key_type=2), OFFSET_V4) is None
+        assert fast_commit_fields(key, value) is None
+    assert fast_commit_fields(enc.offset_commit_key("g", "t", 3, key_type=2), OFFSET_V4) is None
     # A group length of -4 points the topic length back at the key type: bytes that would still "parse".
     negative = b"\x00\x01\xff\xfc\x00\x00\x00"
-    assert fast_offset_commit(negative, OFFSET_V4) is None
+    assert fast_commit_fields(negative, OFFSET_V4) is None
     assert decode(negative, OFFSET_V4) == DecodeError(
         1, "key: null or negative length in a non-nullable string at byte 2"
     )
@@ -944,9 +944,16 @@ def test_decode_batch_is_decode_record_by_record_in_order() -> None:
         (OFFSET_KEY, b"\x00\x04"),
         (enc.int16(12), b""),
         (OFFSET_KEY, OFFSET_V1),
+        (OFFSET_KEY, OFFSET_V4[:-1] + b"\x01\x00\x00"),
     ]
     keys, values = [k for k, _ in pairs], [v for _, v in pairs]
-    assert decode_batch(keys, values) == [decode(k, v) for k, v in pairs]
+    batch = decode_batch(keys, values)
+    # The fast path's commits come as their fields, the generic reader's (a tagged field) as records.
+    assert batch[0] == ("group1", "topic1", 7, 1000, 2000, 9, "md")
+    assert batch[-2] == ("group1", "topic1", 7, 1000, 2000, -1, "md")
+    assert batch[-1] == OffsetCommit("group1", "topic1", 7, 1000, 2000, 9, "md")
+    as_records = [OffsetCommit(*r) if isinstance(r, tuple) else r for r in batch]
+    assert as_records == [decode(k, v) for k, v in pairs]
     assert decode_batch([], []) == []
     with pytest.raises(ValueError, match="zip"):
         decode_batch(keys, values[:-1])

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from exporter.core.filters import NameFilter
 from exporter.core.model import (
     Commit,
+    CommitFields,
     ConsumerGroupAssignment,
     ConsumerGroupMember,
     ConsumerGroupMemberLeft,
@@ -28,6 +29,7 @@ from exporter.core.model import (
     OffsetCommit,
     OffsetTombstone,
     PartitionSnapshot,
+    Record,
     SkippedRecord,
     TopicPartitions,
 )
@@ -980,3 +982,136 @@ def test_an_idle_partitions_repeated_head_keeps_its_groups_version() -> None:
     assert storage.group_version("g") == full
     storage.add_head_offset("t", 0, 101, NOW + 4)
     assert storage.group_version("g") > full
+
+
+# ------------------------------------------------------------------------------------------------------------
+# apply_batch: the replay's path must give exactly what applying one record at a time gives. `apply` passes
+# an OffsetCommit through apply_batch as a batch of one, so what differs is what a batch carries from one
+# record to the next (the group-topic the previous commit resolved): runs of one group-topic, other records in
+# between, filters, expiry, groups created and removed mid-batch.
+
+_EXPIRE_MS = 1_000
+
+
+@st.composite
+def _batch_record(draw: st.DrawFn) -> CommitFields | Record:
+    group = draw(st.sampled_from(["a", "b", "c-denied"]))
+    topic = draw(st.sampled_from(["x", "y", "z", "w-denied"]))
+    partition = draw(st.integers(-1, 4))
+    match draw(st.sampled_from(["commit"] * 6 + ["record", "tombstone", "group", "metadata", "other"])):
+        case "commit" | "record" as form:
+            # Timestamps out of order, some older than expire_group.
+            fields = (
+                group,
+                topic,
+                partition,
+                draw(st.integers(0, 200)),
+                NOW + draw(st.integers(-1_200, 50)),
+                -1,
+                "",
+            )
+            return fields if form == "commit" else OffsetCommit(*fields)
+        case "tombstone":
+            return OffsetTombstone(group, topic, partition)
+        case "group":
+            return GroupTombstone(group)
+        case "metadata":
+            assignment = (TopicPartitions(topic, (0, max(partition, 1))),)
+            return _metadata(group, Member("m1", "client", "/10.0.0.1", assignment=assignment))
+        case _:
+            return draw(st.sampled_from([SkippedRecord(6), DecodeError(1, "key: truncated int32 at byte 9")]))
+
+
+_batch_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("batch"), st.lists(st.tuples(_batch_record(), st.integers(-2, 3)), max_size=25)),
+        st.tuples(st.just("topics"), st.sampled_from([{"x": 2}, {"x": 3, "y": 1}, {"x": 4, "y": 2, "z": 5}])),
+        st.tuples(st.just("delete"), st.sampled_from([("a", None), ("b", "x"), ("a", "y")])),
+        st.tuples(st.just("head"), st.tuples(st.sampled_from("xyz"), st.integers(0, 3), st.integers(0, 300))),
+        st.tuples(st.just("replay_heads"), st.booleans()),
+    ),
+    max_size=12,
+)
+
+
+def _then(topic: str, partition: int, ts: int) -> int | None:
+    return None if partition == 2 else 150 + ts % 7
+
+
+def _state(storage: Storage) -> object:
+    groups = storage.groups()
+    return (
+        groups,
+        [(storage.group_snapshot(g, NOW), storage.group_version(g)) for g in groups],
+        [storage.groups_for_topic(t) for t in "xyzw"],
+        storage.stats(),
+        storage.unconfirmed_topics(),
+        storage.group_version("unknown"),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=_batch_steps, min_distance=st.sampled_from([0, 3]))
+def test_a_batch_applies_exactly_as_its_records_one_by_one(
+    steps: list[tuple[str, object]], min_distance: int
+) -> None:
+    def storage() -> Storage:
+        return Storage(
+            "c1",
+            intervals=3,
+            min_distance_ms=min_distance,
+            expire_group_ms=_EXPIRE_MS,
+            group_filter=NameFilter(deny="denied"),
+            topic_filter=NameFilter(deny="denied"),
+        )
+
+    one_by_one, batched = storage(), storage()
+    order = 0
+    for kind, argument in steps:
+        for s in (one_by_one, batched):
+            match kind:
+                case "topics":
+                    s.set_topics(argument, NOW)  # type: ignore[arg-type]
+                case "delete":
+                    s.delete_group(*argument)  # type: ignore[misc]
+                case "head":
+                    s.add_head_offset(*argument, NOW)  # type: ignore[misc]
+                case "replay_heads":
+                    s.set_replay_heads(_then if argument else None)
+        if kind != "batch":
+            continue
+        records, orders = [], []
+        for record, step in argument:  # type: ignore[attr-defined]
+            # Mostly rising, as in one partition of __consumer_offsets; repeated and falling orders too.
+            order += step
+            records.append(record)
+            orders.append(order)
+        for record, at in zip(records, orders, strict=True):
+            one_by_one.apply(OffsetCommit(*record) if isinstance(record, tuple) else record, at, NOW)
+        batched.apply_batch(records, orders, NOW)
+        assert _state(batched) == _state(one_by_one)
+
+
+def test_apply_batch_with_a_run_of_one_group_topic_and_a_group_removed_mid_batch() -> None:
+    storage = _storage(partitions=3, head=500)
+    storage.apply_batch(
+        [
+            ("g", "t", 0, 100, T0, -1, ""),
+            ("g", "t", 1, 110, T0, -1, ""),
+            GroupTombstone("g"),
+            ("g", "t", 2, 120, T0 + 1, -1, ""),
+            OffsetCommit("g", "t", 0, 130, T0 + 2),
+            ("g", "t", 3, 140, T0 + 3, -1, ""),
+        ],
+        [1, 2, 3, 4, 5, 6],
+        NOW,
+    )
+    snapshot = _snapshot(storage)
+    # The tombstone removed what came before it; the commits after it made the group again.
+    assert [(p.partition, [c.offset for c in p.window if c is not None]) for p in snapshot.partitions] == [
+        (0, [130]),
+        (1, []),
+        (2, [120]),
+    ]
+    assert storage.stats().commits_stored == 4
+    assert storage.stats().commits_dropped["unknown_partition"] == 1
