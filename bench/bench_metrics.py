@@ -1,10 +1,16 @@
 """Render time and size of /metrics for 10,000 groups x 10 partitions, plain and gzipped.
 
 `render` is the whole text at once; `blocks` is what /metrics does (blocks.BlockRenderer, its blocks deflated
-as they are written): the first render, then a render after a round that re-evaluated no group, 1%, 10% or
-every group (their statuses replaced by equal new objects).
+as they are written, the cycle collector paused): the first render, then a render after a round that
+re-evaluated no group, 1%, 10% or every group (their statuses replaced by equal new objects).
+
+`--lag-seconds` gives every partition a lag in seconds and a retention headroom, as a running lagwatch has a
+minute after its start: about ten series per group-partition, which at 10,000 x 10 passes the default
+`max_series` cap (1,000,000), so the renders are capped ones (the cap cuts inside the partition series).
+`--max-series N` sets the cap to cut elsewhere.
 
 Run: .venv/bin/python bench/bench_metrics.py [--groups N] [--partitions N] [--runs N] [--burrow]
+     [--lag-seconds] [--max-series N] [--blocks-only]
 """
 
 from __future__ import annotations
@@ -19,9 +25,12 @@ from functools import partial
 from itertools import cycle
 
 from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
-from exporter.exposition.blocks import BlockRenderer
+from exporter.core.retention import Headroom
+from exporter.core.timelag import LagSeconds
+from exporter.exposition.blocks import BlockRenderer, Exposition
 from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.metrics import RenderOptions, render
+from exporter.gc_pause import gc_paused
 
 _NOW_MS = 1_763_000_000_123
 _TOPIC_COUNT = 1000
@@ -65,14 +74,35 @@ def _group(index: int, partitions: int) -> GroupStatus:
     )
 
 
-def build(groups: int, partitions: int) -> ClusterView:
+def build(groups: int, partitions: int, *, lag_seconds: bool = False) -> ClusterView:
     heads: tuple[int | None, ...] = tuple(2_000_000 + p for p in range(partitions))
-    return ClusterView(
+    statuses = [_group(i, partitions) for i in range(groups)]
+    view = ClusterView(
         name="prod-eu-1",
-        groups=[_group(i, partitions) for i in range(groups)],
+        groups=statuses,
         topics=[(f"orders.events.v{t:04d}", heads) for t in range(min(groups, _TOPIC_COUNT))],
         head_refresh_ms=_NOW_MS,
         evaluation_seconds=0.215,
+    )
+    if not lag_seconds:
+        return view
+    return replace(
+        view,
+        lag_seconds={
+            g.group: tuple(
+                LagSeconds(0.0, "caught_up")
+                if not p.current_lag
+                else LagSeconds(p.current_lag / 50, "interpolated")
+                for p in g.partitions
+            )
+            for g in statuses
+        },
+        headroom={
+            g.group: tuple(
+                Headroom(0, 900 + (p.current_lag or 0), 604_000.0 - p.partition) for p in g.partitions
+            )
+            for g in statuses
+        },
     )
 
 
@@ -94,16 +124,31 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=10)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--burrow", action="store_true", help="also emit the Burrow-compatible families")
+    parser.add_argument(
+        "--lag-seconds",
+        action="store_true",
+        help="a lag in seconds and a retention headroom for every partition",
+    )
+    parser.add_argument("--max-series", type=int, default=RenderOptions().max_series)
+    parser.add_argument(
+        "--blocks-only", action="store_true", help="time the block renderer only, not the whole text nor gzip"
+    )
     args = parser.parse_args()
 
-    cluster = build(args.groups, args.partitions)
-    options = RenderOptions(burrow_compatible=args.burrow)
+    cluster = build(args.groups, args.partitions, lag_seconds=args.lag_seconds)
+    options = RenderOptions(burrow_compatible=args.burrow, max_series=args.max_series)
     result = render([cluster], options)
-    print(f"groups={args.groups} partitions/group={args.partitions} burrow_compatible={args.burrow}")
-    print(f"series={result.series} bytes={len(result.body):,}")
-    median, best, cpu = _timed(partial(render, [cluster], options), args.runs)
-    print(f"render: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms")
+    print(
+        f"groups={args.groups} partitions/group={args.partitions} burrow_compatible={args.burrow} "
+        f"lag_seconds={args.lag_seconds} max_series={args.max_series:,}"
+    )
+    print(f"series={result.series:,} dropped={result.dropped:,} bytes={len(result.body):,}")
+    if not args.blocks_only:
+        median, best, cpu = _timed(partial(render, [cluster], options), args.runs)
+        print(f"render: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms")
     _blocks(cluster, options, result.body, args.runs)
+    if args.blocks_only:
+        return
     for level in range(1, 7):
         compressed = gzip.compress(result.body, compresslevel=level)
         median, best, cpu = _timed(
@@ -115,8 +160,14 @@ def main() -> None:
         )
 
 
+def _paused(renderer: BlockRenderer, views: list[ClusterView]) -> Exposition:
+    """A render as /metrics runs it: with the cycle collector paused."""
+    with gc_paused():
+        return renderer.render(views)
+
+
 def _blocks(cluster: ClusterView, options: RenderOptions, body: bytes, runs: int) -> None:
-    median, best, cpu = _timed(lambda: BlockRenderer(options).render([cluster]), max(3, runs // 2))
+    median, best, cpu = _timed(lambda: _paused(BlockRenderer(options), [cluster]), max(3, runs // 2))
     print(f"blocks, first render: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms")
     renderer = BlockRenderer(options)
     exposition = renderer.render([cluster])
@@ -129,7 +180,7 @@ def _blocks(cluster: ClusterView, options: RenderOptions, body: bytes, runs: int
         every = round(1 / share) if share else 0
         groups = [replace(g) if every and i % every == 0 else g for i, g in enumerate(cluster.groups)]
         views = cycle([replace(cluster, groups=groups), cluster])
-        median, best, cpu = _timed(lambda views=views: renderer.render([next(views)]), runs)
+        median, best, cpu = _timed(lambda views=views: _paused(renderer, [next(views)]), runs)
         print(
             f"blocks, {share:.0%} of the groups re-evaluated: median {median:.0f} ms, best {best:.0f} ms, "
             f"median cpu {cpu:.0f} ms ({renderer.rendered_buckets} buckets written)"

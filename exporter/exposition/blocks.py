@@ -9,8 +9,15 @@ group names (a hash), so a new or deleted group moves the edges of its own bucke
 families are written every time: they are small and change every HEAD round.
 
 Each block is kept deflated only (`gzip_parts`): the kept blocks are the one rendered copy, in its
-compressed form; a scrape without gzip inflates them as it streams. When the cap would drop series, the
-exposition is `metrics.render`'s, capped, as one block.
+compressed form; a scrape without gzip inflates them as it streams.
+
+The series cap is applied to the blocks in `metrics.render`'s admission order, from the samples each block
+counted when it was written: whole buckets while their group-level (then partition-level) series fit; only the
+bucket that straddles the cap is looked into group by group, and its admitted groups written as blocks of
+their own, kept while that bucket and the room left for it stay the same. The buckets after it keep their
+blocks, for when the exposition fits again, and are left out. So a capped render costs what an uncapped one
+does, where a full pass over every group at each render (counting, then `metrics.render`) cost about 1.2 s of
+CPU at 100,000 group-partitions.
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
 from exporter.exposition import gzip_parts
 from exporter.exposition.cluster_view import ClusterView
-from exporter.exposition.families import Family
+from exporter.exposition.families import Family, GroupUnit
 from exporter.exposition.gzip_parts import Part
-from exporter.exposition.metrics import RenderOptions, capped, render
+from exporter.exposition.metrics import RenderOptions, admit, group_costs
 from exporter.exposition.rows import (
     BrokerRows,
     CapRows,
@@ -35,7 +42,7 @@ from exporter.exposition.rows import (
     TopicRows,
 )
 from exporter.exposition.text_format import escape
-from exporter.exposition.writers import WRITERS, enabled, header, inputs
+from exporter.exposition.writers import WRITERS, counter, enabled, header, inputs
 
 __all__ = ["BlockRenderer", "Exposition"]
 
@@ -46,6 +53,7 @@ more calls when many do: at 10,000 groups x 10 partitions, 10, 25 and 100 took 7
 a first render, 40, 21 and 12 ms with no group re-evaluated, 120, 220 and 390 ms with 1% re-evaluated."""
 _BUCKET_MAX = 4 * _BUCKET
 _EVERYTHING = frozenset({"status", "lags", "headroom"})
+_NONE = (gzip_parts.EMPTY, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,8 @@ class _Bucket:
     headroom: list[Sequence[Headroom | None] | None] = field(default_factory=list)
     blocks: dict[str, tuple[Part, int]] = field(default_factory=dict)
     """(block, samples) by family name."""
+    series: dict[GroupUnit, int] = field(default_factory=dict)
+    """Samples of its blocks by unit ("group", "partition"): its costs under the cap."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -100,6 +110,17 @@ class _Bucket:
         return frozenset(changed)
 
 
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """Where the cap cuts a unit's series: inside `bucket`, whose first groups fit in `room`."""
+
+    unit: GroupUnit
+    bucket: _Bucket
+    room: int
+    blocks: dict[str, tuple[Part, int]]
+    """(block, samples) by family name, of the unit's families for the groups admitted."""
+
+
 class BlockRenderer:
     """Renders clusters' views like `metrics.render`, keeping each bucket's blocks between renders. Not
     thread-safe: one render at a time."""
@@ -114,34 +135,50 @@ class BlockRenderer:
         )
         self._inputs = {f.name: inputs(f) for f in self._group_families}
         self._headers = {f.name: gzip_parts.part(header(f).encode()) for f in self._families}
+        self._unit_families: dict[GroupUnit, list[Family]] = {
+            unit: [f for f in self._group_families if f.unit == unit] for unit in ("group", "partition")
+        }
         self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._cut: _Cut | None = None
         self.rendered_buckets = 0
         """Buckets written (wholly or in part) by the last render, for benchmarks and tests."""
 
     def render(self, clusters: Sequence[ClusterView]) -> Exposition:
         self.rendered_buckets = 0
-        if capped(clusters, self._options):
-            # Over the cap the admitted prefix is `metrics.render`'s: writing the blocks first as well would
-            # render everything twice. The kept blocks stay for when the exposition fits again.
-            result = render(clusters, self._options)
-            body = gzip_parts.part(result.body)
-            return Exposition([body], result.series, result.dropped, body.crc, body.size)
         buckets = [self._blocks(bucket) for bucket in _buckets(clusters)]
         self._buckets = {b.key: b for b in buckets}
         topics = TopicRows.of(clusters) if self._per_partition else TopicRows()
+        topic_costs = counter("topic", self._options.compat)(topics)
+        (whole_groups, whole_partitions, admitted_topics), admitted = admit(
+            ([b.series["group"] for b in buckets], [b.series["partition"] for b in buckets], topic_costs),
+            self._options.max_series,
+        )
+        room = self._options.max_series - admitted
+        whole: dict[GroupUnit, int] = {"group": whole_groups, "partition": whole_partitions}
+        cut = None
+        if whole_groups < len(buckets):
+            cut = self._cut_in("group", buckets[whole_groups], room)
+        elif whole_partitions < len(buckets):
+            cut = self._cut_in("partition", buckets[whole_partitions], room)
+        self._cut = cut
+        if admitted_topics < len(topics.t):
+            topics = topics.head(admitted_topics)
         families: list[tuple[Family, list[Part], int]] = []
         for f in self._families:
-            if f.unit in ("group", "partition"):
-                blocks = [b.blocks.get(f.name, (gzip_parts.EMPTY, 0)) for b in buckets]
+            if f.unit == "group" or f.unit == "partition":
+                blocks = [b.blocks.get(f.name, _NONE) for b in buckets[: whole[f.unit]]]
+                if cut is not None and cut.unit == f.unit:
+                    blocks.append(cut.blocks.get(f.name, _NONE))
                 families.append((f, [p for p, _ in blocks], sum(n for _, n in blocks)))
             elif f.unit == "topic":
                 block, samples = _block(WRITERS[f.name](topics))
                 families.append((f, [block], samples))
         series = sum(n for _, _, n in families)
+        total = sum(b.series["group"] + b.series["partition"] for b in buckets) + sum(topic_costs)
         health: dict[str, object] = {
             "cluster": ClusterRows.of(clusters),
             "broker": BrokerRows.of(clusters),
-            "cap": CapRows([series], [0]),
+            "cap": CapRows([series], [total - series]),
         }
         for f in self._families:
             if f.unit in health:
@@ -154,7 +191,7 @@ class BlockRenderer:
             for part in (self._headers[f.name], *(b for b in blocks if b.size))
         ]
         crc, size = gzip_parts.crc_of(parts)
-        return Exposition(parts, series, 0, crc, size)
+        return Exposition(parts, series, total - series, crc, size)
 
     def _blocks(self, bucket: _Bucket) -> _Bucket:
         """The bucket with its blocks: the kept ones where nothing they read changed, new ones elsewhere."""
@@ -163,16 +200,36 @@ class BlockRenderer:
         if kept is not None and not changed:
             return kept
         self.rendered_buckets += 1
-        rows = GroupRows(kafka=self._kafka)
-        for status, lags, headroom in zip(bucket.statuses, bucket.lags, bucket.headroom, strict=True):
-            rows.add(bucket.cluster, status, lags, headroom)
+        rows = self._rows(bucket)
         partitions = PartitionRows.of(rows, self._options.compat) if self._per_partition else None
         for f in self._group_families:
             if kept is not None and f.name in kept.blocks and not self._inputs[f.name] & changed:
                 bucket.blocks[f.name] = kept.blocks[f.name]
                 continue
             bucket.blocks[f.name] = _block(WRITERS[f.name](rows if f.unit == "group" else partitions))
+        for unit in ("group", "partition"):
+            bucket.series[unit] = sum(bucket.blocks[f.name][1] for f in self._unit_families[unit])
         return bucket
+
+    def _cut_in(self, unit: GroupUnit, bucket: _Bucket, room: int) -> _Cut:
+        """The blocks of the bucket's first groups whose series of `unit` fit in `room`: the same as at the
+        last render while the bucket and the room are (the clock alone moved nothing of it)."""
+        kept = self._cut
+        if kept is not None and kept.bucket is bucket and kept.unit == unit and kept.room == room:
+            return kept
+        self.rendered_buckets += 1
+        rows = self._rows(bucket)
+        (count,), _ = admit((group_costs(rows, unit, self._options.compat),), room)
+        admitted = rows.head(count)
+        source = admitted if unit == "group" else PartitionRows.of(admitted, self._options.compat)
+        blocks = {f.name: _block(WRITERS[f.name](source)) for f in self._unit_families[unit]}
+        return _Cut(unit, bucket, room, blocks)
+
+    def _rows(self, bucket: _Bucket) -> GroupRows:
+        rows = GroupRows(kafka=self._kafka)
+        for status, lags, headroom in zip(bucket.statuses, bucket.lags, bucket.headroom, strict=True):
+            rows.add(bucket.cluster, status, lags, headroom)
+        return rows
 
 
 def _buckets(clusters: Sequence[ClusterView]) -> list[_Bucket]:

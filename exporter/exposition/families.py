@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 Unit = Literal["group", "partition", "topic", "cluster", "broker", "cap", "registry"]
 DATA_UNITS: tuple[Unit, ...] = ("group", "partition", "topic")
 """Units whose series count against the cap, in admission order."""
+GroupUnit = Literal["group", "partition"]
+"""The units whose series belong to a group: the group's own, and its partitions'."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from exporter.core.model import Status
 from exporter.exposition.cluster_view import ClusterView
-from exporter.exposition.families import DATA_UNITS, Family
+from exporter.exposition.families import DATA_UNITS, Family, GroupUnit
 from exporter.exposition.rows import BrokerRows, CapRows, ClusterRows, GroupRows, PartitionRows, TopicRows
 from exporter.exposition.text_format import escape
 from exporter.exposition.writers import WRITERS, bound, counter, enabled, header
@@ -29,7 +29,8 @@ __all__ = [
     "CONTENT_TYPE",
     "RenderOptions",
     "RenderResult",
-    "capped",
+    "admit",
+    "group_costs",
     "render",
 ]
 
@@ -68,11 +69,6 @@ class RenderResult:
     @property
     def capped(self) -> bool:
         return self.dropped > 0
-
-
-def capped(clusters: Sequence[ClusterView], options: RenderOptions = RenderOptions()) -> bool:
-    """Whether `render` would leave series out: the question to ask before writing anything."""
-    return _planned(clusters, options)[2].dropped > 0
 
 
 def render(clusters: Sequence[ClusterView], options: RenderOptions = RenderOptions()) -> RenderResult:
@@ -143,20 +139,39 @@ def _plan(groups: GroupRows, topics: TopicRows, options: RenderOptions) -> _Plan
     )
     if most <= options.max_series:
         return _Plan(len(groups.g), len(groups.g) * per_partition, len(topics.t), 0)
-    per_group: list[int] = []
-    if per_partition:
-        costs = iter(counter("partition", compat)(PartitionRows.of(groups, None)))
-        per_group = [sum(next(costs) for _ in g.partitions) for g in groups.g]
-    tiers = (counter("group", compat)(groups), per_group, counter("topic", compat)(topics))
-    admitted = [0, 0, 0]
+    tiers = (
+        group_costs(groups, "group", compat),
+        group_costs(groups, "partition", compat) if per_partition else [],
+        counter("topic", compat)(topics),
+    )
+    (admitted_groups, partition_groups, admitted_topics), series = admit(tiers, options.max_series)
+    return _Plan(admitted_groups, partition_groups, admitted_topics, sum(map(sum, tiers)) - series)
+
+
+def admit(tiers: Sequence[Sequence[int]], room: int) -> tuple[list[int], int]:
+    """The cap's admission: the units of each tier, tier after tier, while their series fit in `room`; the
+    first that does not fit ends it, so what survives is a prefix. Returns the units admitted per tier and
+    their series. A cost may stand for a run of units (a bucket of groups): costs are never negative, so the
+    run fits exactly when its last unit would, and where it does not, the caller admits again inside it."""
+    admitted: list[int] = []
     series = 0
-    for tier, costs_of_tier in enumerate(tiers):
-        for cost in costs_of_tier:
-            if series + cost > options.max_series:
-                return _Plan(admitted[0], admitted[1], admitted[2], sum(map(sum, tiers)) - series)
+    for costs in tiers:
+        count = 0
+        for cost in costs:
+            if series + cost > room:
+                return [*admitted, count, *(0 for _ in tiers[len(admitted) + 1 :])], series
             series += cost
-            admitted[tier] += 1
-    return _Plan(admitted[0], admitted[1], admitted[2], 0)
+            count += 1
+        admitted.append(count)
+    return admitted, series
+
+
+def group_costs(groups: GroupRows, unit: GroupUnit, compat: frozenset[Compat]) -> list[int]:
+    """Series of each group in the unit: its group-level series, or all its partitions' series."""
+    if unit == "group":
+        return counter("group", compat)(groups)
+    costs = iter(counter("partition", compat)(PartitionRows.of(groups, None)))
+    return [sum(next(costs) for _ in g.partitions) for g in groups.g]
 
 
 class _Text:

@@ -7,6 +7,7 @@ import os
 import re
 import zlib
 from dataclasses import replace
+from itertools import accumulate
 
 import pytest
 from hypothesis import given, settings
@@ -15,12 +16,14 @@ from hypothesis import strategies as st
 from exporter.core.model import Status
 from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
-from exporter.exposition import gzip_parts
+from exporter.exposition import blocks, gzip_parts
 from exporter.exposition.blocks import BlockRenderer, Exposition
 from exporter.exposition.cluster_view import ClusterView
-from exporter.exposition.metrics import RenderOptions, render
+from exporter.exposition.metrics import RenderOptions, group_costs, render
+from exporter.exposition.rows import GroupRows
+from exporter.exposition.text_format import escape
 from exporter.settings import Granularity
-from tests.unit.test_metrics import _group, _partition, clusters, fixture
+from tests.unit.test_metrics import T, _group, _partition, clusters, fixture
 
 OPTIONS = [
     RenderOptions(),
@@ -57,21 +60,26 @@ def test_the_text_is_the_renderers(options: RenderOptions) -> None:
         assert gunzip_one_member(exposition, b"# own\n") == expected.body + b"# own\n"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.lists(clusters(), min_size=1, max_size=3),
     st.booleans(),
     st.booleans(),
     st.sampled_from(["partition", "group"]),
+    st.just(1_000_000) | st.integers(0, 60),
 )
 def test_any_sequence_of_views_renders_as_the_renderer_does(
-    sequence: list[list[ClusterView]], burrow: bool, kafka: bool, granularity: Granularity
+    sequence: list[list[ClusterView]], burrow: bool, kafka: bool, granularity: Granularity, cap: int
 ) -> None:
-    options = RenderOptions(granularity=granularity, burrow_compatible=burrow, kafka_exporter=kafka)
+    options = RenderOptions(
+        granularity=granularity, burrow_compatible=burrow, kafka_exporter=kafka, max_series=cap
+    )
     renderer = BlockRenderer(options)
     for views in sequence:
         exposition = renderer.render(views)
-        assert exposition.body == render(views, options).body
+        expected = render(views, options)
+        assert exposition.body == expected.body
+        assert (exposition.series, exposition.dropped) == (expected.series, expected.dropped)
         assert gunzip_one_member(exposition, b"") == exposition.body
 
 
@@ -142,19 +150,119 @@ def test_a_figure_that_moved_writes_only_the_families_that_read_it() -> None:
     assert "lagwatch_partition_lag_seconds" in rewritten
 
 
-def test_over_the_cap_the_capped_exposition_is_the_renderers() -> None:
-    options = RenderOptions(max_series=100)
-    view = many_groups(50)
-    renderer = BlockRenderer(options)
-    exposition = renderer.render([view])
-    expected = render([view], options)
-    assert renderer.rendered_buckets == 0
-    assert expected.dropped > 0
-    assert (exposition.body, exposition.series, exposition.dropped) == (
-        expected.body,
-        expected.series,
-        expected.dropped,
+def varied(name: str, count: int) -> ClusterView:
+    """Groups of 0 to 3 partitions, some with lag in seconds or headroom, some partitions without: costs
+    that differ from group to group, so that every cap lands somewhere else."""
+    groups = [
+        _group(
+            name,
+            f"g{i:04d}",
+            (Status.OK, Status.WARN, Status.ERR)[i % 3],
+            [_partition(f"t{i % 3}", p, lag=None if (i + p) % 5 == 0 else i + p) for p in range(i % 4)],
+        )
+        for i in range(count)
+    ]
+    return ClusterView(
+        name=name,
+        groups=groups,
+        topics=[(f"t{t}", [100 + t, None, 300][: t + 1]) for t in range(3)],
+        lag_seconds={
+            g.group: tuple(
+                None if p.partition == 1 else LagSeconds(2.5 * p.partition, "interpolated")
+                for p in g.partitions
+            )
+            for g in groups
+            if int(g.group[1:]) % 2
+        },
+        headroom={
+            g.group: tuple(Headroom(0, 10, 60.0) for _ in g.partitions) for g in groups if len(g.group) % 3
+        },
+        topic_starts={"t2": [5, None, 7]},
     )
+
+
+CAPPED_VIEWS = [varied("prod", 160), varied("stage", 40)]
+
+
+def cap_edges(views: list[ClusterView], options: RenderOptions) -> dict[str, list[int]]:
+    """Caps that cut inside each tier, and exactly at the edges of its first buckets (and one either side)."""
+    compat = options.compat
+    rows = GroupRows(kafka=options.kafka_exporter)
+    for view in views:
+        for g in view.groups:
+            rows.add(escape(view.name), g, view.lag_seconds.get(g.group), view.headroom.get(g.group))
+    # Bucket edges hash the group names (salted per process): at most 100 groups a bucket makes 3 at least.
+    sizes = [len(bucket.statuses) for bucket in blocks._buckets(views)]
+    assert len(sizes) >= 3
+    ends = list(accumulate(sizes))
+    tiers = {"group": group_costs(rows, "group", compat)}
+    tiers["partition"] = group_costs(rows, "partition", compat) if options.granularity == "partition" else []
+    before = 0
+    caps: dict[str, list[int]] = {}
+    for tier, costs in tiers.items():
+        if not costs:
+            continue
+        running = [before + c for c in accumulate(costs)]
+        at_edges = [running[end - 1] + d for end in ends[:3] for d in (-1, 0, 1)]
+        caps[tier] = [before + 1, *at_edges, (before + running[-1]) // 2, running[-1] - 1]
+        before = running[-1]
+    total = render(views, options).series
+    caps["topic"] = [before, before + 1, (before + total) // 2, total - 1]
+    caps["whole"] = [0, total, total + 1]
+    return caps
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        RenderOptions(),
+        RenderOptions(burrow_compatible=True, kafka_exporter=True),
+        RenderOptions(granularity="group"),
+    ],
+)
+def test_over_the_cap_the_blocks_are_the_renderers_capped_text(options: RenderOptions) -> None:
+    """Wherever the cap cuts (inside a bucket, at its edge, in any tier), from a first render or from the
+    blocks a previous one kept."""
+    views = CAPPED_VIEWS
+    prod = list(views[0].groups)
+    # A change in the first bucket, one in the last, and a group added in the middle.
+    prod[0] = replace(prod[0], totallag=99)
+    prod[-1] = replace(prod[-1], status=Status.ERR)
+    prod.insert(80, _group("prod", "g0079a", Status.WARN, [_partition("t0", 0, lag=3)]))
+    lags = dict(views[0].lag_seconds)
+    lags["g0041"] = (LagSeconds(77.0, "interpolated"),)
+    changed = [replace(views[0], groups=prod, lag_seconds=lags), views[1]]
+    for tier, caps in cap_edges(views, options).items():
+        for cap in caps:
+            capped = replace(options, max_series=cap)
+            renderer = BlockRenderer(capped)
+            for current in (views, changed, changed, views):
+                exposition = renderer.render(current)
+                expected = render(current, capped)
+                assert exposition.body == expected.body, (tier, cap)
+                assert (exposition.series, exposition.dropped) == (expected.series, expected.dropped)
+                assert exposition.series <= cap
+                assert gunzip_one_member(exposition, b"") == expected.body
+            # The clock alone moved: every block is kept, the straddling bucket's admitted groups too.
+            later = [replace(view, head_refresh_ms=T) for view in views]
+            assert renderer.render(later).body == render(later, capped).body
+            assert renderer.rendered_buckets == 0
+
+
+def test_the_cap_gauges_say_what_the_cap_left_out() -> None:
+    def gauges(cap: int) -> tuple[int, int, int]:
+        body = BlockRenderer(RenderOptions(max_series=cap)).render(CAPPED_VIEWS).body.decode()
+        found = dict(re.findall(r"^lagwatch_series_(exposed|dropped|cap_exceeded) (\d+)$", body, re.M))
+        health = ("#", "lagwatch_series_", "lagwatch_cluster_up", "lagwatch_offsets_caught_up")
+        assert sum(not line.startswith(health) for line in body.splitlines()) == int(found["exposed"])
+        return int(found["exposed"]), int(found["dropped"]), int(found["cap_exceeded"])
+
+    total = render(CAPPED_VIEWS).series
+    assert gauges(total) == (total, 0, 0)
+    exposed, dropped, exceeded = gauges(total - 10)
+    # The first unit that does not fit ends the admission: 10 series less may leave out more.
+    assert exposed <= total - 10
+    assert (exposed + dropped, exceeded) == (total, 1)
 
 
 @pytest.mark.parametrize("combine", [gzip_parts.crc32_combine, gzip_parts.python_crc32_combine])

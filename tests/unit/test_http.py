@@ -1060,13 +1060,17 @@ class RenderCounter:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.count = 0
+        self.buckets: list[int] = []
+        """Buckets each render wrote."""
         self._loop = loop
         self._rendered = asyncio.Event()
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, renderer: BlockRenderer, *args: Any) -> Any:
         self.count += 1
         self._loop.call_soon_threadsafe(self._rendered.set)
-        return self.real(*args)
+        exposition = self.real(renderer, *args)
+        self.buckets.append(renderer.rendered_buckets)
+        return exposition
 
     real: Any = staticmethod(BlockRenderer.render)
 
@@ -1122,23 +1126,36 @@ async def test_a_scrape_never_serves_a_body_older_than_its_data(
     assert renders.count == 2
 
 
+@pytest.mark.parametrize("max_series", [1_000_000, 12])
 async def test_the_clock_alone_is_rendered_by_scrapes_not_ahead_of_them(
-    clusters: dict[str, ClusterRuntime], renders: RenderCounter, monkeypatch: pytest.MonkeyPatch
+    clusters: dict[str, ClusterRuntime],
+    renders: RenderCounter,
+    monkeypatch: pytest.MonkeyPatch,
+    max_series: int,
 ) -> None:
     """A broker's HEAD age grows with the clock: the pre-render poll does not render for it (it did at every
-    poll), a scrape does, and shows the age as of the scrape."""
+    poll), a scrape does, and shows the age as of the scrape; it writes no group's blocks again, capped or
+    not."""
     runtime = clusters["c1"]
     runtime.head.health.brokers[1] = BrokerHealth(answers=1, answer_seconds=0.01, last_answer_s=NOW - 5)
     ticks = iter(range(10**6))
     monkeypatch.setattr(runtime, "_clock", lambda: NOW + next(ticks))
     key = ("lagwatch_broker_head_age_seconds", (("broker", "1"), ("kafka_cluster", "c1")))
-    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
-        first = samples(await (await test_client.get("/metrics")).text())[key]
+    settings = make_settings()
+    settings = settings.model_copy(
+        update={"metrics": settings.metrics.model_copy(update={"max_series": max_series})}
+    )
+    async with TestClient(TestServer(build_app(clusters, settings))) as test_client:
+        text = await (await test_client.get("/metrics")).text()
+        first = samples(text)[key]
+        assert samples(text)[("lagwatch_series_cap_exceeded", ())] == (max_series < 1_000_000)
         assert renders.count == 1
         await asyncio.sleep(0.2)
         assert renders.count == 1
         assert samples(await (await test_client.get("/metrics")).text())[key] > first
         assert renders.count == 2
+    assert renders.buckets[0] > 0
+    assert renders.buckets[1] == 0
 
 
 # ------------------------------------------------------------------------------------------------------------
