@@ -190,9 +190,11 @@ Record = (
 # Read side: what the storage hands to the evaluator, and what the evaluator hands to exposition.
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionSnapshot:
-    """One group-partition as stored, read at one instant."""
+class PartitionSnapshot(NamedTuple):
+    """One group-partition as stored, read at one instant.
+
+    A NamedTuple rather than a frozen dataclass, like `Commit`: a round builds one per group-partition, and a
+    frozen dataclass's `__init__` (one `object.__setattr__` per field) took 2.1 us against 0.3 us."""
 
     topic: str
     partition: int
@@ -267,9 +269,10 @@ class GroupReason(NamedTuple):
     """The reason of the first partition with `worst_status`; None when it has none or there is none."""
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionStatus:
-    """The evaluator's verdict on one group-partition (Burrow's PartitionStatus)."""
+class PartitionStatus(NamedTuple):
+    """The evaluator's verdict on one group-partition (Burrow's PartitionStatus).
+
+    A NamedTuple for the reason `PartitionSnapshot` is one: a round builds one per group-partition."""
 
     topic: str
     partition: int

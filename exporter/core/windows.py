@@ -252,4 +252,6 @@ class GroupTopic:
                 )
                 if n and brokers:
                     lag = max(brokers[-1] - data[base + 1 + _SLOT * (n - 1)], 0)
-            out.append(PartitionSnapshot(topic, partition, window, brokers, lag, host, client, member))
+            out.append(
+                _new_tuple(PartitionSnapshot, (topic, partition, window, brokers, lag, host, client, member))
+            )

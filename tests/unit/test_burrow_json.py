@@ -360,8 +360,8 @@ def _evaluated(group: str, commits: int) -> GroupStatus:
 
 
 def _without_reasons(status: GroupStatus) -> GroupStatus:
-    maxlag = None if status.maxlag is None else replace(status.maxlag, reason=None)
-    partitions = tuple(replace(p, reason=None) for p in status.partitions)
+    maxlag = None if status.maxlag is None else status.maxlag._replace(reason=None)
+    partitions = tuple(p._replace(reason=None) for p in status.partitions)
     return replace(status, partitions=partitions, maxlag=maxlag, reason=None)
 
 

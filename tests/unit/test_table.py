@@ -93,10 +93,10 @@ def test_partitions_table_lists_one_group() -> None:
 
 
 def test_partitions_table_shows_the_reasons_of_the_group_and_its_partitions() -> None:
-    stall = replace(
-        partition("orders", 0, Status.STALL, 340, 5120), reason=Reason(Rule.STALLED, (5120, 10, 340))
+    stall = partition("orders", 0, Status.STALL, 340, 5120)._replace(
+        reason=Reason(Rule.STALLED, (5120, 10, 340))
     )
-    ok = replace(partition("orders", 1, Status.OK, 0, 77), reason=Reason(Rule.CAUGHT_UP, (0, 0)))
+    ok = partition("orders", 1, Status.OK, 0, 77)._replace(reason=Reason(Rule.CAUGHT_UP, (0, 0)))
     payments = replace(PAYMENTS, partitions=(stall, ok))
     payments = replace(payments, reason=group_reason(Status.ERR, payments.partitions))
     assert partitions_table(payments) == (
