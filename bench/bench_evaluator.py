@@ -57,7 +57,7 @@ def _stop(rng: random.Random) -> PartitionSnapshot:
 
 def _partition(window: tuple[Commit, ...], current_lag: int) -> PartitionSnapshot:
     head = window[-1].offset + current_lag
-    return PartitionSnapshot(
+    return PartitionSnapshot.of(
         topic="",
         partition=0,
         window=window,
@@ -83,7 +83,7 @@ def build(mix: list[tuple[Maker, int]], seed: int = 1) -> list[GroupSnapshot]:
         for p in range(PARTITIONS):
             made = rng.choices(makers, weights)[0](rng)
             parts.append(
-                PartitionSnapshot(
+                PartitionSnapshot.of(
                     topic=f"topic-{g % 50}",
                     partition=p,
                     window=made.window,

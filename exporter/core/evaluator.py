@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
-from exporter.core.model import GroupSnapshot, GroupStatus, PartitionSnapshot, not_found
+from exporter.core.model import COMMIT_FIELDS, GroupSnapshot, GroupStatus, PartitionSnapshot, not_found
 from exporter.core.rules import recent_lag_zero
-from exporter.core.verdicts import evaluate_group, trim_window
+from exporter.core.verdicts import completeness, evaluate_group
 
 __all__ = ["EvaluationCache", "GroupSource"]
 
@@ -43,11 +43,15 @@ def _stop_deadline(partition: PartitionSnapshot, allowed_lag: int, minimum_compl
     lag = partition.current_lag
     if lag is None or lag <= allowed_lag:
         return math.inf
-    window, complete = trim_window(partition.window)
-    if not window or complete < minimum_complete or recent_lag_zero(window, partition.broker_offsets):
+    commits = partition.commits
+    if (
+        not commits
+        or completeness(partition.slots, len(commits) // COMMIT_FIELDS) < minimum_complete
+        or recent_lag_zero(commits[-COMMIT_FIELDS], partition.broker_offsets)
+    ):
         return math.inf
-    last_ts = window[-1].timestamp_ms
-    return (2 * last_ts - window[0].timestamp_ms) // 1000 + 1
+    timestamps = commits[2::COMMIT_FIELDS]
+    return (2 * timestamps[-1] - timestamps[0]) // 1000 + 1
 
 
 @dataclass(frozen=True, slots=True)

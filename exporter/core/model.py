@@ -7,6 +7,7 @@ exposition renders statuses. See docs/architecture.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import NamedTuple
@@ -193,13 +194,19 @@ Record = (
 class PartitionSnapshot(NamedTuple):
     """One group-partition as stored, read at one instant.
 
-    A NamedTuple rather than a frozen dataclass, like `Commit`: a round builds one per group-partition, and a
-    frozen dataclass's `__init__` (one `object.__setattr__` per field) took 2.1 us against 0.3 us."""
+    The window is columnar, as the storage keeps it: `commits` holds five integers per stored commit, oldest
+    first (`COMMIT_FIELDS`: offset, order, timestamp, observed time, lag with -1 for unknown), and `slots` is
+    the window's size. A round reads 100,000 of these and its rules want columns (every offset, every lag), so
+    `Commit` objects are built only where asked for: the window's two ends, and `window` for the API.
+    A NamedTuple rather than a frozen dataclass, like `Commit`: a frozen dataclass's `__init__` (one
+    `object.__setattr__` per field) took 2.1 us against 0.3 us."""
 
     topic: str
     partition: int
-    window: tuple[Commit | None, ...]
-    """`intervals` slots oldest first, leading Nones for unfilled slots; empty for a placeholder partition."""
+    slots: int
+    """The window's size (`intervals`); 0 for a placeholder partition."""
+    commits: Sequence[int]
+    """The stored commits, oldest first, `COMMIT_FIELDS` integers each; at most `slots` of them."""
     broker_offsets: tuple[int, ...]
     """The recent HEAD offsets of the partition, oldest first."""
     current_lag: int | None
@@ -207,6 +214,51 @@ class PartitionSnapshot(NamedTuple):
     owner: str = ""
     client_id: str = ""
     member_id: str = ""
+
+    @property
+    def window(self) -> tuple[Commit | None, ...]:
+        """The window as `Commit`s: `slots` of them oldest first, leading Nones for unfilled slots; empty for
+        a placeholder partition."""
+        commits = self.commits
+        stored = [commit_at(commits, i) for i in range(0, len(commits), COMMIT_FIELDS)]
+        return (*(None,) * (self.slots - len(stored)), *stored)
+
+    @classmethod
+    def of(
+        cls,
+        topic: str,
+        partition: int,
+        window: Sequence[Commit | None],
+        broker_offsets: tuple[int, ...],
+        current_lag: int | None,
+        owner: str = "",
+        client_id: str = "",
+        member_id: str = "",
+    ) -> PartitionSnapshot:
+        """The snapshot of a window of `Commit`s (leading Nones for unfilled slots)."""
+        commits = [
+            field
+            for c in window
+            if c is not None
+            for field in (c.offset, c.order, c.timestamp_ms, c.observed_ms, -1 if c.lag is None else c.lag)
+        ]
+        return cls(
+            topic, partition, len(window), commits, broker_offsets, current_lag, owner, client_id, member_id
+        )
+
+
+COMMIT_FIELDS = 5
+"""Integers per commit in `PartitionSnapshot.commits`: offset, order, timestamp, observed time, lag (-1 for
+unknown), the storage's own layout."""
+
+
+def commit_at(commits: Sequence[int], start: int) -> Commit:
+    """The `Commit` whose fields start at `commits[start]`."""
+    offset, order, ts, observed, lag = commits[start : start + COMMIT_FIELDS]
+    return _new_commit(Commit, (offset, order, ts, None if lag < 0 else lag, observed))
+
+
+_new_commit = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)

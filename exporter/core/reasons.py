@@ -15,7 +15,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import Protocol
 
-from exporter.core.model import Commit, GroupReason, Reason, Rule, Status
+from exporter.core.model import GroupReason, Reason, Rule, Status
 
 __all__ = [
     "EXPLAIN",
@@ -75,13 +75,15 @@ def caught_up(current_lag: int, allowed_lag: int) -> Reason:
     return _reason((Rule.CAUGHT_UP, (current_lag, allowed_lag)))
 
 
-_Window = Sequence[Commit]
-# Every explainer takes the same arguments, in EXPLAIN's order, so that the evaluator calls one directly.
+# Every explainer takes the same arguments, in EXPLAIN's order, so that the evaluator calls one directly: the
+# window's columns as the rules read them (lags -1 where unknown).
 
 
 def _caught_up(
     rule: Rule,
-    window: _Window,
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    lags: Sequence[int],
     broker_offsets: Sequence[int],
     lag: int | None,
     allowed: int,
@@ -93,7 +95,9 @@ def _caught_up(
 
 def _stopped(
     rule: Rule,
-    window: _Window,
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    lags: Sequence[int],
     broker_offsets: Sequence[int],
     lag: int | None,
     allowed: int,
@@ -102,40 +106,45 @@ def _stopped(
 ) -> Reason:
     # The time of the last commit, not the time since: a cached STOP stays true as time passes, so the figures
     # must too.
-    last = window[-1]
     head = broker_offsets[-1] if broker_offsets else None
-    span_s = (last.timestamp_ms - window[0].timestamp_ms) // 1000
-    return _reason((rule, (last.timestamp_ms, span_s, last.offset, head)))
+    span_s = (timestamps[-1] - timestamps[0]) // 1000
+    return _reason((rule, (timestamps[-1], span_s, offsets[-1], head)))
 
 
 def _rewound(
     rule: Rule,
-    window: _Window,
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    lags: Sequence[int],
     broker_offsets: Sequence[int],
     lag: int | None,
     allowed: int,
     complete: float,
     minimum: float,
 ) -> Reason:
-    index = next(i for i in range(1, len(window)) if window[i].offset < window[i - 1].offset)
-    return _reason((rule, (window[index - 1].offset, window[index].offset, window[index].timestamp_ms)))
+    index = next(i for i in range(1, len(offsets)) if offsets[i] < offsets[i - 1])
+    return _reason((rule, (offsets[index - 1], offsets[index], timestamps[index])))
 
 
 def _stalled(
     rule: Rule,
-    window: _Window,
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    lags: Sequence[int],
     broker_offsets: Sequence[int],
     lag: int | None,
     allowed: int,
     complete: float,
     minimum: float,
 ) -> Reason:
-    return _reason((rule, (window[-1].offset, len(window), lag)))
+    return _reason((rule, (offsets[-1], len(offsets), lag)))
 
 
 def _not_decreasing(
     rule: Rule,
-    window: _Window,
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    lags: Sequence[int],
     broker_offsets: Sequence[int],
     lag: int | None,
     allowed: int,
@@ -143,37 +152,43 @@ def _not_decreasing(
     minimum: float,
 ) -> Reason:
     # The rule runs only on windows whose every lag is known.
-    return _reason((rule, (len(window), window[0].lag, window[-1].lag)))
+    return _reason((rule, (len(lags), lags[0], lags[-1])))
 
 
 def _zero_in_window(
     rule: Rule,
-    window: _Window,
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    lags: Sequence[int],
     broker_offsets: Sequence[int],
     lag: int | None,
     allowed: int,
     complete: float,
     minimum: float,
 ) -> Reason:
-    low = next(c for c in reversed(window) if c.lag is not None and c.lag <= allowed)
-    return _reason((rule, (low.lag, allowed, low.timestamp_ms)))
+    index = next(i for i in range(len(lags) - 1, -1, -1) if 0 <= lags[i] <= allowed)
+    return _reason((rule, (lags[index], allowed, timestamps[index])))
 
 
 def _lags_unknown(
     rule: Rule,
-    window: _Window,
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    lags: Sequence[int],
     broker_offsets: Sequence[int],
     lag: int | None,
     allowed: int,
     complete: float,
     minimum: float,
 ) -> Reason:
-    return _reason((rule, (sum(1 for c in window if c.lag is None), len(window))))
+    return _reason((rule, (sum(1 for known in lags if known < 0), len(lags))))
 
 
 def _incomplete(
     rule: Rule,
-    window: _Window,
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    lags: Sequence[int],
     broker_offsets: Sequence[int],
     lag: int | None,
     allowed: int,
@@ -185,7 +200,9 @@ def _incomplete(
 
 def _no_figures(
     rule: Rule,
-    window: _Window,
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    lags: Sequence[int],
     broker_offsets: Sequence[int],
     lag: int | None,
     allowed: int,
@@ -197,7 +214,9 @@ def _no_figures(
 
 def _decreased(
     rule: Rule,
-    window: _Window,
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    lags: Sequence[int],
     broker_offsets: Sequence[int],
     lag: int | None,
     allowed: int,
@@ -206,14 +225,13 @@ def _decreased(
 ) -> Reason:
     """The newest commit whose known lag is below the known lag before it."""
     found: tuple[int | None, ...] = ()
-    previous: int | None = None
-    for commit in window:
-        lag = commit.lag
-        if lag is None:
+    previous = -1
+    for known, ts in zip(lags, timestamps, strict=True):
+        if known < 0:
             continue
-        if previous is not None and lag < previous:
-            found = (previous, lag, commit.timestamp_ms)
-        previous = lag
+        if known < previous:
+            found = (previous, known, ts)
+        previous = known
     return _reason((rule, found))
 
 
@@ -221,7 +239,9 @@ def _floor_percent(ratio: float) -> int:
     return int(ratio * 100)
 
 
-Explainer = Callable[[Rule, Sequence[Commit], Sequence[int], int | None, int, float, float], Reason]
+Explainer = Callable[
+    [Rule, Sequence[int], Sequence[int], Sequence[int], Sequence[int], int | None, int, float, float], Reason
+]
 
 EXPLAIN: Mapping[Rule, Explainer] = {
     Rule.NO_COMMITS: _no_figures,
@@ -236,9 +256,9 @@ EXPLAIN: Mapping[Rule, Explainer] = {
     Rule.LAGS_UNKNOWN_IN_WINDOW: _lags_unknown,
     Rule.LAG_DECREASED: _decreased,
 }
-"""For each rule, the function that picks its figures: `EXPLAIN[rule](rule, window, broker_offsets,
-current_lag, allowed_lag, complete, minimum_complete)`, with the window the rules looked at (oldest first,
-trimmed of its empty slots)."""
+"""For each rule, the function that picks its figures: `EXPLAIN[rule](rule, offsets, timestamps, lags,
+broker_offsets, current_lag, allowed_lag, complete, minimum_complete)`, with the window's columns the rules
+looked at (oldest first, without its empty slots, lags -1 where unknown)."""
 
 
 # ------------------------------------------------------------------------------------------------------------

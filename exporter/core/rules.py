@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exporter.core.model import Commit, Rule
+from exporter.core.model import Rule
 
 __all__ = [
     "first_rewind_index",
@@ -39,114 +39,111 @@ _ZERO_IN_WINDOW, _LAGS_UNKNOWN, _NOT_DECREASING, _DECREASED = (
 )
 
 
-# The rules. Each takes the window without its unfilled leading slots (at least one commit), oldest first.
+# The rules. Each takes columns of the window without its unfilled leading slots (at least one commit), oldest
+# first: the offsets, the timestamps, and the lags with -1 for an unknown lag (the storage's own encoding).
 
 
-def lag_always_nonzero(window: Sequence[Commit], allowed_lag: int = 0) -> bool:
+def lag_always_nonzero(lags: Sequence[int], allowed_lag: int = 0) -> bool:
     """Rule 1 (`isLagAlwaysNotZero`): no commit in the window had a lag at or below `allowed_lag`.
 
     Unknown lags are ignored, so a window whose lags are all unknown counts as always non-zero."""
-    for commit in window:
-        lag = commit.lag
-        if lag is not None and lag <= allowed_lag:
+    # A loop, not all(): this runs for every lagging partition and the generator triples its cost.
+    for lag in lags:  # noqa: SIM110
+        if 0 <= lag <= allowed_lag:
             return False
     return True
 
 
-def first_rewind_index(window: Sequence[Commit]) -> int:
+def first_rewind_index(offsets: Sequence[int]) -> int:
     """Rule 2 (`checkIfOffsetsRewind`): index of the first commit whose offset went back, or -1."""
-    previous = window[0].offset
-    for index, commit in enumerate(window):
-        offset = commit.offset
+    previous = offsets[0]
+    for index, offset in enumerate(offsets):
         if offset < previous:
             return index
         previous = offset
     return -1
 
 
-def rewind_recovered(window: Sequence[Commit], index: int) -> bool:
+def rewind_recovered(offsets: Sequence[int], index: int) -> bool:
     """Rule 2, part 2 (`checkIfRewindRecovered`): after the rewind at `index` (>= 1) the consumer got back to
     the offset it had before the rewind, so the remaining rules decide."""
-    before = window[index - 1].offset
-    return any(commit.offset >= before for commit in window[index:])
+    return max(offsets[index:]) >= offsets[index - 1]
 
 
-def offsets_stopped(window: Sequence[Commit], now_s: int) -> bool:
+def offsets_stopped(timestamps: Sequence[int], now_s: int) -> bool:
     """Rule 3 (`checkIfOffsetsStopped`): the time since the newest commit exceeds the time the window spans.
 
     Strictly greater, so a single-commit window (span 0) is stopped from the first whole second after the
     commit. Timestamps are used in window order even when they are out of order, as Burrow does."""
-    first_ts = window[0].timestamp_ms
-    last_ts = window[-1].timestamp_ms
+    first_ts = timestamps[0]
+    last_ts = timestamps[-1]
     return now_s * 1000 - last_ts > last_ts - first_ts
 
 
-def recent_lag_zero(window: Sequence[Commit], broker_offsets: Sequence[int]) -> bool:
+def recent_lag_zero(last_offset: int, broker_offsets: Sequence[int]) -> bool:
     """Veto of Rule 3 (`checkIfRecentLagZero`): some recent HEAD offset was at or below the newest committed
-    offset: the consumer was caught up within the HEAD history, so an idle topic is not reported as STOP."""
-    last_offset = window[-1].offset
-    return any(head <= last_offset for head in broker_offsets)
+    offset `last_offset`: the consumer was caught up within the HEAD history, so an idle topic is not reported
+    as STOP."""
+    return bool(broker_offsets) and min(broker_offsets) <= last_offset
 
 
-def offsets_all_equal(window: Sequence[Commit]) -> bool:
+def offsets_all_equal(offsets: Sequence[int]) -> bool:
     """Rule 4 (`checkIfOffsetsStalled`): every commit has the same offset (trivially true for one commit)."""
-    offset = window[0].offset
+    offset = offsets[0]
     # A loop, not all(): this runs for every lagging partition and the generator triples its cost.
-    for commit in window:  # noqa: SIM110
-        if commit.offset != offset:
+    for other in offsets:  # noqa: SIM110
+        if other != offset:
             return False
     return True
 
 
-def lag_never_decreases(window: Sequence[Commit]) -> bool:
+def lag_never_decreases(lags: Sequence[int]) -> bool:
     """Rule 5 (`checkIfLagNotDecreasing`): no known lag is strictly below the known lag before it.
 
     Unknown lags are skipped, so a drop is seen across them; equal lags do not count as a decrease."""
-    previous = -1  # lags are never negative
-    for commit in window:
-        lag = commit.lag
-        if lag is not None:
+    previous = -1  # known lags are never negative
+    for lag in lags:
+        if lag >= 0:
             if lag < previous:
                 return False
             previous = lag
     return True
 
 
-def lags_known(window: Sequence[Commit]) -> bool:
+def lags_known(lags: Sequence[int]) -> bool:
     """Gate of Rules 4 and 5 (lagwatch's own): every commit of the window has a known lag.
 
     An unknown lag might have been zero (which vetoes STALL and WARN) or a dip (which vetoes WARN), so a
     window with one is never STALL or WARN."""
-    # A loop, not all(): this runs for every lagging partition.
-    for commit in window:  # noqa: SIM110
-        if commit.lag is None:
-            return False
-    return True
+    return min(lags) >= 0
 
 
 def partition_rule(
-    window: Sequence[Commit],
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    lags: Sequence[int],
     broker_offsets: Sequence[int],
     current_lag: int,
     now_s: int,
     allowed_lag: int,
 ) -> Rule:
-    """Burrow's `calculatePartitionStatus`: the rules in order, gated by current_lag > allowed_lag; returns
-    the rule that settled the status (`RULE_STATUS` maps it to the status)."""
+    """Burrow's `calculatePartitionStatus` on the window's columns: the rules in order, gated by
+    current_lag > allowed_lag; returns the rule that settled the status (`RULE_STATUS` maps it to the
+    status)."""
     if current_lag <= allowed_lag:
         return _CAUGHT_UP
     # STOP comes first and ignores zero lags in the window: an old zero lag must not hide a dead consumer.
-    if offsets_stopped(window, now_s) and not recent_lag_zero(window, broker_offsets):
+    if offsets_stopped(timestamps, now_s) and not recent_lag_zero(offsets[-1], broker_offsets):
         return _STOPPED
-    index = first_rewind_index(window)
-    if index > 0 and not rewind_recovered(window, index):
+    index = first_rewind_index(offsets)
+    if index > 0 and not rewind_recovered(offsets, index):
         return _REWOUND
-    if not lag_always_nonzero(window, allowed_lag):
+    if not lag_always_nonzero(lags, allowed_lag):
         return _ZERO_IN_WINDOW
-    if not lags_known(window):
+    if not lags_known(lags):
         return _LAGS_UNKNOWN
-    if offsets_all_equal(window):
+    if offsets_all_equal(offsets):
         return _STALLED
-    if lag_never_decreases(window):
+    if lag_never_decreases(lags):
         return _NOT_DECREASING
     return _DECREASED

@@ -401,11 +401,12 @@ class Storage:
             return None
         if stored.expiry_reference() < now_ms - self._expire:
             return None
-        unfilled = (None,) * self._intervals
         partitions: list[PartitionSnapshot] = []
         for name in sorted(stored.topics):
             known = self._topics.get(name)
-            stored.topics[name].snapshot(name, [] if known is None else known.heads, unfilled, partitions)
+            stored.topics[name].snapshot(
+                name, [] if known is None else known.heads, self._intervals, partitions
+            )
         return GroupSnapshot(self._cluster, group, tuple(partitions), max(stored.last_commit, 0))
 
     def group_version(self, group: str) -> int:

@@ -15,22 +15,24 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import cast
 
 from exporter.core.model import (
+    COMMIT_FIELDS,
     Commit,
     GroupSnapshot,
     GroupStatus,
+    PartitionSnapshot,
     PartitionStatus,
     Reason,
     Rule,
     Status,
+    commit_at,
     not_found,
 )
 from exporter.core.reasons import EXPLAIN, RULE_STATUS, caught_up, group_reason
 from exporter.core.rules import partition_rule
 
-__all__ = ["PartitionEvaluation", "evaluate_group", "evaluate_partition", "trim_window"]
+__all__ = ["PartitionEvaluation", "completeness", "evaluate_group", "evaluate_partition"]
 
 # An enum member lookup costs about 0.1 us on Python 3.11; the hot path uses these.
 _OK, _ERR = Status.OK, Status.ERR
@@ -56,55 +58,52 @@ class PartitionEvaluation:
 # ------------------------------------------------------------------------------------------------------------
 # One partition.
 
-_NO_COMMITS: tuple[Commit, ...] = ()
 
+def completeness(slots: int, stored: int) -> float:
+    """Burrow's `complete` of a window of `slots` slots holding `stored` commits: the share of slots filled.
 
-def trim_window(window: Sequence[Commit | None]) -> tuple[Sequence[Commit], float]:
-    """The window without its unfilled leading slots, and Burrow's `complete` for it.
-
-    Burrow's quirk is kept: a window of only empty slots counts as one slot filled (complete 1/len), with no
-    commit to evaluate. An empty window is a placeholder partition: complete 0.0."""
-    size = len(window)
-    if size == 0:
-        return _NO_COMMITS, 0.0
-    if window[0] is not None:
-        return cast("Sequence[Commit]", window), 1.0
-    first = next((i for i in range(1, size) if window[i] is not None), size - 1)
-    complete = (size - first) / size
-    if window[first] is None:
-        return _NO_COMMITS, complete
-    return cast("Sequence[Commit]", window[first:]), complete
+    Burrow's quirk is kept: a window of only empty slots counts as one slot filled (complete 1/slots), with no
+    commit to evaluate. A window of no slots is a placeholder partition: complete 0.0."""
+    if not slots:
+        return 0.0
+    return max(stored, 1) / slots
 
 
 _NO_COMMITS_REASON = Reason(Rule.NO_COMMITS)
 _LAG_UNKNOWN_REASON = Reason(Rule.LAG_UNKNOWN)
+_F = COMMIT_FIELDS
 
 
 def _evaluate(
-    window: Sequence[Commit | None],
+    slots: int,
+    commits: Sequence[int],
     broker_offsets: Sequence[int],
     current_lag: int | None,
     now_s: int,
     allowed_lag: int,
     minimum_complete: float,
 ) -> tuple[Status, float, Commit | None, Commit | None, Reason]:
-    """Burrow's `evaluatePartitionStatus`: status, complete, start, end and reason of one partition."""
-    commits, complete = trim_window(window)
+    """Burrow's `evaluatePartitionStatus` on a window in the storage's layout (`PartitionSnapshot.commits`):
+    status, complete, start, end and reason of one partition."""
+    complete = completeness(slots, len(commits) // _F)
     if not commits:
         return _OK, complete, None, None, _NO_COMMITS_REASON
+    start, end = commit_at(commits, 0), commit_at(commits, len(commits) - _F)
     if current_lag is None:
-        return _OK, complete, commits[0], commits[-1], _LAG_UNKNOWN_REASON
-    if complete < minimum_complete:
-        rule = Rule.INCOMPLETE
-    elif current_lag <= allowed_lag:
-        # The commonest answer, without the rules' call and the reasons' dispatch.
-        return _OK, complete, commits[0], commits[-1], caught_up(current_lag, allowed_lag)
-    else:
-        rule = partition_rule(commits, broker_offsets, current_lag, now_s, allowed_lag)
-    reason = EXPLAIN[rule](
-        rule, commits, broker_offsets, current_lag, allowed_lag, complete, minimum_complete
+        return _OK, complete, start, end, _LAG_UNKNOWN_REASON
+    if current_lag <= allowed_lag and complete >= minimum_complete:
+        # The commonest answer, without the columns, the rules' call and the reasons' dispatch.
+        return _OK, complete, start, end, caught_up(current_lag, allowed_lag)
+    offsets, timestamps, lags = commits[0::_F], commits[2::_F], commits[4::_F]
+    rule = (
+        Rule.INCOMPLETE
+        if complete < minimum_complete
+        else partition_rule(offsets, timestamps, lags, broker_offsets, current_lag, now_s, allowed_lag)
     )
-    return _STATUS_OF[rule], complete, commits[0], commits[-1], reason
+    reason = EXPLAIN[rule](
+        rule, offsets, timestamps, lags, broker_offsets, current_lag, allowed_lag, complete, minimum_complete
+    )
+    return _STATUS_OF[rule], complete, start, end, reason
 
 
 def evaluate_partition(
@@ -126,8 +125,15 @@ def evaluate_partition(
         allowed_lag: lags at or below this count as zero (Burrow's `allowed-lag`).
         minimum_complete: windows less complete than this are OK without evaluation (`minimum-complete`).
     """
+    snapshot = PartitionSnapshot.of("", 0, window, tuple(broker_offsets), current_lag)
     status, complete, start, end, reason = _evaluate(
-        window, broker_offsets, current_lag, math.floor(now), allowed_lag, minimum_complete
+        snapshot.slots,
+        snapshot.commits,
+        broker_offsets,
+        current_lag,
+        math.floor(now),
+        allowed_lag,
+        minimum_complete,
     )
     return PartitionEvaluation(status, complete, start, end, current_lag, reason)
 
@@ -166,7 +172,7 @@ def evaluate_group(
     for part in sorted(snapshot.partitions, key=_by_topic_partition):
         lag = part.current_lag
         p_status, complete, start, end, reason = _evaluate(
-            part.window, part.broker_offsets, lag, now_s, allowed_lag, minimum_complete
+            part.slots, part.commits, part.broker_offsets, lag, now_s, allowed_lag, minimum_complete
         )
         # In model.PartitionStatus field order, without NamedTuple's Python-level __new__ (twice the cost).
         result = _new_status(

@@ -3,7 +3,7 @@
 A window is `1 + 5 * intervals` integers of an `array('q')` from a base index: the count of stored commits,
 then offset, order, timestamp, observed time and lag per slot, oldest first (lag -1 for None). `place` is
 Burrow's findConsumerOffsetDestination + mergeFrequentCommitIntoPrevious + storeConsumerOffset on that linear
-ring. `model.Commit` objects are materialised only when a snapshot is read. Pure and synchronous.
+ring. A snapshot hands a window on in this layout (`model.PartitionSnapshot.commits`). Pure and synchronous.
 
 At intervals 10 a window is 408 bytes, and a whole group-partition (its share of the group, its names and
 indexes included) about 500: bench/bench_scale.py measures 1,000,000 of them.
@@ -12,8 +12,9 @@ indexes included) about 500: bench/bench_scale.py measures 1,000,000 of them.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 
-from exporter.core.model import Commit, PartitionSnapshot
+from exporter.core.model import COMMIT_FIELDS, PartitionSnapshot
 
 __all__ = ["APPENDED", "BACKFILL", "DUPLICATE", "INSERTED", "NO_OWNER", "GroupTopic", "Owner", "place"]
 
@@ -23,7 +24,7 @@ dropped as older than every commit of a full window."""
 
 # Slot fields of a window, relative to the slot's first index.
 _ORDER, _TS, _OBSERVED, _LAG = 1, 2, 3, 4
-_SLOT = 5
+_SLOT = COMMIT_FIELDS
 
 Owner = tuple[str, str, str]
 """(client host, client id, member id) of the member a partition is assigned to."""
@@ -114,7 +115,7 @@ _EXACT = 1 << 12
 it by copying would cost more than the spare room."""
 
 # A NamedTuple's own constructor is a Python-level lambda around tuple.__new__; calling tuple.__new__ directly
-# halves the cost of the million Commits an evaluation round of 100,000 partitions materialises.
+# halves the cost of the 100,000 snapshots an evaluation round of 100,000 partitions reads.
 _new_tuple = tuple.__new__
 
 
@@ -218,11 +219,11 @@ class GroupTopic:
         self,
         topic: str,
         heads: list[array[int] | None],
-        unfilled: tuple[None, ...],
+        intervals: int,
         out: list[PartitionSnapshot],
     ) -> None:
         """Append the partitions, in order, to `out`. `heads` holds the topic's HEAD histories by partition
-        (`[n, offset, observed_ms, ...]`); `unfilled` is one None per slot of a window."""
+        (`[n, offset, observed_ms, ...]`); `intervals` is the size of a window."""
         owners = self._owners or _NO_OWNERS
         data, stride, size = self.data, self.stride, self.size
         # One count per window, then -1 for the placeholders above the highest; the topic's HEAD histories
@@ -236,22 +237,16 @@ class GroupTopic:
             brokers = () if history is None else tuple(history[1 : 2 * history[0] + 1 : 2])
             host, client, member = owners.get(partition, NO_OWNER)
             lag: int | None = None
+            commits: Sequence[int]
             if n < 0:
-                window: tuple[Commit | None, ...] = ()
+                slots, commits = 0, []
             else:
-                fields = iter(data[base + 1 : base + 1 + _SLOT * n].tolist())
-                # zip of one iterator five times walks the flat slots five fields at a time.
-                window = (
-                    *unfilled[n:],
-                    *[
-                        _new_tuple(Commit, (offset, order, ts, held if held >= 0 else None, observed))
-                        for offset, order, ts, observed, held in zip(
-                            fields, fields, fields, fields, fields, strict=True
-                        )
-                    ],
-                )
+                # The window's own layout, one slice: the rules read its columns, no Commit is built here.
+                slots, commits = intervals, data[base + 1 : base + 1 + _SLOT * n].tolist()
                 if n and brokers:
-                    lag = max(brokers[-1] - data[base + 1 + _SLOT * (n - 1)], 0)
+                    lag = max(brokers[-1] - commits[-_SLOT], 0)
             out.append(
-                _new_tuple(PartitionSnapshot, (topic, partition, window, brokers, lag, host, client, member))
+                _new_tuple(
+                    PartitionSnapshot, (topic, partition, slots, commits, brokers, lag, host, client, member)
+                )
             )

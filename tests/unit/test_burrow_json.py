@@ -220,13 +220,13 @@ def test_consumer_detail() -> None:
         cluster="c1",
         group="g1",
         partitions=(
-            PartitionSnapshot(
+            PartitionSnapshot.of(
                 "orders", 0, (None, None, first, second), (24,), 4, owner="/10.0.0.5", client_id="c-1"
             ),
             # orders/1 is missing from the snapshot; orders/2 is a placeholder without a window.
-            PartitionSnapshot("orders", 2, (), (7,), None),
+            PartitionSnapshot.of("orders", 2, (), (7,), None),
             # Owned but never committed: a window of Nones, and no lag to report.
-            PartitionSnapshot("refunds", 0, (None, None, None, None), (), None, owner="/10.0.0.6"),
+            PartitionSnapshot.of("refunds", 0, (None, None, None, None), (), None, owner="/10.0.0.6"),
         ),
         last_commit_ms=T0 + 60_000,
     )
@@ -352,7 +352,7 @@ def test_complete_ratios_are_shortest_float32_text(fraction: tuple[int, int]) ->
 
 def _evaluated(group: str, commits: int) -> GroupStatus:
     window = (None,) * (10 - commits) + tuple(commit(i) for i in range(commits))
-    partition = PartitionSnapshot(
+    partition = PartitionSnapshot.of(
         "testtopic", 0, window, (BROKER_OFFSET,), BROKER_OFFSET - commit(commits - 1).offset
     )
     snapshot = GroupSnapshot("testcluster", group, (partition,), commit(commits - 1).timestamp_ms)

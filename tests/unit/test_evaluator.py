@@ -7,7 +7,7 @@ evaluated at T+600, as in Burrow's Consumer-Lag-Evaluation-Rules examples.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 
 import pytest
@@ -57,7 +57,7 @@ def partition(
     current_lag: int | None,
     broker_offsets: tuple[int, ...] = (),
 ) -> PartitionSnapshot:
-    return PartitionSnapshot(
+    return PartitionSnapshot.of(
         topic=topic,
         partition=number,
         window=commits,
@@ -66,6 +66,15 @@ def partition(
         owner=f"/10.0.0.{number}",
         client_id=f"client-{number}",
         member_id=f"member-{number}",
+    )
+
+
+def columns(commits: Sequence[Commit]) -> tuple[list[int], list[int], list[int]]:
+    """The window's columns as the rules read them: offsets, timestamps, lags (-1 where unknown)."""
+    return (
+        [c.offset for c in commits],
+        [c.timestamp_ms for c in commits],
+        [-1 if c.lag is None else c.lag for c in commits],
     )
 
 
@@ -305,14 +314,15 @@ RULE_REASONS = {
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in RULE_CASES])
 def test_rules(case: RuleCase) -> None:
     commits = case.commits
-    index = first_rewind_index(commits)
-    assert offsets_stopped(commits, math.floor(case.now)) is case.stopped
-    assert recent_lag_zero(commits, case.broker_offsets) is case.recent_zero
+    offsets, timestamps, lags = columns(commits)
+    index = first_rewind_index(offsets)
+    assert offsets_stopped(timestamps, math.floor(case.now)) is case.stopped
+    assert recent_lag_zero(offsets[-1], case.broker_offsets) is case.recent_zero
     assert index == case.rewind_index
-    assert (rewind_recovered(commits, index) if index > 0 else None) is case.recovered
-    assert lag_always_nonzero(commits, case.allowed_lag) is case.always_nonzero
-    assert offsets_all_equal(commits) is case.all_equal
-    assert lag_never_decreases(commits) is case.never_decreases
+    assert (rewind_recovered(offsets, index) if index > 0 else None) is case.recovered
+    assert lag_always_nonzero(lags, case.allowed_lag) is case.always_nonzero
+    assert offsets_all_equal(offsets) is case.all_equal
+    assert lag_never_decreases(lags) is case.never_decreases
     result = evaluate_partition(commits, case.broker_offsets, case.current_lag, case.now, case.allowed_lag)
     assert result == PartitionEvaluation(
         case.status, 1.0, commits[0], commits[-1], case.current_lag, result.reason
@@ -794,8 +804,8 @@ def test_property_unknown_lags_never_make_a_status_worse(
 
 
 def test_lags_known() -> None:
-    assert lags_known(EX3)
-    assert not lags_known(window(OFFSETS, (1, 2, 3, 4, 5, None, 5, 6, 7, 8)))
+    assert lags_known(columns(EX3)[2])
+    assert not lags_known(columns(window(OFFSETS, (1, 2, 3, 4, 5, None, 5, 6, 7, 8)))[2])
 
 
 @given(windows(), heads, st.none() | lags, allowed_lags, times, st.integers(min_value=0, max_value=5000))

@@ -223,12 +223,12 @@ def test_burrow_fixture_snapshots() -> None:
     _burrow_fixture_group(storage, "testgroup2", 5)
     full = [Commit(1000 + 100 * i, 10 + i, T0 + 10_000 * i, 3321 - 100 * i, NOW) for i in range(10)]
     assert storage.group_snapshot("testgroup", NOW) == GroupSnapshot(
-        "c1", "testgroup", (PartitionSnapshot("t", 0, tuple(full), (4321,), 2421),), T0 + 90_000
+        "c1", "testgroup", (PartitionSnapshot.of("t", 0, tuple(full), (4321,), 2421),), T0 + 90_000
     )
     assert storage.group_snapshot("testgroup2", NOW) == GroupSnapshot(
         "c1",
         "testgroup2",
-        (PartitionSnapshot("t", 0, (None,) * 5 + tuple(full[:5]), (4321,), 2921),),
+        (PartitionSnapshot.of("t", 0, (None,) * 5 + tuple(full[:5]), (4321,), 2921),),
         T0 + 40_000,
     )
     assert storage.group_snapshot("nogroup", NOW) is None
