@@ -2,15 +2,16 @@
 
 Run: `.venv/bin/python bench/bench_scale.py` (2-4 minutes on one core; `--groups 10000` for a quick look).
 Pure: no Kafka, no event loop. It fills one real `Storage` the way the offsets source does at start-up: the
-metadata and a HEAD round first, then `--intervals` rounds of OffsetCommit records through `Storage.apply`,
-each record with the next `__consumer_offsets` order, every commit 60 s after the previous one of its
-partition, so that every window ends full. `--groups` groups x `--partitions` partitions, group g consuming
-topic g mod `--topics`. (The end-to-end replay from a real broker is bench_replay.py's.)
+metadata and a HEAD round first, then `--intervals` rounds of offset commits through `Storage.apply_batch`,
+in batches of decoded records (`CommitFields`, as `decoder.decode_batch` gives them), each record with the
+next `__consumer_offsets` order, every commit 60 s after the previous one of its partition, so that every
+window ends full. `--groups` groups x `--partitions` partitions, group g consuming topic g mod `--topics`.
+(The end-to-end replay from a real broker is bench_replay.py's.)
 
 Figures printed:
 - RSS above the empty process (interpreter, lagwatch imported, nothing stored), per group-partition, after the
   records were dropped and the collector ran; the target of issue #17 is at most 512 bytes;
-- apply: OffsetCommit records per second, the records built in chunks outside the timed calls; "fill" is
+- apply: offset commits per second, the batches built outside the timed calls; "fill" is
   the first rounds (groups and windows being created, as a replay starts), "full" the last round (every
   commit an append that evicts the oldest slot); wall and CPU seconds, as the machine may be shared;
 - a snapshot pass: `group_snapshot` of every group (what an evaluation round reads), and `group_version` of
@@ -25,7 +26,7 @@ import os
 import time
 from collections.abc import Callable
 
-from exporter.core.model import OffsetCommit
+from exporter.core.model import CommitFields
 from exporter.core.storage import Storage
 
 NOW = 1_700_000_000_000
@@ -68,10 +69,8 @@ def _rate(records: int, clock: _Clock) -> str:
     )
 
 
-def _apply(storage: Storage, records: list[OffsetCommit], first: int) -> None:
-    apply = storage.apply
-    for order, record in enumerate(records, first):
-        apply(record, order, NOW)
+def _apply(storage: Storage, records: list[CommitFields], first: int) -> None:
+    storage.apply_batch(records, range(first, first + len(records)), NOW)
 
 
 def main() -> None:
@@ -100,7 +99,7 @@ def main() -> None:
         at = NOW - 60_000 * (args.intervals - r)
         for start in range(0, args.groups, _CHUNK // args.partitions):
             chunk = [
-                OffsetCommit(groups[g], topics[g % args.topics], p, 1000 * r + p, at)
+                (groups[g], topics[g % args.topics], p, 1000 * r + p, at, -1, "")
                 for g in range(start, min(args.groups, start + _CHUNK // args.partitions))
                 for p in range(args.partitions)
             ]
