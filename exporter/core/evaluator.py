@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from exporter.core.model import COMMIT_FIELDS, GroupSnapshot, GroupStatus, PartitionSnapshot, not_found
 from exporter.core.rules import recent_lag_zero
@@ -54,8 +53,9 @@ def _stop_deadline(partition: PartitionSnapshot, allowed_lag: int, minimum_compl
     return (2 * timestamps[-1] - timestamps[0]) // 1000 + 1
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):
+    """A NamedTuple: a round may build one per group."""
+
     version: int
     evaluated_s: int
     deadline_s: float
