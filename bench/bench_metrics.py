@@ -2,7 +2,9 @@
 
 `render` is the whole text at once; `blocks` is what /metrics does (blocks.BlockRenderer, its blocks deflated
 as they are written, the cycle collector paused): the first render, then a render after a round that
-re-evaluated no group, 1%, 10% or every group (their statuses replaced by equal new objects).
+re-evaluated no group, 1%, 10% or every group (their statuses replaced by equal new objects), and the steady
+state of a busy cluster: every group re-evaluated into new statuses in which every partition's current lag
+(and lag in seconds and headroom) moved and half the groups committed, everything else equal.
 
 `--lag-seconds` gives every partition a lag in seconds and a retention headroom, as a running lagwatch has a
 minute after its start: about ten series per group-partition, which at 10,000 x 10 passes the default
@@ -37,11 +39,16 @@ _TOPIC_COUNT = 1000
 _PARTITION_STATUSES = (Status.OK,) * 16 + (Status.WARN, Status.STOP, Status.STALL, Status.REWIND)
 
 
-def _partition(group: int, topic: str, partition: int) -> PartitionStatus:
+def _partition(group: int, topic: str, partition: int, moves: int) -> PartitionStatus:
+    """`moves` rounds later: the current lag moved, and even groups committed once a round."""
     seed = group * 31 + partition
     status = _PARTITION_STATUSES[seed % len(_PARTITION_STATUSES)]
+    commits = moves * (group % 2 == 0)
     end = Commit(
-        offset=1_000_000 + seed * 7, order=seed, timestamp_ms=_NOW_MS - seed % 60_000, lag=seed % 500
+        offset=1_000_000 + seed * 7 + 100 * commits,
+        order=seed + commits,
+        timestamp_ms=_NOW_MS - seed % 60_000 + 10_000 * commits,
+        lag=seed % 500,
     )
     start = Commit(offset=end.offset - 900, order=seed - 9, timestamp_ms=end.timestamp_ms - 540_000, lag=0)
     return PartitionStatus(
@@ -52,15 +59,15 @@ def _partition(group: int, topic: str, partition: int) -> PartitionStatus:
         status=status,
         start=start,
         end=end,
-        current_lag=seed % 997,
+        current_lag=(seed + 7 * moves) % 997,
         complete=1.0 if seed % 10 else 0.7,
         member_id=f"consumer-{group}-{partition % 3}-5f0e2b8c-1c4d-4a0e-9a5e-3f1c2d4e5f60",
     )
 
 
-def _group(index: int, partitions: int) -> GroupStatus:
+def _group(index: int, partitions: int, moves: int) -> GroupStatus:
     topic = f"orders.events.v{index % _TOPIC_COUNT:04d}"
-    parts = tuple(_partition(index, topic, p) for p in range(partitions))
+    parts = tuple(_partition(index, topic, p, moves) for p in range(partitions))
     worst = max(p.status for p in parts)
     return GroupStatus(
         cluster="prod-eu-1",
@@ -74,9 +81,10 @@ def _group(index: int, partitions: int) -> GroupStatus:
     )
 
 
-def build(groups: int, partitions: int, *, lag_seconds: bool = False) -> ClusterView:
+def build(groups: int, partitions: int, *, lag_seconds: bool = False, moves: int = 0) -> ClusterView:
+    """The view of a cluster, `moves` rounds of a steady load later (`_partition`)."""
     heads: tuple[int | None, ...] = tuple(2_000_000 + p for p in range(partitions))
-    statuses = [_group(i, partitions) for i in range(groups)]
+    statuses = [_group(i, partitions, moves) for i in range(groups)]
     view = ClusterView(
         name="prod-eu-1",
         groups=statuses,
@@ -99,7 +107,8 @@ def build(groups: int, partitions: int, *, lag_seconds: bool = False) -> Cluster
         },
         headroom={
             g.group: tuple(
-                Headroom(0, 900 + (p.current_lag or 0), 604_000.0 - p.partition) for p in g.partitions
+                Headroom(0, 900 + (p.current_lag or 0), 604_000.0 - p.partition - 10 * moves)
+                for p in g.partitions
             )
             for g in statuses
         },
@@ -146,7 +155,8 @@ def main() -> None:
     if not args.blocks_only:
         median, best, cpu = _timed(partial(render, [cluster], options), args.runs)
         print(f"render: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms")
-    _blocks(cluster, options, result.body, args.runs)
+    moved = build(args.groups, args.partitions, lag_seconds=args.lag_seconds, moves=1)
+    _blocks(cluster, moved, options, result.body, args.runs)
     if args.blocks_only:
         return
     for level in range(1, 7):
@@ -166,7 +176,7 @@ def _paused(renderer: BlockRenderer, views: list[ClusterView]) -> Exposition:
         return renderer.render(views)
 
 
-def _blocks(cluster: ClusterView, options: RenderOptions, body: bytes, runs: int) -> None:
+def _blocks(cluster: ClusterView, moved: ClusterView, options: RenderOptions, body: bytes, runs: int) -> None:
     median, best, cpu = _timed(lambda: _paused(BlockRenderer(options), [cluster]), max(3, runs // 2))
     print(f"blocks, first render: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms")
     renderer = BlockRenderer(options)
@@ -185,6 +195,15 @@ def _blocks(cluster: ClusterView, options: RenderOptions, body: bytes, runs: int
             f"blocks, {share:.0%} of the groups re-evaluated: median {median:.0f} ms, best {best:.0f} ms, "
             f"median cpu {cpu:.0f} ms ({renderer.rendered_buckets} buckets written)"
         )
+    views = cycle([moved, cluster])
+    median, best, cpu = _timed(lambda: _paused(renderer, [next(views)]), runs)
+    print(
+        f"blocks, steady state (every group re-evaluated, lags moved, half committed): median {median:.0f} "
+        f"ms, best {best:.0f} ms, median cpu {cpu:.0f} ms ({renderer.rendered_buckets} buckets written)"
+    )
+    # What the steady state keeps must still be the renderer's text.
+    for view in (moved, cluster):
+        assert renderer.render([view]).body == render([view], options).body
 
 
 if __name__ == "__main__":
