@@ -91,6 +91,23 @@ class GroupRows:
         self.lost.append(lost)
         self.mh.append(low)
 
+    def without_labels(self) -> GroupRows:
+        """The rows without their label sets (a third of their memory), which the groups' names give."""
+        return GroupRows(
+            self.kafka,
+            [],
+            [],
+            [],
+            self.g,
+            self.lags,
+            self.mx,
+            self.src,
+            self.headroom,
+            self.lost,
+            self.mh,
+            self.sums,
+        )
+
     def head(self, count: int) -> GroupRows:
         return GroupRows(
             self.kafka,
@@ -121,7 +138,8 @@ class PartitionRows:
 
     @classmethod
     def of(cls, groups: GroupRows, compat: Collection[Compat] | None) -> PartitionRows:
-        """Labels are built once and shared by every family; None for `compat` builds none (for counting)."""
+        """Labels are built once and shared by every family; None for `compat` builds none (for counting, or
+        for comparing: `label` adds them)."""
         rows = cls(
             [p for g in groups.g for p in g.partitions],
             [lag for lags in groups.lags for lag in lags],
@@ -131,12 +149,16 @@ class PartitionRows:
             [],
         )
         if compat is not None:
-            rows.lb = _partition_labels(groups.lb, groups.g, "topic", "partition")
-            if "burrow" in compat:
-                rows.blb = _partition_labels(groups.blb, groups.g, "topic", "partition")
-            if "kafka_exporter" in compat:
-                rows.klb = _partition_labels(groups.klb, groups.g, "partition", "topic")
+            rows.label(groups, compat)
         return rows
+
+    def label(self, groups: GroupRows, compat: Collection[Compat]) -> None:
+        """Builds the open label sets of the partitions, those of `groups`, these rows' groups."""
+        self.lb = _partition_labels(groups.lb, groups.g, "topic", "partition")
+        if "burrow" in compat:
+            self.blb = _partition_labels(groups.blb, groups.g, "topic", "partition")
+        if "kafka_exporter" in compat:
+            self.klb = _partition_labels(groups.klb, groups.g, "partition", "topic")
 
 
 def _partition_labels(group_labels: list[str], statuses: list[GroupStatus], *order: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exporter.core.model import GroupStatus, Status
@@ -166,27 +167,102 @@ WRITERS: dict[str, Writer] = {
 }
 
 
-_INPUT_OF = {
-    "lb": "status",
-    "blb": "status",
-    "klb": "status",
-    "g": "status",
-    "sums": "status",
-    "p": "status",
-    "mx": "lags",
-    "src": "lags",
-    "lag": "lags",
-    "lost": "headroom",
-    "mh": "headroom",
-    "h": "headroom",
+@dataclass(slots=True)
+class _Read:
+    """How a family reads one value of a row (a row variable, or an attribute path under one)."""
+
+    whole: bool = False
+    """The value itself is used: compared as a whole."""
+    attributes: dict[str, _Read] = field(default_factory=dict)
+    """Attributes read under it, when it is not used whole."""
+
+
+def reads(family: Family) -> dict[str, _Read]:
+    """What the family's samples read of a row of its unit, but for the label sets (which the names of the
+    row's group, topic and partition give), by row variable. A path only tested against None is read for
+    that alone: `lag is not None` does not make the family read every field of `lag`."""
+    found: dict[str, _Read] = {}
+    for source in (sample_source(family), _comprehension_expression(family)):
+        tree = ast.parse(source.strip())
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Name) or node.id not in UNIT_VARIABLES[family.unit]:
+                continue
+            if node.id in LABEL_VARIABLES:
+                continue
+            path = [node.id]
+            top: ast.expr = node
+            while isinstance(parent := parents.get(top), ast.Attribute):
+                path.append(parent.attr)
+                top = parent
+            use = parents.get(top)
+            if isinstance(use, ast.Call) and use.func is top:
+                # A method's result depends on all of its object.
+                path.pop()
+            read = found.setdefault(path[0], _Read())
+            for name in path[1:]:
+                read = read.attributes.setdefault(name, _Read())
+            if not _none_test(use, top):
+                read.whole = True
+    return found
+
+
+def _none_test(node: ast.AST | None, operand: ast.expr) -> bool:
+    """Whether `node` is `operand is None` or `operand is not None`."""
+    return (
+        isinstance(node, ast.Compare)
+        and len(node.ops) == 1
+        and isinstance(node.ops[0], ast.Is | ast.IsNot)
+        and node.left is operand
+        and isinstance(node.comparators[0], ast.Constant)
+        and node.comparators[0].value is None
+    )
+
+
+def _differ(read: _Read, old: str, new: str) -> str:
+    """An expression true when `old` and `new` differ in what `read` reads of them. Every path with
+    attributes under it is tested against None first, whether or not the family tests it: a path the family
+    guards otherwise (by truth, say) must not make the comparison raise."""
+    if read.whole:
+        return f"{old} != {new}"
+    none = f"({old} is None) is not ({new} is None)"
+    if not read.attributes:
+        return none
+    under = " or ".join(_differ(r, f"{old}.{a}", f"{new}.{a}") for a, r in read.attributes.items())
+    return f"{none} or ({old} is not None and ({under}))"
+
+
+def differs_source(family: Family) -> str:
+    """A function of two rows of the family's unit holding the same groups (and partitions) in the same order,
+    true when the family's samples for them may differ: when some value it reads differs. A value is compared
+    with `!=`, so a value that compares equal must render the same: true of the rows' values, whose fields
+    each keep one type (never 0 for 0.0 or False, nor -0.0, which `seconds` writes as 0 anyway)."""
+    found = reads(family)
+    whole = [f"old.{name} != new.{name}" for name, read in found.items() if read.whole]
+    paths = {name: read for name, read in found.items() if not read.whole}
+    if paths:
+        names = ", ".join(f"{name}0, {name}1" for name in paths)
+        lists = ", ".join(f"old.{name}, new.{name}" for name in paths)
+        test = " or ".join(_differ(read, f"{name}0", f"{name}1") for name, read in paths.items())
+        walk = f"any({test} for {names} in zip({lists}, strict=True))"
+        if family.unit == "partition":
+            # A partition row's values are NamedTuples (or None), whose lists compare in C at a fifth of the
+            # walk's cost: lists that are equal (no figure the variable holds moved) need no walk.
+            walk = " or ".join(f"old.{name} != new.{name}" for name in paths) + f") and {walk}"
+            walk = f"({walk}"
+        whole.append(walk)
+    return f"def differs(old, new):\n    return {' or '.join(whole) or 'False'}\n"
+
+
+Differs = Callable[[Any, Any], bool]
+"""Whether a family's samples may differ between two rows of its unit holding the same groups and partitions
+(see `differs_source`)."""
+
+DIFFERS: dict[str, Differs] = {
+    f.name: _compile(differs_source(f), f"differs {f.name}")
+    for f in FAMILIES
+    if f.unit in ("group", "partition")
 }
-
-
-def inputs(family: Family) -> frozenset[str]:
-    """What of a group the family's samples are computed from: its status ("status"), its lag in seconds
-    ("lags"), its retention headroom ("headroom"); for a group or partition family."""
-    used = _uses(family.unit, sample_source(family), _comprehension_expression(family))
-    return frozenset(_INPUT_OF[name] for name in used)
 
 
 def header(family: Family) -> str:

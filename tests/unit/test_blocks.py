@@ -6,6 +6,7 @@ import gzip
 import os
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import replace
 from itertools import accumulate
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.core.model import Status
+from exporter.core.model import GroupStatus, PartitionStatus, Reason, Rule, Status
 from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
 from exporter.exposition import blocks, gzip_parts
@@ -22,8 +23,18 @@ from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.metrics import RenderOptions, group_costs, render
 from exporter.exposition.rows import GroupRows
 from exporter.exposition.text_format import escape
+from exporter.exposition.writers import enabled
 from exporter.settings import Granularity
-from tests.unit.test_metrics import T, _group, _partition, clusters, fixture
+from tests.unit.test_metrics import (
+    T,
+    _group,
+    _partition,
+    clusters,
+    fixture,
+    headrooms,
+    lag_seconds,
+    partitions,
+)
 
 OPTIONS = [
     RenderOptions(),
@@ -284,3 +295,269 @@ def test_parts_keep_no_text_and_inflate_in_bounded_pieces() -> None:
     assert max(map(len, pieces)) == 4096
     assert len(pieces) == 1 + -(-(len(text) - 1000) // 4096)
     assert gzip_parts.crc_of(parts) == (zlib.crc32(text), len(text))
+
+
+# A round in the steady state replaces every group's status with a new object in which some figures moved and
+# most did not: each family's blocks must be written again exactly when its samples changed.
+
+
+@st.composite
+def a_round_later(draw: st.DrawFn, views: list[ClusterView]) -> list[ClusterView]:
+    """The same groups and partitions, each group a new status object (or, now and then, the same one), each
+    field of a status, lag in seconds or headroom either kept or drawn anew."""
+    later = []
+    for view in views:
+        statuses = []
+        for g in view.groups:
+            if draw(st.integers(0, 9)) == 0:
+                statuses.append(g)
+                continue
+            parts = []
+            for p in g.partitions:
+                new = draw(partitions(p.topic, p.partition))
+                moved = [f for f in new._fields if f not in ("topic", "partition") and draw(st.booleans())]
+                parts.append(p._replace(**{f: getattr(new, f) for f in moved}))
+            group = {
+                "status": draw(st.sampled_from([Status.OK, Status.WARN, Status.ERR])),
+                "complete": draw(st.sampled_from([0.0, 0.5, 1.0])),
+                "partition_count": draw(st.integers(0, 5)),
+                "maxlag": draw(st.none() | st.sampled_from(parts)) if parts else None,
+                "totallag": draw(st.integers(0, 10**6)),
+            }
+            statuses.append(
+                replace(g, partitions=tuple(parts), **{k: v for k, v in group.items() if draw(st.booleans())})
+            )
+        lags = {
+            g.group: tuple(lag if draw(st.booleans()) else draw(st.none() | lag_seconds()) for lag in lags)
+            for g in view.groups
+            if (lags := view.lag_seconds.get(g.group)) is not None
+        }
+        headroom = {
+            g.group: tuple(h if draw(st.booleans()) else draw(st.none() | headrooms) for h in figures)
+            for g in view.groups
+            if (figures := view.headroom.get(g.group)) is not None
+        }
+        later.append(replace(view, groups=statuses, lag_seconds=lags, headroom=headroom))
+    return later
+
+
+@st.composite
+def rounds(draw: st.DrawFn) -> list[list[ClusterView]]:
+    views = draw(clusters())
+    sequence = [views]
+    for _ in range(draw(st.integers(1, 3))):
+        sequence.append(draw(a_round_later(sequence[-1])))
+    return sequence
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rounds(),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["partition", "group"]),
+    st.just(1_000_000) | st.integers(0, 60),
+)
+def test_rounds_of_new_statuses_with_some_figures_moved_render_as_the_renderer_does(
+    sequence: list[list[ClusterView]], burrow: bool, kafka: bool, granularity: Granularity, cap: int
+) -> None:
+    options = RenderOptions(
+        granularity=granularity, burrow_compatible=burrow, kafka_exporter=kafka, max_series=cap
+    )
+    renderer = BlockRenderer(options)
+    for views in sequence:
+        exposition = renderer.render(views)
+        expected = render(views, options)
+        assert exposition.body == expected.body
+        assert (exposition.series, exposition.dropped) == (expected.series, expected.dropped)
+
+
+def busy(count: int) -> ClusterView:
+    """Groups of 1 to 3 partitions with every figure a family reads, some of them absent."""
+    groups = [
+        _group(
+            "prod",
+            f"g{i:04d}",
+            (Status.OK, Status.WARN, Status.ERR)[i % 3],
+            [
+                _partition(
+                    f"t{i % 3}",
+                    p,
+                    (Status.OK, Status.STALL)[(i + p) % 2],
+                    lag=None if (i + p) % 5 == 0 else i + p,
+                    end=None if (i + p) % 7 == 0 else 1000 + i,
+                    complete=(1.0, 0.5)[p % 2],
+                    owner=f"/10.0.0.{i % 4}" if p else "",
+                    client_id=f"c-{i % 4}",
+                    member_id=f"m-{i % 4}" if i % 2 else "",
+                )
+                for p in range(1 + i % 3)
+            ],
+        )
+        for i in range(count)
+    ]
+    return ClusterView(
+        name="prod",
+        groups=groups,
+        topics=[(f"t{t}", [5000, 5001, 5002]) for t in range(3)],
+        lag_seconds={
+            g.group: tuple(
+                None if p.end is None else LagSeconds(2.5 * p.partition, "interpolated") for p in g.partitions
+            )
+            for g in groups
+            if int(g.group[1:]) % 4
+        },
+        headroom={
+            g.group: tuple(None if p.end is None else Headroom(p.partition, 10, 60.0) for p in g.partitions)
+            for g in groups
+            if int(g.group[1:]) % 5
+        },
+    )
+
+
+def moved(
+    view: ClusterView,
+    *,
+    partition: Callable[[PartitionStatus], PartitionStatus] = lambda p: p,
+    group: Callable[[GroupStatus], GroupStatus] = lambda g: g,
+    lag: Callable[[LagSeconds], LagSeconds] = lambda lag: lag,
+    headroom: Callable[[Headroom], Headroom] = lambda h: h,
+) -> ClusterView:
+    """The view a round later: every status a new object, with the given changes."""
+    return replace(
+        view,
+        groups=[
+            group(replace(g, partitions=tuple(partition(p._replace()) for p in g.partitions)))
+            for g in view.groups
+        ],
+        lag_seconds={
+            name: tuple(None if x is None else lag(x) for x in lags)
+            for name, lags in view.lag_seconds.items()
+        },
+        headroom={
+            name: tuple(None if h is None else headroom(h) for h in figures)
+            for name, figures in view.headroom.items()
+        },
+    )
+
+
+def handed_over(view: ClusterView) -> ClusterView:
+    """Each group of three partitions hands its last one to the next group: the same groups, the same
+    partitions in the same order, under other groups."""
+    groups = [list(g.partitions) for g in view.groups]
+    lags = [list(view.lag_seconds.get(g.group, (None,) * len(g.partitions))) for g in view.groups]
+    for i in range(len(groups) - 1):
+        if len(groups[i]) == 3:
+            groups[i + 1].insert(0, groups[i].pop())
+            lags[i + 1].insert(0, lags[i].pop())
+    return replace(
+        view,
+        groups=[replace(g, partitions=tuple(p)) for g, p in zip(view.groups, groups, strict=True)],
+        lag_seconds={g.group: tuple(x) for g, x in zip(view.groups, lags, strict=True)},
+        headroom={},
+    )
+
+
+def _end(p: PartitionStatus, **changes: int) -> PartitionStatus:
+    return p if p.end is None else p._replace(end=p.end._replace(**changes))
+
+
+ROUNDS: dict[str, Callable[[ClusterView], ClusterView]] = {
+    "nothing": moved,
+    "partition status": lambda v: moved(
+        v, partition=lambda p: p._replace(status=Status.REWIND if p.status == Status.OK else Status.OK)
+    ),
+    "current lag": lambda v: moved(
+        v, partition=lambda p: p._replace(current_lag=None if p.current_lag is None else p.current_lag + 1)
+    ),
+    "lag known": lambda v: moved(v, partition=lambda p: p._replace(current_lag=p.current_lag or 0)),
+    "committed offset": lambda v: moved(
+        v, partition=lambda p: _end(p, offset=p.end.offset + 1 if p.end else 0)
+    ),
+    "commit time": lambda v: moved(
+        v, partition=lambda p: _end(p, timestamp_ms=p.end.timestamp_ms + 10 if p.end else 0)
+    ),
+    "commit order and lag": lambda v: moved(v, partition=lambda p: _end(p, order=7, lag=3)),
+    "owner": lambda v: moved(v, partition=lambda p: p._replace(owner=f"{p.owner}x")),
+    "client id": lambda v: moved(v, partition=lambda p: p._replace(client_id="")),
+    "member id": lambda v: moved(v, partition=lambda p: p._replace(member_id=f"{p.member_id}x")),
+    "partition complete": lambda v: moved(v, partition=lambda p: p._replace(complete=1.5 - p.complete)),
+    "reason and start": lambda v: moved(
+        v, partition=lambda p: p._replace(reason=Reason(Rule.STALLED), start=None)
+    ),
+    "topic renamed": lambda v: moved(v, partition=lambda p: p._replace(topic=f"{p.topic}x")),
+    "partition renumbered": lambda v: moved(v, partition=lambda p: p._replace(partition=p.partition + 1)),
+    "partition handed over": handed_over,
+    "group status": lambda v: moved(v, group=lambda g: replace(g, status=Status(g.status % 3 + 1))),
+    "total lag": lambda v: moved(v, group=lambda g: replace(g, totallag=g.totallag + 1)),
+    "max lag": lambda v: moved(
+        v, group=lambda g: replace(g, maxlag=g.partitions[-1] if g.maxlag != g.partitions[-1] else None)
+    ),
+    "group complete": lambda v: moved(v, group=lambda g: replace(g, complete=g.complete / 2)),
+    "partition count": lambda v: moved(v, group=lambda g: replace(g, partition_count=g.partition_count + 1)),
+    "lag in seconds": lambda v: moved(v, lag=lambda lag: lag._replace(seconds=lag.seconds + 1)),
+    "lag in seconds source": lambda v: moved(v, lag=lambda lag: lag._replace(source="exact")),
+    "lost messages": lambda v: moved(v, headroom=lambda h: h._replace(lost=h.lost + 1)),
+    "retention margin": lambda v: moved(v, headroom=lambda h: h._replace(margin=h.margin + 1)),
+    "retention headroom": lambda v: moved(v, headroom=lambda h: h._replace(seconds=None)),
+}
+ALL_FAMILIES = RenderOptions(burrow_compatible=True, kafka_exporter=True)
+GROUP_FAMILIES = {f.name for f in enabled(ALL_FAMILIES.compat) if f.unit in ("group", "partition")}
+# Families that read a figure computed from several fields: written again when any of those changed.
+COARSE = {
+    "kafka_consumergroup_members",
+    "kafka_consumergroup_current_offset_sum",
+    "kafka_consumergroup_lag_sum",
+}
+
+
+def samples_by_family(body: bytes) -> dict[str, list[bytes]]:
+    found: dict[str, list[bytes]] = {}
+    for line in body.splitlines():
+        if not line.startswith(b"#"):
+            found.setdefault(re.split(rb"[{ ]", line, maxsplit=1)[0].decode(), []).append(line)
+    return found
+
+
+def written(before: Exposition, after: Exposition) -> set[str]:
+    """Families with a block `after` did not take from `before`, or that `after` no longer has."""
+    kept = {id(p) for p in before.parts}
+    new = {re.split(rb"[{ ]", p.data, maxsplit=1)[0].decode() for p in after.parts if id(p) not in kept}
+    return new | (samples_by_family(before.body).keys() - samples_by_family(after.body).keys())
+
+
+@pytest.mark.parametrize("change", ROUNDS)
+def test_new_statuses_write_again_the_families_whose_samples_changed_and_no_other(change: str) -> None:
+    renderer = BlockRenderer(ALL_FAMILIES)
+    view = busy(120)
+    first = renderer.render([view])
+    later = ROUNDS[change](view)
+    second = renderer.render([later])
+    assert second.body == render([later], ALL_FAMILIES).body
+    before, after = samples_by_family(first.body), samples_by_family(second.body)
+    changed = {f for f in GROUP_FAMILIES if before.get(f) != after.get(f)}
+    assert changed <= written(first, second) & GROUP_FAMILIES <= changed | COARSE
+    if change == "nothing":
+        assert renderer.rendered_buckets == 0
+
+
+def test_every_family_is_changed_by_some_round() -> None:
+    """So that a comparison that missed what one family reads would keep a stale block in the test above."""
+    view = busy(120)
+    before = samples_by_family(render([view], ALL_FAMILIES).body)
+    changed: set[str] = set()
+    for change in ROUNDS.values():
+        after = samples_by_family(render([change(view)], ALL_FAMILIES).body)
+        changed |= {f for f in GROUP_FAMILIES if before.get(f) != after.get(f)}
+    assert changed == GROUP_FAMILIES
+
+
+def test_a_comparison_that_misses_a_change_fails_the_comparison_with_the_renderer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(blocks.DIFFERS, "lagwatch_partition_lag", lambda old, new: False)
+    renderer = BlockRenderer(ALL_FAMILIES)
+    view = busy(120)
+    renderer.render([view])
+    later = ROUNDS["current lag"](view)
+    assert renderer.render([later]).body != render([later], ALL_FAMILIES).body
