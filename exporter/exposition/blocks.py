@@ -4,9 +4,13 @@ Groups are cut into buckets of about 25, in render order; a bucket's samples of 
 block, and the exposition is, family by family, the family's header and its blocks in bucket order, so every
 family stays one contiguous block. Between two renders a bucket whose groups kept their status objects (the
 evaluator replaces a status only when its inputs changed), lag in seconds and retention headroom keeps its
-blocks; otherwise only the families that read what changed are written again. Bucket edges are chosen by the
-group names (a hash), so a new or deleted group moves the edges of its own bucket only. Topic and health
-families are written every time: they are small and change every HEAD round.
+blocks. Otherwise, while its groups and their partitions are the same (so are the label sets), each family is
+compared on what it reads of the bucket's rows and the rows kept from the last render (`writers.DIFFERS`,
+derived from the family's expressions), and only the families whose samples may differ are written again: in
+the steady state of a busy cluster every group is re-evaluated at every HEAD round, but only its lag-type
+figures move, and comparing costs a fraction of writing (status, owner, lag-seconds source, lost messages...
+are kept). Bucket edges are chosen by the group names (a hash), so a new or deleted group moves the edges of its
+own bucket only. Topic and health families are written every time: they are small and change every HEAD round.
 
 Each block is kept deflated only (`gzip_parts`): the kept blocks are the one rendered copy, in its
 compressed form; a scrape without gzip inflates them as it streams.

@@ -9,10 +9,10 @@ from typing import get_args
 from prometheus_client.core import Metric
 
 from exporter.core.model import Record
-from exporter.exposition.families import FAMILIES, FAMILY, registry_family
+from exporter.exposition.families import FAMILIES, FAMILY, Family, registry_family
 from exporter.exposition.guard.counters import GuardCounters
 from exporter.exposition.self_metrics import RECORD_KINDS, self_registry
-from exporter.exposition.writers import counter_source, enabled, writer_source
+from exporter.exposition.writers import counter_source, differs_source, enabled, writer_source
 
 DOCS = Path(__file__).parent.parent.parent / "docs" / "metrics.md"
 ROW = re.compile(r"^\| `([a-z_]+)` \|")
@@ -93,6 +93,33 @@ def test_a_writer_is_one_comprehension_over_the_lists_it_reads() -> None:
         '{{kafka_cluster="{c}",partition="{p}",topic="{t}"}} {head}\\n\'\'\' '
         "for c, t, heads in zip(rows.c, rows.t, rows.heads, strict=True) "
         "for p, head in enumerate(heads) if head is not None]\n"
+    )
+
+
+def test_a_family_is_compared_on_what_it_reads() -> None:
+    # A path tested against None is compared for that alone; the label sets are not compared (the names of
+    # the groups and partitions are, once for all families); equal lists of partition rows need no walk.
+    assert differs_source(FAMILY["lagwatch_partition_lag_seconds_source"]) == (
+        "def differs(old, new):\n"
+        "    return (old.lag != new.lag) and any((lag0 is None) is not (lag1 is None) or (lag0 is not None "
+        "and (lag0.source != lag1.source)) for lag0, lag1 in zip(old.lag, new.lag, strict=True))\n"
+    )
+    # A figure the rows compute is compared whole.
+    assert differs_source(FAMILY["lagwatch_group_lag_seconds_partitions"]) == (
+        "def differs(old, new):\n    return old.src != new.src\n"
+    )
+    # A method's result depends on all of its object; a family that reads nothing of its rows never differs.
+    method = Family(
+        "x", "gauge", "group", ("kafka_cluster", "group"), "", value="g.maxlag.topic.upper()", present="mx"
+    )
+    assert differs_source(method) == (
+        "def differs(old, new):\n"
+        "    return old.mx != new.mx or any((g0 is None) is not (g1 is None) or (g0 is not None and "
+        "((g0.maxlag is None) is not (g1.maxlag is None) or (g0.maxlag is not None and "
+        "(g0.maxlag.topic != g1.maxlag.topic)))) for g0, g1 in zip(old.g, new.g, strict=True))\n"
+    )
+    assert differs_source(Family("x", "gauge", "group", ("kafka_cluster", "group"), "", value="1")) == (
+        "def differs(old, new):\n    return False\n"
     )
 
 
