@@ -9,8 +9,9 @@ compared on what it reads of the bucket's rows and the rows kept from the last r
 derived from the family's expressions), and only the families whose samples may differ are written again: in
 the steady state of a busy cluster every group is re-evaluated at every HEAD round, but only its lag-type
 figures move, and comparing costs a fraction of writing (status, owner, lag-seconds source, lost messages...
-are kept). Bucket edges are chosen by the group names (a hash), so a new or deleted group moves the edges of its
-own bucket only. Topic and health families are written every time: they are small and change every HEAD round.
+are kept). Bucket edges are chosen by the group names (a hash), so a new or deleted group moves the edges of
+its own bucket only. Topic and health families are written every time: they are small and change every HEAD
+round.
 
 Each block is kept deflated only (`gzip_parts`): the kept blocks are the one rendered copy, in its
 compressed form; a scrape without gzip inflates them as it streams.
