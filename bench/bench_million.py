@@ -17,6 +17,10 @@ ready and after settling, above the empty process, per group-partition (target <
 median, p99 and maximum, during replay and after (target: never above 100 ms).
 
     .venv/bin/python bench/bench_million.py [--groups 100000 --commits 2] [--bootstrap HOST:PORT]
+
+Measuring again against the same load saves loadgen's minutes: fill a broker once with `loadgen.py --prefix P`
+(the same `--groups`, `--partitions`, `--topics`, `--commits`), then run this with `--bootstrap ... --prefix P
+--no-load` as often as needed; it deletes what it did not write only with `--delete`.
 """
 
 from __future__ import annotations
@@ -111,7 +115,9 @@ def _settings(prefix: str) -> dict[str, dict[str, object]]:
 
 
 def _baseline(bootstrap: str, directory: Path, prefix: str) -> int:
-    with Lagwatch(bootstrap, directory, _settings(prefix), name="empty") as empty:
+    # A filter no group matches, so that an earlier load (--no-load) leaves it empty as well: it then reads
+    # and drops that load's records, as the measured process reads and keeps them.
+    with Lagwatch(bootstrap, directory, _settings(f"{prefix}-empty"), name="empty") as empty:
         empty.wait_ready(_READY_TIMEOUT_S)
         time.sleep(_EMPTY_SETTLE_S)
         return empty.rss()
@@ -190,11 +196,18 @@ def main() -> None:
     )
     add_load_arguments(parser, groups=100_000, commits=2)
     parser.add_argument("--settle", type=float, default=120.0, help="seconds after ready")
+    parser.add_argument("--prefix", help="of the load's topics and groups (default: a fresh one)")
+    parser.add_argument(
+        "--no-load", action="store_true", help="measure the load that loadgen --prefix wrote earlier"
+    )
+    parser.add_argument("--delete", action="store_true", help="with --no-load: delete that load at the end")
     args = parser.parse_args()
+    if args.no_load and not (args.prefix and args.bootstrap):
+        parser.error("--no-load measures an earlier load: give its --prefix and --bootstrap")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     exit_on_sigterm()
     print(f"{describe(args)}; granularity group", flush=True)
-    prefix = f"million-{time.time_ns() // 10**9 % 10**6}"
+    prefix = args.prefix or f"million-{time.time_ns() // 10**9 % 10**6}"
     layout = loadgen.Layout(prefix, args.groups, args.partitions, args.topics, args.commits, 10, 25)
     with tempfile.TemporaryDirectory(prefix="lagwatch-million-") as name:
         directory = Path(name)
@@ -203,11 +216,13 @@ def main() -> None:
             print(f"empty lagwatch: RSS {baseline / MIB:.1f} MiB", flush=True)
             started = time.monotonic()
             try:
-                asyncio.run(_populate(bootstrap, layout))
-                print(f"loadgen took {time.monotonic() - started:.0f} s in all", flush=True)
+                if not args.no_load:
+                    asyncio.run(_populate(bootstrap, layout))
+                    print(f"loadgen took {time.monotonic() - started:.0f} s in all", flush=True)
                 _measure(bootstrap, directory, prefix, args, baseline)
             finally:
-                asyncio.run(loadgen.delete(bootstrap, layout))
+                if args.delete or not args.no_load:
+                    asyncio.run(loadgen.delete(bootstrap, layout))
     print(f"load average at the end {load_average()}")
 
 
