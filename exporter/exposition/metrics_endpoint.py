@@ -17,8 +17,9 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import operator
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -117,9 +118,9 @@ async def _current(state: _State, *, ahead: bool = False) -> _Rendered:
     held."""
     views = [cluster.view() for cluster in state.clusters.values()]
     rendered = state.rendered
-    if rendered is not None and ahead and _timeless(rendered.views) == _timeless(views):
+    if rendered is not None and ahead and _unchanged(_timeless(rendered.views), _timeless(views)):
         return rendered
-    if rendered is None or rendered.views != views:
+    if rendered is None or not _unchanged(rendered.views, views):
         rendered = await asyncio.to_thread(_render, state.renderer, views)
         state.rendered = rendered
         _log_cap(state, rendered.exposition)
@@ -134,6 +135,38 @@ def _timeless(views: list[ClusterView]) -> list[ClusterView]:
         )
         for view in views
     ]
+
+
+def _unchanged(old: list[ClusterView], new: list[ClusterView]) -> bool:
+    """Whether `new` shows what `old` showed. The parts that come from the published round by the hundred
+    thousand (statuses, lag seconds, headroom) count as unchanged only when they hold the same objects: a new
+    round whose statuses equal the old ones renders again, in the worker thread, whereas comparing a million
+    partition statuses field by field held the event loop for seconds. The rest (topics, health, brokers) is
+    compared by value."""
+    if len(old) != len(new):
+        return False
+    for before, after in zip(old, new, strict=True):
+        if not (
+            _same_items(before.groups, after.groups)
+            and _same_values(before.lag_seconds, after.lag_seconds)
+            and _same_values(before.headroom, after.headroom)
+            and all(getattr(before, name) == getattr(after, name) for name in _BY_VALUE)
+        ):
+            return False
+    return True
+
+
+_BY_VALUE = tuple(
+    f.name for f in dataclasses.fields(ClusterView) if f.name not in ("groups", "lag_seconds", "headroom")
+)
+
+
+def _same_items(was: Sequence[object], now: Sequence[object]) -> bool:
+    return was is now or (len(was) == len(now) and all(map(operator.is_, was, now)))
+
+
+def _same_values(was: Mapping[str, object], now: Mapping[str, object]) -> bool:
+    return was is now or (len(was) == len(now) and all(now.get(key) is value for key, value in was.items()))
 
 
 def _render(renderer: BlockRenderer, views: list[ClusterView]) -> _Rendered:

@@ -26,7 +26,7 @@ from aiokafka.structs import TopicPartition
 from exporter.core.decoder import decode_batch
 from exporter.core.model import DecodeError, OffsetCommit, Record, SkippedRecord
 from exporter.core.storage import Storage
-from exporter.gc_pause import gc_paused
+from exporter.gc_pause import freeze_survivors, gc_paused
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.progress import SourceProgress
@@ -186,8 +186,12 @@ class OffsetsTopicSource:
                 # are applied, and the young generations collected once they are garbage, GC takes 5%.
                 with gc_paused():
                     self._apply_fetched(fetched)
-                del fetched
-                gc.collect(1)
+                    del fetched
+                    if self.progress.caught_up:
+                        gc.collect(1)
+                    else:
+                        # The replay's windows stay: frozen, full collections never walk them (gc_pause.py).
+                        freeze_survivors()
             if targets:
                 await self._check_caught_up(consumer, targets)
             await self._note_complete(consumer, partitions)

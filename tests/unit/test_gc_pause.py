@@ -1,13 +1,15 @@
-"""The collector pause never leaves the collector off, however pauses overlap."""
+"""The collector pause never leaves the collector off, however pauses overlap; freezing exempts the survivors
+of a bulk pass from full collections and collects its young garbage first."""
 
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from exporter.gc_pause import gc_paused
+from exporter.gc_pause import freeze_survivors, gc_paused
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +17,7 @@ def _collector_on() -> Iterator[None]:
     gc.enable()
     yield
     gc.enable()
+    gc.unfreeze()
 
 
 def test_the_collector_is_off_inside_and_on_after() -> None:
@@ -45,3 +48,27 @@ def test_an_exception_inside_still_re_enables() -> None:
     with pytest.raises(RuntimeError), gc_paused():
         raise RuntimeError("boom")
     assert gc.isenabled()
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_freezing_exempts_the_survivors_from_collections() -> None:
+    frozen_before = gc.get_freeze_count()
+    with gc_paused():
+        kept = [_Node() for _ in range(1000)]
+        freeze_survivors()
+        assert gc.get_count() == (0, 0, 0)
+    assert gc.get_freeze_count() - frozen_before >= len(kept) + 1
+
+
+def test_freezing_collects_the_young_garbage_cycles_first() -> None:
+    with gc_paused():
+        first, second = _Node(), _Node()
+        first.other, second.other = second, first
+        gone = weakref.ref(first)
+        del first, second
+        freeze_survivors()
+        assert gone() is None

@@ -363,6 +363,36 @@ def test_reads_are_taken_most_recently_wanted_first_and_bounded() -> None:
     assert lag.take_reads(5) == [PartitionOffset("t", 0, 30), PartitionOffset("t", 0, 20)]
 
 
+@given(
+    st.lists(st.integers(0, 12), max_size=60),
+    st.lists(st.integers(0, 12), max_size=8),
+    st.lists(st.integers(0, 12), max_size=5),
+    st.integers(1, 6),
+)
+def test_wanting_a_round_of_reads_ends_as_wanting_each_in_turn(
+    wanted: list[int], queued: list[int], in_flight: list[int], max_pending: int
+) -> None:
+    """`want` queues only the newest `max_pending` distinct reads (a round at 1M group-partitions asks for a
+    million); the queue it leaves is the one queueing every read in turn leaves."""
+    bulk, one_by_one = TimeLag(POLICY, max_pending=max_pending), TimeLag(POLICY, max_pending=max_pending)
+    for lag in (bulk, one_by_one):
+        lag.want([PartitionOffset("t", 0, offset) for offset in in_flight])
+        lag.take_reads(len(in_flight))
+        lag.want([PartitionOffset("t", 0, offset) for offset in queued])
+    reads = [PartitionOffset("t", offset % 2, offset) for offset in wanted]
+    bulk.want(reads)
+    for read in reads:
+        one_by_one.want([read])
+    assert bulk.take_reads(100) == one_by_one.take_reads(100)
+
+
+def test_wanting_stops_at_the_newest_max_pending_distinct_reads() -> None:
+    lag = TimeLag(POLICY, max_pending=2)
+    lag.want([PartitionOffset("t", 0, 1), PartitionOffset("t", 0, 2), PartitionOffset("t", 0, 3)])
+    lag.want([PartitionOffset("t", 0, 4), PartitionOffset("t", 0, 5), PartitionOffset("t", 0, 5)])
+    assert lag.take_reads(5) == [PartitionOffset("t", 0, 5), PartitionOffset("t", 0, 4)]
+
+
 def test_a_topic_reset_voids_answers_and_reads_in_flight() -> None:
     lag = _cluster()
     lag.cache.put(("t", 0, 101), Appended(T))
