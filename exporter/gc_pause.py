@@ -19,23 +19,45 @@ objects of the moment (a request, a fetch) might leak that way is measured in be
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 __all__ = ["freeze_survivors", "gc_paused"]
 
 
+class _Pauses:
+    """The pauses in progress, over every task and thread: the collector stays off until the last one ends.
+    Pauses overlap on the event loop (a replay's fetch and an evaluation round both await inside theirs)
+    and across threads (a render); re-enabling at the end of any one of them let a round run on with the
+    collector on."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.was_enabled = False
+
+
+_PAUSES = _Pauses()
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Disable the collector for the block; re-enable it only if this block disabled it (nesting and other
-    threads pausing it meanwhile leave it enabled at the end, never disabled for good)."""
-    collecting = gc.isenabled()
-    gc.disable()
+    """Disable the collector for the block. It is enabled again when the last overlapping pause ends, and
+    only if it was enabled when the first began (never left disabled for good, never turned on by a pause
+    when someone else had turned it off)."""
+    with _PAUSES.lock:
+        if _PAUSES.count == 0:
+            _PAUSES.was_enabled = gc.isenabled()
+            gc.disable()
+        _PAUSES.count += 1
     try:
         yield
     finally:
-        if collecting:
-            gc.enable()
+        with _PAUSES.lock:
+            _PAUSES.count -= 1
+            if _PAUSES.count == 0 and _PAUSES.was_enabled:
+                gc.enable()
 
 
 def freeze_survivors() -> None:

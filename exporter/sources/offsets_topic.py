@@ -44,6 +44,9 @@ at 5,000 commits/s, sending those fetches took a tenth of lagwatch's CPU (py-spy
 than 64 KiB waiting and is not slowed; a live commit is seen at most 200 ms later."""
 
 _BATCH_RECORDS = 5000
+_CHUNK_RECORDS = 500
+"""Records decoded and applied between two looks at the time (2-3 ms of work)."""
+_SLICE_S = 0.02
 _POLL_TIMEOUT_MS = 500
 _FIRST_RETRY_S = 1.0
 _MAX_RETRY_S = 30.0
@@ -185,7 +188,7 @@ class OffsetsTopicSource:
                 # collections that walk the whole storage: a fifth of a replay's CPU. Paused while the records
                 # are applied, and the young generations collected once they are garbage, GC takes 5%.
                 with gc_paused():
-                    self._apply_fetched(fetched)
+                    await self._apply_fetched(fetched)
                     del fetched
                     if self.progress.caught_up:
                         gc.collect(1)
@@ -198,12 +201,20 @@ class OffsetsTopicSource:
             # Decoding runs on the event loop: yield between batches so scrapes and health checks stay prompt.
             await asyncio.sleep(0)
 
-    def _apply_fetched(self, fetched: dict[TopicPartition, list[FetchedRecord]]) -> None:
+    async def _apply_fetched(self, fetched: dict[TopicPartition, list[FetchedRecord]]) -> None:
+        """Apply a fetch in chunks, letting the event loop run every `_SLICE_S`: a fetch of 5,000 records held
+        it 100-550 ms at a time during the replay of 2,000,000 on a busy machine."""
         now_ms = int(self._clock() * 1000)
+        turn = time.perf_counter()
         for tp, records in fetched.items():
-            if records:
-                self._apply_batch(records, tp.partition, now_ms)
-                self._positions[tp] = records[-1].offset + 1
+            for start in range(0, len(records), _CHUNK_RECORDS):
+                chunk = records[start : start + _CHUNK_RECORDS]
+                self._apply_batch(chunk, tp.partition, now_ms)
+                # Per chunk: a reconnection while the loop runs other work resumes after what was applied.
+                self._positions[tp] = chunk[-1].offset + 1
+                if time.perf_counter() - turn >= _SLICE_S:
+                    await asyncio.sleep(0)
+                    turn = time.perf_counter()
 
     def _apply_batch(self, fetched: Sequence[FetchedRecord], partition: int, now_ms: int) -> None:
         """Decode one partition's fetched records in one call, apply them in log order in another, then count

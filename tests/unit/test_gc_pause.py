@@ -44,6 +44,24 @@ def test_overlapping_pauses_end_with_the_collector_on() -> None:
     assert gc.isenabled()
 
 
+def test_the_collector_stays_off_until_the_last_overlapping_pause_ends() -> None:
+    # A replay's fetch pauses, an evaluation round starts meanwhile, the fetch ends: the round goes on paused.
+    fetch, round_ = gc_paused(), gc_paused()
+    fetch.__enter__()
+    round_.__enter__()
+    fetch.__exit__(None, None, None)
+    assert not gc.isenabled()
+    round_.__exit__(None, None, None)
+    assert gc.isenabled()
+
+
+def test_a_collector_turned_off_elsewhere_stays_off() -> None:
+    gc.disable()
+    with gc_paused():
+        pass
+    assert not gc.isenabled()
+
+
 def test_an_exception_inside_still_re_enables() -> None:
     with pytest.raises(RuntimeError), gc_paused():
         raise RuntimeError("boom")

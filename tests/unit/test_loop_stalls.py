@@ -12,7 +12,9 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import overload
 
+import offsets_encoder as enc
 import pytest
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from exporter.core.exact_answers import PartitionOffset
 from exporter.core.head_history import Policy
@@ -23,6 +25,8 @@ from exporter.evaluation import _SLICE_S
 from exporter.exposition import metrics_endpoint
 from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, LagSecondsSettings, MetricsSettings, Settings
+from exporter.sources import offsets_topic
+from exporter.sources.offsets_topic import OffsetsTopicSource
 
 NOW = 1_700_000_000
 NOW_MS = NOW * 1000
@@ -132,6 +136,42 @@ async def test_the_metrics_view_is_built_once_per_round() -> None:
     assert again.groups is not first.groups
     assert [g.group for g in again.groups] == [f"group-{g:05d}" for g in range(GROUPS)]
     assert not metrics_endpoint._unchanged([first], [again])
+
+
+def _fetched(partitions: int, records: int) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    """A fetch of `__consumer_offsets` as aiokafka hands it over: `records` commits on each partition."""
+    fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+    for partition in range(partitions):
+        batch = []
+        for order in range(records):
+            key = enc.offset_commit_key(f"group-{partition}-{order % 1000:04d}", "topic-000", order // 1000)
+            value = enc.offset_commit_value(3, order, "", NOW_MS - 60_000)
+            batch.append(
+                ConsumerRecord("__consumer_offsets", partition, order, NOW_MS, 0, key, value, None, 0, 0, ())
+            )
+        fetched[TopicPartition("__consumer_offsets", partition)] = batch
+    return fetched
+
+
+async def test_a_replayed_fetch_lets_the_loop_run_every_slice() -> None:
+    storage = Storage("c1")
+    storage.set_topics({"topic-000": 10}, NOW_MS)
+    source = OffsetsTopicSource(
+        "c1", ClusterSettings(bootstrap_servers=("k:9092",)), storage, clock=lambda: NOW
+    )
+    fetched = _fetched(4, 10_000)
+    with _Probe() as probe:
+        await asyncio.sleep(0.01)
+        started = time.thread_time()
+        await source._apply_fetched(fetched)
+        spent = time.thread_time() - started
+    assert source.progress.records[OffsetCommit] == 40_000
+    assert storage.stats().group_partitions == 4 * 1000 * 10
+    assert source._positions[TopicPartition("__consumer_offsets", 3)] == 10_000
+    assert spent > 4 * offsets_topic._SLICE_S
+    # One chunk of 500 records past the slice at most, and the probe's own turn.
+    assert probe.longest < offsets_topic._SLICE_S + 0.02
+    assert probe.turns >= spent / (offsets_topic._SLICE_S + 0.02)
 
 
 class _Counted(Sequence[PartitionOffset]):
