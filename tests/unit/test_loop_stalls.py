@@ -30,9 +30,13 @@ from exporter.sources.offsets_topic import OffsetsTopicSource
 
 NOW = 1_700_000_000
 NOW_MS = NOW * 1000
-GROUPS = 4_000
-PARTITIONS = 10
+GROUPS = 1_000
+PARTITIONS = 40
 TOPICS = 100
+_STALL_S = 0.1
+"""Issue #17's bound. Before the fixes a turn here took 200 ms and more (a batch of 500 groups of 40
+partitions; a fetch of 40,000 records applied in one go); now about one slice of 20 ms. Thread CPU time on a
+virtual machine under load still counts time the host took the CPU away, hence no tighter bound."""
 
 
 @pytest.fixture(autouse=True)
@@ -72,8 +76,10 @@ def _runtime() -> ClusterRuntime:
 
 
 class _Probe:
-    """A task that wakes every millisecond; `longest` is the most CPU time the loop's thread spent between
-    two of its turns, `turns` how many it had."""
+    """A task that is always ready to run, so it has a turn at every pass of the event loop (a task waiting
+    on a timer or a socket is only moved to the ready queue at the start of a pass, and may wait a second
+    one); `longest` is the most CPU time the loop's thread spent between two of its turns, `turns` how many
+    it had."""
 
     def __init__(self) -> None:
         self.longest = 0.0
@@ -83,7 +89,7 @@ class _Probe:
     async def _run(self) -> None:
         last = time.thread_time()
         while True:
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0)
             now = time.thread_time()
             self.longest = max(self.longest, now - last)
             self.turns += 1
@@ -106,11 +112,10 @@ async def test_a_round_lets_the_loop_run_every_slice() -> None:
         await runtime.evaluate_now()
         spent = time.thread_time() - started
     assert len(runtime.published.statuses) == GROUPS
-    # A round of 40,000 group-partitions takes a good part of a second; the loop had a turn at least every
-    # slice of it (the slack covers one batch of 50 groups past the slice and the probe's own turn).
-    assert spent > 4 * _SLICE_S
-    assert probe.longest < _SLICE_S + 0.03
-    assert probe.turns >= spent / (_SLICE_S + 0.03)
+    # A round of 40,000 group-partitions takes a good part of a second; the loop had turns all along it.
+    assert spent > 10 * _SLICE_S
+    assert probe.longest < _STALL_S
+    assert probe.turns >= spent / _STALL_S
 
 
 async def test_a_round_leaves_its_statuses_out_of_reach_of_full_collections() -> None:
@@ -169,9 +174,8 @@ async def test_a_replayed_fetch_lets_the_loop_run_every_slice() -> None:
     assert storage.stats().group_partitions == 4 * 1000 * 10
     assert source._positions[TopicPartition("__consumer_offsets", 3)] == 10_000
     assert spent > 4 * offsets_topic._SLICE_S
-    # One chunk of 500 records past the slice at most, and the probe's own turn.
-    assert probe.longest < offsets_topic._SLICE_S + 0.02
-    assert probe.turns >= spent / (offsets_topic._SLICE_S + 0.02)
+    assert probe.longest < _STALL_S
+    assert probe.turns >= spent / _STALL_S
 
 
 class _Counted(Sequence[PartitionOffset]):
