@@ -14,7 +14,7 @@ from typing import overload
 
 import offsets_encoder as enc
 import pytest
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import TopicPartition
 
 from exporter.core.exact_answers import PartitionOffset
 from exporter.core.head_history import Policy
@@ -27,6 +27,7 @@ from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, LagSecondsSettings, MetricsSettings, Settings
 from exporter.sources import offsets_topic
 from exporter.sources.offsets_topic import OffsetsTopicSource
+from exporter.sources.raw_records import Bare, FetchedRecord
 
 NOW = 1_700_000_000
 NOW_MS = NOW * 1000
@@ -143,17 +144,15 @@ async def test_the_metrics_view_is_built_once_per_round() -> None:
     assert not metrics_endpoint._unchanged([first], [again])
 
 
-def _fetched(partitions: int, records: int) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+def _fetched(partitions: int, records: int) -> dict[TopicPartition, list[FetchedRecord]]:
     """A fetch of `__consumer_offsets` as aiokafka hands it over: `records` commits on each partition."""
-    fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+    fetched: dict[TopicPartition, list[FetchedRecord]] = {}
     for partition in range(partitions):
-        batch = []
+        batch: list[FetchedRecord] = []
         for order in range(records):
             key = enc.offset_commit_key(f"group-{partition}-{order % 1000:04d}", "topic-000", order // 1000)
             value = enc.offset_commit_value(3, order, "", NOW_MS - 60_000)
-            batch.append(
-                ConsumerRecord("__consumer_offsets", partition, order, NOW_MS, 0, key, value, None, 0, 0, ())
-            )
+            batch.append(Bare(order, key, value))
         fetched[TopicPartition("__consumer_offsets", partition)] = batch
     return fetched
 
