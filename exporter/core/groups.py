@@ -31,7 +31,7 @@ class Groups:
     Group and topic versions come from one counter, so a group's version can be the largest of its own and
     its topics' versions, and an unknown group can report the current value."""
 
-    __slots__ = ("by_name", "by_topic", "min_reference", "partitions", "seq", "stride")
+    __slots__ = ("_sorted", "by_name", "by_topic", "min_reference", "partitions", "seq", "stride")
 
     def __init__(self, stride: int) -> None:
         self.stride = stride
@@ -43,6 +43,15 @@ class Groups:
         self.min_reference = 0
         """At most the oldest expiry reference of any group, so `expire` costs O(1) while none is due."""
         self.seq = 0
+        self._sorted: list[str] | None = []
+        """The names sorted, kept until a group comes or goes; None when they must be sorted again."""
+
+    def names(self) -> list[str]:
+        """The groups' names, sorted (a new list). Sorting 100,000 names took 50-100 ms, twice per evaluation
+        round, where groups come and go far more rarely than rounds run."""
+        if self._sorted is None:
+            self._sorted = sorted(self.by_name)
+        return self._sorted[:]
 
     def next_version(self) -> int:
         self.seq += 1
@@ -55,6 +64,7 @@ class Groups:
 
     def add(self, name: str, now_ms: int) -> Group:
         group = self.by_name[name] = Group(now_ms, self.next_version())
+        self._sorted = None
         if now_ms < self.min_reference:
             self.min_reference = now_ms
         return group
@@ -103,6 +113,7 @@ class Groups:
         group = self.by_name.pop(name, None)
         if group is None:
             return
+        self._sorted = None
         for topic in list(group.topics):
             self.drop_topic(name, group, topic)
         # An unknown group reports the current version: make it exceed the removed group's last version.

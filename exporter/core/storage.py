@@ -388,7 +388,7 @@ class Storage:
         return () if known is None else known.head_history(partition)
 
     def groups(self) -> list[str]:
-        return sorted(self._by_name)
+        return self._groups.names()
 
     def groups_for_topic(self, topic: str) -> list[str]:
         return sorted(self._groups.by_topic.get(topic, ()))

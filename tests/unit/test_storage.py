@@ -1115,3 +1115,16 @@ def test_apply_batch_with_a_run_of_one_group_topic_and_a_group_removed_mid_batch
     ]
     assert storage.stats().commits_stored == 4
     assert storage.stats().commits_dropped["unknown_partition"] == 1
+
+
+def test_groups_are_listed_sorted_as_they_come_and_go() -> None:
+    storage = _storage()
+    for name in ("g-c", "g-a", "g-b"):
+        storage.apply(OffsetCommit(name, "t", 0, 10, NOW), 1, NOW)
+    listed = storage.groups()
+    assert listed == ["g-a", "g-b", "g-c"]
+    listed.clear()
+    assert storage.groups() == ["g-a", "g-b", "g-c"]
+    assert storage.delete_group("g-b")
+    storage.apply(OffsetCommit("g-0", "t", 0, 10, NOW), 2, NOW)
+    assert storage.groups() == ["g-0", "g-a", "g-c"]
