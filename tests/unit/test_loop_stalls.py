@@ -7,6 +7,7 @@ seconds: other processes on a shared machine stretch wall time, but not what the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import time
 from collections.abc import Iterator, Sequence
@@ -203,3 +204,21 @@ def test_wanting_a_million_reads_looks_at_the_newest_only() -> None:
     assert reads.looked == 100
     assert timelag.take_reads(2) == [PartitionOffset("t", 9, 999_999), PartitionOffset("t", 8, 999_998)]
     assert timelag.pending_reads == 98
+
+
+async def test_replaced_views_are_let_go_of_a_slice_per_turn() -> None:
+    runtime = _runtime()
+    await runtime.evaluate_now()
+    view = runtime.view()
+    views = [dataclasses.replace(view, groups=view.groups * 3)]
+    state = metrics_endpoint._State({}, None, None, None)  # type: ignore[arg-type]
+    metrics_endpoint._release(state, views)
+    (task,) = state.releases
+    turns = 0
+    while not task.done():
+        await asyncio.sleep(0)
+        turns += 1
+    # 3,000 statuses in slices of 1,000: three turns of the loop, and those that start and end the task (at
+    # once, it would take two).
+    assert turns == 5
+    assert not state.releases
