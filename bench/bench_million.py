@@ -14,7 +14,10 @@ connection: an answer's latency is how long the event loop was busy before it co
 Printed: how long loadgen took; replay wall time, lagwatch's CPU seconds and records per second; RSS after
 ready and after settling, above the empty process, per group-partition (target <= 512 bytes);
 `lagwatch_evaluation_duration_seconds` (the last round, as each scrape saw it); scrape time; health latency
-median, p99 and maximum, during replay and after (target: never above 100 ms).
+median, p99 and maximum, during replay and after (target: never above 100 ms). A health check's latency is
+wall time, which a busy machine stretches; `--stalls` runs the measured process with `stall_probe/` and prints
+its longest event-loop callbacks in the loop thread's CPU time, with the code each was in, and its full
+collections.
 
     .venv/bin/python bench/bench_million.py [--groups 100000 --commits 2] [--bootstrap HOST:PORT]
 
@@ -52,6 +55,8 @@ _READY_TIMEOUT_S = 1800.0
 _HEALTH_POLL_S = 0.02
 _SCRAPE_S = 15.0
 _STALL_S = 0.1
+_STALL_PROBE = Path(__file__).resolve().parent / "stall_probe"
+_STALLS_SHOWN = 12
 _EMPTY_SETTLE_S = 30.0
 """Three HEAD rounds and evaluations of nothing."""
 
@@ -127,7 +132,9 @@ def _baseline(bootstrap: str, directory: Path, prefix: str) -> int:
 def _measure(bootstrap: str, directory: Path, prefix: str, args: argparse.Namespace, baseline: int) -> None:
     group_partitions = args.groups * args.partitions
     records = group_partitions * args.commits
-    with Lagwatch(bootstrap, directory, _settings(prefix), nice=args.nice) as lagwatch:
+    stalls = directory / "stalls.txt"
+    probe_env = {"PYTHONPATH": str(_STALL_PROBE), "STALL_PROBE_OUT": str(stalls)} if args.stalls else {}
+    with Lagwatch(bootstrap, directory, _settings(prefix), nice=args.nice, env=probe_env) as lagwatch:
         probe = HealthProbe(lagwatch)
         probe.start()
         try:
@@ -189,6 +196,20 @@ def _measure(bootstrap: str, directory: Path, prefix: str, args: argparse.Namesp
     print(probe.report("/-/healthy during replay", 0.0, ready_at))
     print(probe.report("/-/healthy after ready", ready_at, end))
     print(probe.report("/-/healthy throughout", 0.0, end) + f"; {probe.failures} failed requests")
+    if args.stalls:
+        _print_stalls(stalls.read_text().splitlines() if stalls.exists() else [])
+
+
+def _print_stalls(lines: list[str]) -> None:
+    """The stall probe's findings (stall_probe/sitecustomize.py), the longest in CPU time first."""
+    stalls = [line.split(maxsplit=5) for line in lines if " STALL " in line]
+    collections = [int(line.split()[3]) for line in lines if " GC2 " in line]
+    print(
+        f"stall probe: {len(stalls)} callbacks over 100 ms wall or 50 ms CPU; {len(collections)} full "
+        f"collections, longest {max(collections, default=0)} ms CPU"
+    )
+    for _pid, _clock, _kind, wall, cpu, rest in sorted(stalls, key=lambda s: -int(s[4]))[:_STALLS_SHOWN]:
+        print(f"  {cpu:>5} ms CPU ({wall} ms wall) {rest[:300]}")
 
 
 def main() -> None:
@@ -202,6 +223,11 @@ def main() -> None:
         "--no-load", action="store_true", help="measure the load that loadgen --prefix wrote earlier"
     )
     parser.add_argument("--delete", action="store_true", help="with --no-load: delete that load at the end")
+    parser.add_argument(
+        "--stalls",
+        action="store_true",
+        help="run the measured process with stall_probe/ and print its longest event-loop callbacks",
+    )
     args = parser.parse_args()
     if args.no_load and not (args.prefix and args.bootstrap):
         parser.error("--no-load measures an earlier load: give its --prefix and --bootstrap")

@@ -142,6 +142,7 @@ class Lagwatch:
         settings: Mapping[str, Mapping[str, object]] | None = None,
         name: str = "lagwatch",
         nice: int = 0,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         sections: dict[str, dict[str, object]] = {
@@ -155,7 +156,7 @@ class Lagwatch:
         config = directory / f"{name}.toml"
         config.write_text(_toml(sections))
         self.log = directory / f"{name}.log"
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("LAGWATCH_")}
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("LAGWATCH_")} | dict(env or {})
         with self.log.open("wb") as log:
             self.started = time.monotonic()
             self.process = subprocess.Popen(
