@@ -561,3 +561,25 @@ def test_a_comparison_that_misses_a_change_fails_the_comparison_with_the_rendere
     renderer.render([view])
     later = ROUNDS["current lag"](view)
     assert renderer.render([later]).body != render([later], ALL_FAMILIES).body
+
+
+def test_a_group_renamed_inside_its_bucket_is_written_under_its_new_name() -> None:
+    renderer = BlockRenderer(ALL_FAMILIES)
+    view = busy(120)
+    renderer.render([view])
+    # Only a bucket's last group can end it: its second of three or more keeps the bucket's edges, and so does
+    # a new name that is no edge either.
+    bucket = next(b for b in blocks._buckets([view]) if len(b.statuses) >= 3)
+    old = bucket.statuses[1].group
+    new = next(name for k in range(100) if hash(name := f"{old}-{k}") % blocks._BUCKET)
+    renamed = replace(
+        view,
+        groups=[replace(g, group=new) if g.group == old else g for g in view.groups],
+        lag_seconds={new if name == old else name: lags for name, lags in view.lag_seconds.items()},
+        headroom={new if name == old else name: h for name, h in view.headroom.items()},
+    )
+    later = ROUNDS["nothing"](renamed)
+    assert len(blocks._buckets([later])) == len(blocks._buckets([view]))
+    body = renderer.render([later]).body
+    assert body == render([later], ALL_FAMILIES).body
+    assert f'lagwatch_group_status{{kafka_cluster="prod",group="{new}"}}'.encode() in body
