@@ -630,8 +630,8 @@ async def test_a_round_running_during_an_admin_deletion_keeps_its_result(
         while runtime.evaluation.cache.statuses() == evaluated:  # noqa: ASYNC110 (until the statuses pass has ended)
             await asyncio.sleep(0)
     assert not round_task.done()
-    # Without the deletion g0100 would be published, whether the round evaluated it before this point (figures)
-    # or has yet to (statuses).
+    # Without the deletion g0100 would be published, whether the round evaluated it before this point
+    # (figures) or has yet to (statuses).
     assert runtime.delete_group("g0100")
     assert "g0100" not in runtime.statuses()
     await round_task
