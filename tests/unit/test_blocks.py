@@ -71,6 +71,19 @@ def test_the_text_is_the_renderers(options: RenderOptions) -> None:
         assert gunzip_one_member(exposition, b"# own\n") == expected.body + b"# own\n"
 
 
+def renders_as_the_renderer(sequence: list[list[ClusterView]], options: RenderOptions) -> list[Exposition]:
+    """Each set of views rendered by one BlockRenderer in turn, each byte for byte `metrics.render`'s."""
+    renderer = BlockRenderer(options)
+    renders = []
+    for views in sequence:
+        exposition = renderer.render(views)
+        expected = render(views, options)
+        assert exposition.body == expected.body
+        assert (exposition.series, exposition.dropped) == (expected.series, expected.dropped)
+        renders.append(exposition)
+    return renders
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     st.lists(clusters(), min_size=1, max_size=3),
@@ -85,12 +98,7 @@ def test_any_sequence_of_views_renders_as_the_renderer_does(
     options = RenderOptions(
         granularity=granularity, burrow_compatible=burrow, kafka_exporter=kafka, max_series=cap
     )
-    renderer = BlockRenderer(options)
-    for views in sequence:
-        exposition = renderer.render(views)
-        expected = render(views, options)
-        assert exposition.body == expected.body
-        assert (exposition.series, exposition.dropped) == (expected.series, expected.dropped)
+    for exposition in renders_as_the_renderer(sequence, options):
         assert gunzip_one_member(exposition, b"") == exposition.body
 
 
@@ -364,12 +372,7 @@ def test_rounds_of_new_statuses_with_some_figures_moved_render_as_the_renderer_d
     options = RenderOptions(
         granularity=granularity, burrow_compatible=burrow, kafka_exporter=kafka, max_series=cap
     )
-    renderer = BlockRenderer(options)
-    for views in sequence:
-        exposition = renderer.render(views)
-        expected = render(views, options)
-        assert exposition.body == expected.body
-        assert (exposition.series, exposition.dropped) == (expected.series, expected.dropped)
+    renders_as_the_renderer(sequence, options)
 
 
 def busy(count: int) -> ClusterView:
