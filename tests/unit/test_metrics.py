@@ -27,7 +27,7 @@ from exporter.exposition.metrics import (
     RenderResult,
     render,
 )
-from exporter.exposition.text_format import format_float
+from exporter.exposition.text_format import format_float, seconds
 from exporter.settings import Granularity
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -842,3 +842,9 @@ def test_format_float_is_gos_except_for_integers(value: float) -> None:
         # client_python pads exponents to three digits from e+10 up; Go (and lagwatch) use two.
         assert text == re.sub(r"e\+0(\d\d)$", r"e+\1", floatToGoString(value))  # type: ignore[no-untyped-call]
     assert float(text) == value or math.isnan(value)
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.floats(0, 1e7))
+def test_seconds_are_format_floats_to_the_millisecond(value: float) -> None:
+    expected = "0" if value == 0 else format_float(round(value, 3))
+    assert seconds(value) == expected
