@@ -146,12 +146,17 @@ def _nullable_string(r: Reader) -> str | None:
     return _text(r, size)
 
 
-def _compact_string(r: Reader) -> str:
+def _compact_size(r: Reader, what: str) -> int:
+    """The length of a non-nullable compact string or bytes (`what`, named in the error on a null)."""
     start = r.pos
     size = _uvarint(r) - 1
     if size < 0:
-        raise r.error("null in a non-nullable compact string", start)
-    return _text(r, size)
+        raise r.error(f"null in {what}", start)
+    return size
+
+
+def _compact_string(r: Reader) -> str:
+    return _text(r, _compact_size(r, "a non-nullable compact string"))
 
 
 def _compact_nullable_string(r: Reader) -> str | None:
@@ -168,11 +173,7 @@ def _bytes(r: Reader) -> bytes:
 
 
 def _compact_bytes(r: Reader) -> bytes:
-    start = r.pos
-    size = _uvarint(r) - 1
-    if size < 0:
-        raise r.error("null in non-nullable compact bytes", start)
-    return _take(r, size)
+    return _take(r, _compact_size(r, "non-nullable compact bytes"))
 
 
 def uuid_string(raw: bytes) -> str:

@@ -31,11 +31,6 @@ class Part:
     crc: int
     size: int
 
-    @property
-    def data(self) -> bytes:
-        """The text, inflated again."""
-        return b"".join(inflated([self]))
-
 
 EMPTY = Part(b"", 0, 0)
 
