@@ -291,12 +291,17 @@ def test_the_cap_gauges_say_what_the_cap_left_out() -> None:
     assert (exposed + dropped, exceeded) == (total, 1)
 
 
-@pytest.mark.parametrize("combine", [gzip_parts.crc32_combine, gzip_parts.python_crc32_combine])
-def test_crc32_combine_is_zlibs(combine: object) -> None:
-    assert callable(combine)
-    first, second = os.urandom(3000), os.urandom(70_001)
-    assert combine(zlib.crc32(first), zlib.crc32(second), len(second)) == zlib.crc32(first + second)
-    assert combine(zlib.crc32(first), 0, 0) == zlib.crc32(first)
+def test_parts_are_zlibs_deflate_and_crc() -> None:
+    # ISA-L deflates and sums: zlib (and so every gzip reader) must read its parts, and its CRC-32 be zlib's.
+    first, second = os.urandom(3000), b"lagwatch_partition_lag 7\n" * 70_001
+    parts = [gzip_parts.part(first), gzip_parts.part(second)]
+    assert [p.crc for p in parts] == [zlib.crc32(first), zlib.crc32(second)]
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    assert inflater.decompress(b"".join(p.deflated for p in parts)) == first + second
+    assert gzip_parts.crc_of(parts) == (zlib.crc32(first + second), len(first) + len(second))
+    assert gzip_parts.crc_of([parts[0], gzip_parts.EMPTY]) == (zlib.crc32(first), len(first))
+    stream = gzip_parts.HEADER + parts[0].deflated + gzip_parts.finish(parts[0].crc, len(first), b"")
+    assert gzip.decompress(stream) == first
 
 
 def test_parts_keep_no_text_and_inflate_in_bounded_pieces() -> None:
