@@ -844,7 +844,32 @@ def test_format_float_is_gos_except_for_integers(value: float) -> None:
     assert float(text) == value or math.isnan(value)
 
 
-@given(st.floats(allow_nan=True, allow_infinity=True) | st.floats(0, 1e7))
+# Ties of the third decimal that a binary float holds exactly (k/16, k/1024), the edges of the short path
+# (half a millisecond, 999,999.5) and the neighbours of each.
+_SECONDS_EDGES = [
+    edge
+    for exact in (
+        *(k / 16 for k in range(0, 64)),
+        *(k / 1024 + n for k in range(0, 1024, 37) for n in (0, 1, 7, 999, 65_536)),
+        0.0005,
+        0.0015,
+        999_999.4995,
+        999_999.5,
+        999_999.9995,
+        1e6,
+        -0.0,
+    )
+    for edge in (math.nextafter(exact, -math.inf), exact, math.nextafter(exact, math.inf))
+]
+
+
+@pytest.mark.parametrize("value", _SECONDS_EDGES)
+def test_seconds_at_ties_and_edges_are_format_floats_to_the_millisecond(value: float) -> None:
+    expected = "0" if value == 0 else format_float(round(value, 3))
+    assert seconds(value) == expected
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.floats(0, 1e7) | st.floats(0, 10))
 def test_seconds_are_format_floats_to_the_millisecond(value: float) -> None:
     expected = "0" if value == 0 else format_float(round(value, 3))
     assert seconds(value) == expected
