@@ -29,11 +29,12 @@ from exporter.core.round import GroupFigures, Round, evaluation_round, group_fig
 from exporter.core.storage import Storage
 from exporter.core.timelag import TimeLag
 from exporter.gc_pause import freeze_survivors, gc_paused
+from exporter.let_go import let_go
 from exporter.sources.cluster import ClusterHealth
 from exporter.sources.progress import SourceProgress
 from exporter.sources.retry import cause
 
-__all__ = ["Evaluation", "HeadRounds"]
+__all__ = ["Evaluation", "HeadRounds", "let_go_of_round"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,14 @@ _FIRST_EVALUATION_POLL_S = 0.01
 _FIRST_BACKOFF_S = 0.5
 """After a failed round, the retry waits for the next HEAD round, at most this long (doubling to the cap)."""
 _MAX_BACKOFF_S = 30.0
+
+
+def let_go_of_round(replaced: Round) -> None:
+    """Free a replaced round's statuses and figures a slice at a time (`let_go`) rather than in one go when
+    its last reference is dropped: at 1,000,000 group-partitions that one go held the event loop for 0.5-0.7
+    s."""
+    parts = replaced.statuses.values(), replaced.lag_seconds.values(), replaced.headroom.values()
+    let_go(*parts, replaced.reads)
 
 
 class HeadRounds(Protocol):
@@ -198,7 +207,8 @@ class Evaluation:
                 result = result.with_group(group, status, figures)
         finally:
             self._meanwhile = None
-        self.published = result
+        replaced, self.published = self.published, result
+        let_go_of_round(replaced)
         self._want(result)
         if self._on_published is not None:
             self._on_published()

@@ -20,8 +20,9 @@ from exporter.core.model import ClusterState, GroupSnapshot, GroupStatus
 from exporter.core.round import GroupHeadroom, GroupLagSeconds, Round
 from exporter.core.storage import Storage, StorageStats
 from exporter.core.timelag import TimeLag
-from exporter.evaluation import Evaluation
+from exporter.evaluation import Evaluation, let_go_of_round
 from exporter.exposition.cluster_view import BrokerView, ClusterView
+from exporter.let_go import let_go
 from exporter.settings import ClusterSettings, Settings
 from exporter.sources.admin_api import AdminApiSource
 from exporter.sources.cluster import HeadPoller
@@ -264,7 +265,12 @@ class ClusterRuntime:
         kept = self._view_groups
         if kept is None or kept[0] is not published:
             statuses = published.statuses
-            kept = self._view_groups = (published, tuple(statuses[g] for g in sorted(statuses)))
+            replaced, kept = kept, (published, tuple(statuses[g] for g in sorted(statuses)))
+            self._view_groups = kept
+            if replaced is not None:
+                # Often the last holder of the round before: its statuses and figures go a slice at a time.
+                let_go_of_round(replaced[0])
+                let_go(replaced[1])
         return kept[1]
 
     def _broker_views(self) -> list[BrokerView]:

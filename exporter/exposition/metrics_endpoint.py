@@ -32,6 +32,7 @@ from exporter.exposition.handle import ClusterHandle
 from exporter.exposition.metrics import CONTENT_TYPE, RenderOptions
 from exporter.gc_pause import gc_paused
 from exporter.heap_trim import trim_heap
+from exporter.let_go import let_go
 from exporter.settings import Settings
 
 __all__ = ["install"]
@@ -173,28 +174,17 @@ def _same_values(was: Mapping[str, object], now: Mapping[str, object]) -> bool:
     return was is now or (len(was) == len(now) and all(now.get(key) is value for key, value in was.items()))
 
 
-_RELEASE_GROUPS = 1000
-"""Statuses let go of per turn of the event loop: about 5 ms at 10 partitions a group."""
-
-
 def _release(state: _State, views: list[ClusterView]) -> None:
-    """Let go of replaced views a slice at a time. They are usually the last holders of an older round's
-    statuses and figures, and dropping them at once freed a million objects in one go: 0.5-0.6 s of the
-    event loop at 1,000,000 group-partitions. Their contents are moved to lists here, which the views then
-    leave as the only holders, and a task empties the lists between turns of the loop."""
-    held: list[list[object]] = []
+    """Let go of replaced views a slice at a time (`let_go`): they are usually the last holders of an older
+    round's statuses and figures, and dropping them at once freed a million objects in one go (0.5-0.6 s of
+    the event loop at 1,000,000 group-partitions)."""
+    held: list[Iterable[object]] = []
     for view in views:
-        held += [list(view.groups), list(view.lag_seconds.values()), list(view.headroom.values())]
-    task = asyncio.create_task(_let_go(held), name="lagwatch-release-views")
-    state.releases.add(task)
-    task.add_done_callback(state.releases.discard)
-
-
-async def _let_go(held: list[list[object]]) -> None:
-    for items in held:
-        while items:
-            del items[-_RELEASE_GROUPS:]
-            await asyncio.sleep(0)
+        held += [view.groups, view.lag_seconds.values(), view.headroom.values()]
+    task = let_go(*held)
+    if task is not None:
+        state.releases.add(task)
+        task.add_done_callback(state.releases.discard)
 
 
 def _render(renderer: BlockRenderer, views: list[ClusterView]) -> _Rendered:

@@ -1,0 +1,55 @@
+"""Letting go of an evaluation round's worth of objects a little at a time.
+
+The statuses and figures of one round at 1,000,000 group-partitions are some five million objects. When the
+last reference to a replaced round (or to a view of one) goes, reference counting frees all of them in one
+go, and at that scale one go held the event loop for 0.5-0.6 s (bench_million --stalls). So whoever replaces
+a reference to round-sized data hands the old contents to `let_go` instead: it keeps references to them and
+drops them a slice at a time, letting the loop run every `SLICE_S`. Whichever holder lets go last, the objects
+are then freed a slice at a time: a holder that dropped its references at once would free them in one go if
+it was the last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+__all__ = ["SLICE_S", "let_go"]
+
+SLICE_S = 0.005
+"""How long the loop is held between two turns: freeing is also done while a round holds the loop for its own
+slices, so that it ends well before the next round."""
+_CHUNK = 1000
+"""Items dropped between two looks at the clock (up to 50 objects each: a group's status)."""
+
+
+def let_go(*collections: Iterable[object], slice_s: float = SLICE_S) -> asyncio.Task[None] | None:
+    """Take references to the items of `collections`, which the caller then drops, and drop them in a task of
+    the running loop (returned), letting the loop run every `slice_s` (0: after every 1,000 items). Without a
+    running loop there is no one to stall: nothing is kept (None)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    held = [items for items in (list(c) for c in collections) if items]
+    if not held:
+        return None
+    task = loop.create_task(_drop(held, slice_s), name="lagwatch-let-go")
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+    return task
+
+
+_RUNNING: set[asyncio.Task[None]] = set()
+"""The tasks still dropping: the loop keeps only weak references to tasks."""
+
+
+async def _drop(held: list[list[object]], slice_s: float) -> None:
+    turn = time.perf_counter()
+    for items in held:
+        while items:
+            del items[-_CHUNK:]
+            if time.perf_counter() - turn >= slice_s:
+                await asyncio.sleep(0)
+                turn = time.perf_counter()
