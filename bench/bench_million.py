@@ -132,7 +132,7 @@ def _baseline(bootstrap: str, directory: Path, prefix: str) -> int:
 def _measure(bootstrap: str, directory: Path, prefix: str, args: argparse.Namespace, baseline: int) -> None:
     group_partitions = args.groups * args.partitions
     records = group_partitions * args.commits
-    stalls = directory / "stalls.txt"
+    stalls = args.stalls_log or directory / "stalls.txt"
     probe_env = {"PYTHONPATH": str(_STALL_PROBE), "STALL_PROBE_OUT": str(stalls)} if args.stalls else {}
     with Lagwatch(bootstrap, directory, _settings(prefix), nice=args.nice, env=probe_env) as lagwatch:
         probe = HealthProbe(lagwatch)
@@ -204,9 +204,11 @@ def _print_stalls(lines: list[str]) -> None:
     """The stall probe's findings (stall_probe/sitecustomize.py), the longest in CPU time first."""
     stalls = [line.split(maxsplit=5) for line in lines if " STALL " in line]
     collections = [int(line.split()[3]) for line in lines if " GC2 " in line]
+    young = [int(line.split()[3]) for line in lines if " GC0 " in line or " GC1 " in line]
     print(
         f"stall probe: {len(stalls)} callbacks over 100 ms wall or 50 ms CPU; {len(collections)} full "
-        f"collections, longest {max(collections, default=0)} ms CPU"
+        f"collections, longest {max(collections, default=0)} ms CPU; {len(young)} young ones over 10 ms, "
+        f"longest {max(young, default=0)} ms"
     )
     for _pid, _clock, _kind, wall, cpu, rest in sorted(stalls, key=lambda s: -int(s[4]))[:_STALLS_SHOWN]:
         print(f"  {cpu:>5} ms CPU ({wall} ms wall) {rest[:300]}")
@@ -227,6 +229,9 @@ def main() -> None:
         "--stalls",
         action="store_true",
         help="run the measured process with stall_probe/ and print its longest event-loop callbacks",
+    )
+    parser.add_argument(
+        "--stalls-log", type=Path, help="with --stalls: keep every line of the probe in this file (appended)"
     )
     args = parser.parse_args()
     if args.no_load and not (args.prefix and args.bootstrap):
