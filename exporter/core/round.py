@@ -21,7 +21,7 @@ from typing import NamedTuple, Protocol
 
 from exporter.core.evaluator import EvaluationCache, GroupSource
 from exporter.core.exact_answers import PartitionOffset
-from exporter.core.model import GroupStatus, PartitionStatus, not_found
+from exporter.core.model import GroupStatus, not_found
 from exporter.core.retention import Headroom, TopicRetention, headroom
 from exporter.core.timelag import LagSeconds
 
@@ -181,17 +181,28 @@ class _Figures:
 
     def of(self, status: GroupStatus) -> GroupFigures:
         timelag, clock = self._timelag, self._clock
+        figure = None if timelag is None else timelag.figure
         lags: list[LagSeconds | None] = []
         rooms: list[Headroom | None] = []
         reads: list[PartitionOffset] = []
         for p in status.partitions:
-            lag = None if timelag is None else _partition_lag_seconds(timelag, p, clock)
-            lags.append(lag)
-            if lag is not None and lag.read is not None:
-                reads.append(PartitionOffset(p.topic, p.partition, lag.read))
-            if p.end is None:
+            end = p.end
+            if end is None:
+                # A partition that never had a commit has neither figure.
+                lags.append(None)
                 rooms.append(None)
                 continue
+            lag = None
+            if figure is not None:
+                # The HEAD that the current lag implies (current_lag is HEAD minus committed offset, floored
+                # at 0).
+                current = p.current_lag
+                lag = figure(
+                    p.topic, p.partition, end.offset, None if current is None else end.offset + current, clock
+                )
+                if lag.read is not None:
+                    reads.append(PartitionOffset(p.topic, p.partition, lag.read))
+            lags.append(lag)
             topic = p.topic
             starts = self._starts.get(topic)
             if starts is None:
@@ -199,15 +210,5 @@ class _Figures:
                 self._retention[topic] = self._storage.topic_retention(topic)
             start = starts[p.partition] if p.partition < len(starts) else None
             seconds = None if lag is None else lag.seconds
-            rooms.append(headroom(p.end.offset, start, self._retention[topic], seconds))
+            rooms.append(headroom(end.offset, start, self._retention[topic], seconds))
         return GroupFigures(None if timelag is None else tuple(lags), tuple(rooms), tuple(reads))
-
-
-def _partition_lag_seconds(timelag: LagView, partition: PartitionStatus, now: float) -> LagSeconds | None:
-    """None for a partition that never had a commit; otherwise `TimeLag.figure` at its newest commit, with
-    the HEAD that its current lag implies (current_lag is HEAD minus committed offset, floored at 0)."""
-    end, lag = partition.end, partition.current_lag
-    if end is None:
-        return None
-    head = None if lag is None else end.offset + lag
-    return timelag.figure(partition.topic, partition.partition, end.offset, head, now)

@@ -108,6 +108,9 @@ _CAUGHT_UP = LagSeconds(0.0, "caught_up")
 _NOTHING_LEFT = LagSeconds(0.0, "exact")
 _BELOW_LOG_START = LagSeconds(None, "below_log_start")
 _NO_TIMESTAMP = LagSeconds(None, "no_timestamp")
+_new_lag = tuple.__new__
+"""LagSeconds without NamedTuple's Python-level __new__: one is built per lagging group-partition and
+round."""
 
 
 def lag_seconds(
@@ -144,9 +147,11 @@ def lag_seconds(
     appended = None if history is None else interpolate(history, offset)
     if appended is None or history is None:
         return LagSeconds(None, "pending_exact_read", committed) if exact_reads else _NO_HISTORY
-    reached = history.reached_head_at
-    confirm = exact_reads and reached is not None and now - reached >= history.policy.verify_after_s
-    return LagSeconds(_age(now, appended), "interpolated", committed if confirm else None)
+    confirm = False
+    if exact_reads:
+        reached = history.reached_head_at
+        confirm = reached is not None and now - reached >= history.policy.verify_after_s
+    return _new_lag(LagSeconds, (_age(now, appended), "interpolated", committed if confirm else None))
 
 
 def _age(now: float, then: float) -> float:
