@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 from exporter.core.evaluator import EvaluationCache
 from exporter.core.filters import NameFilter
 from exporter.core.head_history import Policy
 from exporter.core.model import ClusterState, GroupSnapshot, GroupStatus
+from exporter.core.retention import TopicRetention
 from exporter.core.round import GroupHeadroom, GroupLagSeconds, Round
 from exporter.core.storage import Storage, StorageStats
 from exporter.core.timelag import TimeLag
@@ -38,6 +40,14 @@ _SAVE_INTERVAL_S = 300.0
 _STREAM_SLACK_S = 3.0
 """How far behind the clock the committed-offsets stream may be known complete before evaluation waits for it:
 a fetch that finds nothing new returns every 0.5 s, so in steady state it is at most about a second behind."""
+
+
+class _TopicViews(NamedTuple):
+    """The topic part of a cluster's view."""
+
+    topics: list[tuple[str, tuple[int | None, ...]]]
+    starts: dict[str, tuple[int | None, ...]]
+    retention: dict[str, TopicRetention]
 
 
 class ClusterRuntime:
@@ -81,6 +91,7 @@ class ClusterRuntime:
                 )
         self._restored_cluster_id = saved.cluster_id
         self._view_groups: tuple[Round, Sequence[GroupStatus]] | None = None
+        self._view_topics: tuple[int, _TopicViews] | None = None
         self.head = HeadPoller(name, cluster, self.storage, observer=self.timelag, clock=clock)
         self.offsets: OffsetsTopicSource | AdminApiSource
         if cluster.offsets_source == "admin-api":
@@ -240,10 +251,11 @@ class ClusterRuntime:
         progress = self.offsets.progress
         refreshed = self.head.health.last_refresh_s
         since = self.head.health.since_s
+        topics = self._topic_views()
         return ClusterView(
             name=self.name,
             groups=self._sorted_groups(published),
-            topics=[(t, self.storage.head_offsets(t) or ()) for t in self.storage.topics()],
+            topics=topics.topics,
             up=self.head.health.up,
             caught_up=progress.caught_up,
             head_refresh_ms=None if refreshed is None else int(refreshed * 1000),
@@ -252,10 +264,8 @@ class ClusterRuntime:
             evaluation_seconds=published.seconds,
             lag_seconds=published.lag_seconds,
             headroom=published.headroom,
-            topic_starts={t: self.storage.start_offsets(t) or () for t in self.storage.topics()},
-            topic_retention={
-                t: r for t in self.storage.topics() if (r := self.storage.topic_retention(t)) is not None
-            },
+            topic_starts=topics.starts,
+            topic_retention=topics.retention,
             brokers=self._broker_views(),
         )
 
@@ -271,6 +281,23 @@ class ClusterRuntime:
                 # Often the last holder of the round before: its statuses and figures go a slice at a time.
                 let_go_of_round(replaced[0])
                 let_go(replaced[1])
+        return kept[1]
+
+    def _topic_views(self) -> _TopicViews:
+        """Every topic's HEAD offsets, log starts and retention, built again only when the storage's topics
+        changed: /metrics asks for views every 0.5 s while scraped, and HEAD offsets move once per
+        `offset_refresh`."""
+        version = self.storage.topics_version
+        kept = self._view_topics
+        if kept is None or kept[0] != version:
+            storage = self.storage
+            names = storage.topics()
+            views = _TopicViews(
+                [(t, storage.head_offsets(t) or ()) for t in names],
+                {t: storage.start_offsets(t) or () for t in names},
+                {t: r for t in names if (r := storage.topic_retention(t)) is not None},
+            )
+            kept = self._view_topics = (version, views)
         return kept[1]
 
     def _broker_views(self) -> list[BrokerView]:

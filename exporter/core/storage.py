@@ -119,6 +119,7 @@ class Storage:
         self._empty_heads = array("q", bytes(8 * (1 + 2 * intervals)))
 
         self._topics: dict[str, Topic] = {}
+        self._topics_version = 0
         self._metadata_known = False
         self._groups = Groups(len(self._empty_ring))
         # The groups by name, read on every commit and snapshot: one attribute lookup less.
@@ -139,6 +140,7 @@ class Storage:
         from the HEAD map and from every group; partition counts only grow. Returns the deleted topic names,
         sorted."""
         self._metadata_known = True
+        self._topics_version += 1
         wanted = {t: c for t, c in partitions.items() if self._accept_topic(t)}
         gone = {t for t in self._topics if t not in wanted}
         gone.update(t for t in self._groups.by_topic if t not in wanted)
@@ -165,21 +167,24 @@ class Storage:
             and known.add_head(partition, offset, now_ms, self._empty_heads)
         ):
             known.version = self._groups.next_version()
+            self._topics_version += 1
 
     def set_start_offset(self, topic: str, partition: int, offset: int) -> None:
         """Record a partition's log-start offset (the oldest offset retention has kept). Unknown topics and
         partitions outside the known count are ignored."""
         known = self._topics.get(topic)
-        if known is not None and 0 <= partition < known.count:
+        if known is not None and 0 <= partition < known.count and known.starts[partition] != offset:
             known.starts[partition] = offset
+            self._topics_version += 1
 
     def set_topic_retention(self, retention: Mapping[str, TopicRetention | None]) -> None:
         """Set the retention settings of the topics listed (None: unknown, e.g. DescribeConfigs denied);
         unlisted topics keep theirs."""
         for name, value in retention.items():
             known = self._topics.get(name)
-            if known is not None:
+            if known is not None and known.retention != value:
                 known.retention = value
+                self._topics_version += 1
 
     def set_replay_heads(self, lookup: Callable[[str, int, int], int | None] | None) -> None:
         """While a lookup is set, a commit's lag is computed against `lookup(topic, partition, commit
@@ -352,6 +357,12 @@ class Storage:
     @property
     def intervals(self) -> int:
         return self._intervals
+
+    @property
+    def topics_version(self) -> int:
+        """Changes whenever what `topics`, `head_offsets`, `start_offsets` or `topic_retention` answer may
+        have: a reader may keep what it built from them while it stays the same."""
+        return self._topics_version
 
     def topics(self) -> list[str]:
         return sorted(self._topics)

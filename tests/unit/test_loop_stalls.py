@@ -21,10 +21,12 @@ from aiokafka.structs import TopicPartition
 from exporter.core.exact_answers import PartitionOffset
 from exporter.core.head_history import Policy
 from exporter.core.model import OffsetCommit, PartitionStatus
+from exporter.core.retention import TopicRetention
 from exporter.core.storage import Storage
 from exporter.core.timelag import TimeLag
 from exporter.evaluation import _SLICE_S
 from exporter.exposition import metrics_endpoint
+from exporter.exposition.cluster_view import ClusterView
 from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, LagSecondsSettings, MetricsSettings, Settings
 from exporter.sources import offsets_topic
@@ -144,6 +146,51 @@ async def test_the_metrics_view_is_built_once_per_round() -> None:
     assert again.groups is not first.groups
     assert [g.group for g in again.groups] == [f"group-{g:05d}" for g in range(GROUPS)]
     assert not metrics_endpoint._unchanged([first], [again])
+
+
+def _topic_part(view: ClusterView) -> tuple[object, ...]:
+    return (view.topics, view.topic_starts, view.topic_retention)
+
+
+def _topic_part_now(storage: Storage) -> tuple[object, ...]:
+    """The topic part of a view built afresh from the storage, to compare the kept one with."""
+    names = storage.topics()
+    return (
+        [(t, storage.head_offsets(t)) for t in names],
+        {t: storage.start_offsets(t) for t in names},
+        {t: r for t in names if (r := storage.topic_retention(t)) is not None},
+    )
+
+
+def test_the_topic_part_of_the_view_is_built_again_when_the_storage_s_topics_change() -> None:
+    runtime = _runtime()
+    storage = runtime.storage
+    first = runtime.view()
+    # /metrics asks for a view every 0.5 s while scraped: while no topic changed, the same objects.
+    assert all(a is b for a, b in zip(_topic_part(runtime.view()), _topic_part(first), strict=True))
+    retention = TopicRetention(delete=True, compact=False, retention_ms=86_400_000, retention_bytes=None)
+    changes = [
+        lambda: storage.add_head_offset("topic-007", 3, 6_000, NOW_MS),
+        lambda: storage.set_start_offset("topic-007", 4, 1_200),
+        lambda: storage.set_topic_retention({"topic-009": retention}),
+        lambda: storage.set_topics({**dict.fromkeys(storage.topics(), PARTITIONS), "topic-new": 2}, NOW_MS),
+        lambda: storage.add_head_offset("topic-new", 1, 10, NOW_MS),
+        lambda: storage.set_topics(dict.fromkeys(storage.topics()[1:], PARTITIONS), NOW_MS),
+    ]
+    for change in changes:
+        before = runtime.view()
+        change()
+        after = runtime.view()
+        assert _topic_part(after) != _topic_part(before)
+        assert _topic_part(after) == _topic_part_now(storage)
+    assert runtime.view().topics[-1][0] == "topic-new"
+    assert runtime.view().topics[-1][1][:2] == (None, 10)
+    assert runtime.view().topics[0][0] == "topic-001"
+    # What reads the same afterwards keeps the objects.
+    kept = runtime.view()
+    storage.set_start_offset("topic-007", 4, 1_200)
+    storage.set_topic_retention({"topic-009": retention, "topic-unknown": retention})
+    assert all(a is b for a, b in zip(_topic_part(runtime.view()), _topic_part(kept), strict=True))
 
 
 def _fetched(partitions: int, records: int) -> dict[TopicPartition, list[FetchedRecord]]:
