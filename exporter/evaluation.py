@@ -99,7 +99,7 @@ class Evaluation:
         self._timelag = timelag
         self._restored_cluster_id = restored_cluster_id
         self._restored_pruned = False
-        self._on_published = on_published
+        self._listeners: list[Callable[[], None]] = [] if on_published is None else [on_published]
         self._clock = clock
         self._lock = asyncio.Lock()
         self._failing = False
@@ -210,8 +210,7 @@ class Evaluation:
         replaced, self.published = self.published, result
         let_go_of_round(replaced)
         self._want(result)
-        if self._on_published is not None:
-            self._on_published()
+        self._tell()
 
     def reevaluate_group(self, group: str) -> None:
         """Re-evaluate one group at once (after an admin deletion) and publish its status with its figures; a
@@ -224,6 +223,16 @@ class Evaluation:
         self.published = self.published.with_group(group, status, figures)
         if figures is not None:
             self._want(figures)
+        self._tell()
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (on the event loop) each time a round, or a group re-evaluated at once, is
+        published, after `on_published`."""
+        self._listeners.append(listener)
+
+    def _tell(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def _want(self, wanting: Round | GroupFigures) -> None:
         """Queue the exact reads that published figures asked for."""

@@ -129,6 +129,10 @@ class ClusterRuntime:
         """Clock time of the last evaluation; None before the first."""
         return self.published.clock
 
+    def on_published(self, listener: Callable[[], None]) -> None:
+        """Call `listener` on the event loop each time statuses are published (`Evaluation.subscribe`)."""
+        self.evaluation.subscribe(listener)
+
     @property
     def evaluation_failures(self) -> int:
         """Evaluation rounds that raised (each retried; the sources kept running)."""
@@ -262,6 +266,7 @@ class ClusterRuntime:
             since_ms=None if since is None else int(since * 1000),
             last_error=self.head.health.last_error,
             evaluation_seconds=published.seconds,
+            evaluated_ms=None if published.clock is None else int(published.clock * 1000),
             lag_seconds=published.lag_seconds,
             headroom=published.headroom,
             topic_starts=topics.starts,

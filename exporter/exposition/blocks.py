@@ -10,8 +10,8 @@ derived from the family's expressions), and only the families whose samples may 
 the steady state of a busy cluster every group is re-evaluated at every HEAD round, but only its lag-type
 figures move, and comparing costs a fraction of writing (status, owner, lag-seconds source, lost messages...
 are kept). Bucket edges are chosen by the group names (a hash), so a new or deleted group moves the edges of
-its own bucket only. Topic and health families are written every time: they are small and change every HEAD
-round.
+its own bucket only. Topic families are written every time: they are small and change every HEAD round. The
+health families are not part of it: `metrics_endpoint` writes them at each scrape (`metrics.health`).
 
 Each block is kept deflated only (`gzip_parts`): the kept blocks are the one rendered copy, in its
 compressed form; a scrape without gzip inflates them as it streams.
@@ -39,14 +39,7 @@ from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.families import Family, GroupUnit
 from exporter.exposition.gzip_parts import Part
 from exporter.exposition.metrics import RenderOptions, admit, group_costs
-from exporter.exposition.rows import (
-    BrokerRows,
-    CapRows,
-    ClusterRows,
-    GroupRows,
-    PartitionRows,
-    TopicRows,
-)
+from exporter.exposition.rows import GroupRows, PartitionRows, TopicRows
 from exporter.exposition.text_format import escape
 from exporter.exposition.writers import DIFFERS, WRITERS, counter, enabled, header
 
@@ -66,8 +59,10 @@ _NONE = (gzip_parts.EMPTY, 0)
 
 @dataclass(frozen=True, slots=True)
 class Exposition:
-    """The text exposition as parts: their data concatenated are the body, their deflated data the body of
-    one gzip stream (`gzip_parts.HEADER` first, `gzip_parts.finish` last)."""
+    """The data families of the text exposition as parts: their data concatenated are the body, their
+    deflated data the body of one gzip stream (`gzip_parts.HEADER` first, `gzip_parts.finish` last). The
+    health families (`metrics.health`) follow them, written at each scrape: they are of the scrape's instant,
+    these of the render's."""
 
     parts: list[Part]
     series: int
@@ -130,8 +125,8 @@ class _Cut:
 
 
 class BlockRenderer:
-    """Renders clusters' views like `metrics.render`, keeping each bucket's blocks between renders. Not
-    thread-safe: one render at a time."""
+    """Renders clusters' views like `metrics.render` up to its health families, keeping each bucket's blocks
+    between renders. Not thread-safe: one render at a time."""
 
     def __init__(self, options: RenderOptions) -> None:
         self._options = options
@@ -182,15 +177,6 @@ class BlockRenderer:
                 families.append((f, [block], samples))
         series = sum(n for _, _, n in families)
         total = sum(b.series["group"] + b.series["partition"] for b in buckets) + sum(topic_costs)
-        health: dict[str, object] = {
-            "cluster": ClusterRows.of(clusters),
-            "broker": BrokerRows.of(clusters),
-            "cap": CapRows([series], [total - series]),
-        }
-        for f in self._families:
-            if f.unit in health:
-                block, samples = _block(WRITERS[f.name](health[f.unit]))
-                families.append((f, [block], samples))
         parts = [
             part
             for f, blocks, samples in families

@@ -49,6 +49,9 @@ class ClusterView:
     """Why the cluster is unreachable, while it is."""
     evaluation_seconds: float | None = None
     """Duration of the last evaluation round; None before the first one."""
+    evaluated_ms: int | None = None
+    """Wall-clock time the published round ran at: the instant its statuses, lags and figures are of; None
+    before the first round."""
     lag_seconds: Mapping[str, Sequence[LagSeconds | None]] = field(default_factory=dict)
     """Lag in seconds by group: one entry per partition of the group's status, in the same order, None where
     the group never committed. A group missing here (lag in seconds disabled) has no lag-seconds series."""

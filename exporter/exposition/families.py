@@ -15,7 +15,9 @@ into one list comprehension per family so that the hot loop stays a comprehensio
   `PartitionStatus`; `lag`: its `LagSeconds` or None; `h`: its `Headroom` or None.
 - `topic`: one row per topic. `c`, `t`: escaped cluster and topic names; `heads`, `starts`: HEAD and log-start
   offset per partition (None while unknown); `r`: its `TopicRetention` or None.
-- `cluster`: one row per cluster: `lb`, `v` (its `ClusterView`). `broker`: one row per leader: `lb`, `b`.
+- `cluster`: one row per cluster: `lb`, `v` (its `ClusterView` as of the scrape), `s` (its `ClusterView` as
+  the data families show it: from the last complete render, `metrics_endpoint`). `broker`: one row per
+  leader: `lb`, `b`.
 - `cap`: one row: `series`, `dropped`. `cluster`, `broker` and `cap` are health, never capped nor counted.
 - `registry`: written by a prometheus-client collector (self-metrics), declared here for its name, type, help
   and labels.
@@ -310,6 +312,11 @@ FAMILIES: tuple[Family, ...] = (
         "lagwatch_evaluation_duration_seconds", "gauge", "cluster", _CLUSTER,
         "Duration of the last evaluation round.",
         present="v.evaluation_seconds is not None", value="format_float(v.evaluation_seconds)",
+    ),
+    Family(
+        "lagwatch_evaluation_timestamp_seconds", "gauge", "cluster", _CLUSTER,
+        "Wall-clock time of the evaluation round whose statuses, lags and figures this exposition shows.",
+        present="s.evaluated_ms is not None", value="s.evaluated_ms / MS_PER_S:.3f",
     ),
     Family(
         "lagwatch_broker_stale_partitions", "gauge", "broker", _BROKER,

@@ -3,7 +3,7 @@ only the shell knows, protocols that `runtime.ClusterRuntime` provides."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from exporter.core.model import ClusterState
@@ -59,6 +59,10 @@ class ClusterHandle(ClusterReader, Protocol):
         ...
 
     def view(self) -> ClusterView: ...
+
+    def on_published(self, listener: Callable[[], None]) -> None:
+        """Call `listener` on the event loop each time new statuses are published."""
+        ...
 
     def delete_group(self, group: str, topic: str | None = None) -> bool:
         """The admin DELETE: forget the group (or one topic of it); True if anything was removed."""

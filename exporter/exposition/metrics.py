@@ -31,6 +31,7 @@ __all__ = [
     "RenderResult",
     "admit",
     "group_costs",
+    "health",
     "render",
 ]
 
@@ -87,15 +88,31 @@ def render(clusters: Sequence[ClusterView], options: RenderOptions = RenderOptio
         if f.unit in DATA_UNITS:
             text.family(f, WRITERS[f.name](rows[f.unit]))
     series = text.samples
-    health: dict[str, object] = {
-        "cluster": ClusterRows.of(clusters),
+    body = "".join(text.parts).encode() + health(clusters, series, plan.dropped, compat)
+    return RenderResult(body=body, series=series, dropped=plan.dropped)
+
+
+def health(
+    clusters: Sequence[ClusterView],
+    series: int,
+    dropped: int,
+    compat: frozenset[Compat],
+    shown: Sequence[ClusterView] | None = None,
+) -> bytes:
+    """The health families (units `cluster`, `broker` and `cap`, never capped nor counted), which end the
+    exposition after the data families: of `clusters`, whose data series the exposition shows as `shown`
+    (the same clusters in the same order, as an earlier render saw them; by default `clusters` themselves),
+    `series` of them, `dropped` left out by the cap."""
+    rows: dict[str, object] = {
+        "cluster": ClusterRows.of(clusters, shown),
         "broker": BrokerRows.of(clusters),
-        "cap": CapRows([series], [plan.dropped]),
+        "cap": CapRows([series], [dropped]),
     }
-    for f in families:
-        if f.unit not in DATA_UNITS:
-            text.family(f, WRITERS[f.name](health[f.unit]))
-    return RenderResult(body="".join(text.parts).encode(), series=series, dropped=plan.dropped)
+    text = _Text()
+    for f in enabled(compat):
+        if f.unit in rows:
+            text.family(f, WRITERS[f.name](rows[f.unit]))
+    return "".join(text.parts).encode()
 
 
 def _planned(clusters: Sequence[ClusterView], options: RenderOptions) -> tuple[GroupRows, TopicRows, _Plan]:

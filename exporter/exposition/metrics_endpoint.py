@@ -2,12 +2,19 @@
 
 The views are built on the event loop (lists of references to immutable statuses, which the loop owns) and
 rendered and compressed in a worker thread, so health checks keep answering while a scrape of half a million
-samples renders. The rendered body is kept while the views stay equal (a second Prometheus of an HA pair costs
-no second render), and while /metrics is being scraped new data are rendered as soon as they appear, so that a
-scrape normally finds its body ready. A render writes again only the blocks whose groups changed
-(`blocks.BlockRenderer`): the kept blocks are the one rendered copy, kept deflated only (a tenth of a
-scrape's text at 100,000 group-partitions is 100 MB), and streamed as they are to a scrape that accepts gzip,
-as Prometheus' do; a scrape without gzip gets them inflated part by part as they are sent.
+samples renders. A render writes again only the blocks whose groups changed (`blocks.BlockRenderer`): the
+kept blocks are the one rendered copy, kept deflated only (a tenth of a scrape's text at 100,000
+group-partitions is 100 MB), and streamed as they are to a scrape that accepts gzip, as Prometheus' do; a
+scrape without gzip gets them inflated part by part as they are sent.
+
+A scrape never waits for a render, except the first one and the first after a pause (below). While /metrics is
+scraped, each published round is rendered as soon as it is published, and a scrape is answered at once with
+the data families of the last complete render: during a render (0.3-0.6 s of CPU at 100,000 group-partitions),
+those of the round before. The health families (cluster up, brokers' HEAD ages, the cap's gauges) are written
+by every scrape from the clusters as they are then, and `lagwatch_evaluation_timestamp_seconds` says which
+round the data families show. The rendered body is kept while the data stay the same, so the second Prometheus
+of an HA pair costs no second render. Rendering stops `_PRERENDER_WHILE_S` after the last scrape; the first
+scrape after that, if the data moved meanwhile, waits for their render rather than serve a body that old.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter.exposition import gzip_parts
+from exporter.exposition import gzip_parts, metrics
 from exporter.exposition.blocks import BlockRenderer, Exposition
 from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.handle import ClusterHandle
@@ -41,14 +48,13 @@ log = logging.getLogger(__name__)
 
 _SLICE = 1 << 20
 _JOINED = 16 << 10
-_PRERENDER_POLL_S = 0.5
 _PRERENDER_WHILE_S = 600.0
-"""Pre-rendering stops this long after the last scrape."""
+"""Rendering ahead of scrapes stops this long after the last scrape."""
 
 
 @dataclass(slots=True)
 class _Rendered:
-    """The exposition of one set of views, kept while the views stay equal."""
+    """The data families of one set of views, kept while their data stay the same."""
 
     views: list[ClusterView]
     exposition: Exposition
@@ -62,11 +68,15 @@ class _State:
     registry: CollectorRegistry
     """lagwatch's own metrics (self_metrics), appended to every answer."""
     render_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    """One render at a time: a second scrape waits for the first and finds its result."""
+    """One render at a time: a scrape that must wait for a render waits for the one running, then renders
+    only if the data moved since."""
+    wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the data may have moved: a cluster published statuses, or a scrape found the data changed."""
     rendered: _Rendered | None = None
+    """The last complete render, which scrapes are answered from."""
     capped: bool = False
     last_scrape: float | None = None
-    """`time.monotonic()` of the last /metrics request, which keeps the pre-rendering going."""
+    """`time.monotonic()` of the last /metrics request, which keeps the rendering ahead going."""
     releases: set[asyncio.Task[None]] = field(default_factory=set)
     """Replaced views being let go of in slices (`_release`)."""
 
@@ -80,16 +90,18 @@ def install(
     settings: Settings,
     registry: CollectorRegistry,
 ) -> None:
-    """Add the `/metrics` route to `app`, and the pre-rendering that runs while the application does."""
+    """Add the `/metrics` route to `app`, and the rendering ahead of scrapes that runs while the application
+    does."""
     options = RenderOptions(
         granularity=settings.metrics.granularity,
         burrow_compatible="burrow" in settings.metrics.compatible_sets,
         kafka_exporter="kafka_exporter" in settings.metrics.compatible_sets,
         max_series=settings.metrics.max_series,
     )
-    app[_STATE] = _State(
-        clusters=clusters, options=options, renderer=BlockRenderer(options), registry=registry
-    )
+    state = _State(clusters=clusters, options=options, renderer=BlockRenderer(options), registry=registry)
+    app[_STATE] = state
+    for cluster in clusters.values():
+        cluster.on_published(state.wanted.set)
     app.cleanup_ctx.append(_prerender)
     app.router.add_get("/metrics", _metrics)
 
@@ -97,32 +109,46 @@ def install(
 async def _metrics(request: web.Request) -> web.StreamResponse:
     state = request.app[_STATE]
     gzip = _accepts_gzip(request.headers.get("Accept-Encoding", ""))
-    state.last_scrape = time.monotonic()
-    async with state.render_lock:
-        rendered = await _current(state)
-    # The self-metrics read the sources' counters, which only the event loop writes: collect them here.
-    own = generate_latest(state.registry)
-    headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
-    exposition = rendered.exposition
-    if gzip:
-        headers["Content-Encoding"] = "gzip"
-        tail = gzip_parts.finish(exposition.crc, exposition.size, own)
-        parts = [gzip_parts.HEADER, *(p.deflated for p in exposition.parts), tail]
-        return await _stream(request, headers, sum(len(p) for p in parts), parts)
-    text = itertools.chain(gzip_parts.inflated(exposition.parts, _SLICE), [own])
-    return await _stream(request, headers, exposition.size + len(own), text)
-
-
-async def _current(state: _State, *, ahead: bool = False) -> _Rendered:
-    """The exposition of the clusters' views as they are now: the kept one while they are unchanged, else a
-    new one rendered in a worker thread. Rendering `ahead` of a scrape, the clock alone (the brokers' HEAD
-    ages) is no reason to render: the scrape renders those figures itself, which costs little when no group
-    changed, and rendering for them at every poll cost a render every half second. Call with `render_lock`
-    held."""
+    now = time.monotonic()
+    followed = _followed(state, now)
+    state.last_scrape = now
     views = [cluster.view() for cluster in state.clusters.values()]
     rendered = state.rendered
-    if rendered is not None and ahead and _unchanged(_timeless(rendered.views), _timeless(views)):
-        return rendered
+    if rendered is None or (not followed and not _unchanged(rendered.views, views)):
+        # Nothing rendered yet, or the renders stopped following the data for want of scrapes: the body kept
+        # may be any number of rounds old, so this scrape waits for the data's render.
+        async with state.render_lock:
+            rendered = await _current(state)
+    elif not _unchanged(rendered.views, views):
+        # Being rendered (a published round), or moved without a round (HEAD offsets between rounds, a
+        # group deleted): served as last rendered, rendered now for the next scrape.
+        state.wanted.set()
+    exposition = rendered.exposition
+    compat = state.options.compat
+    health = metrics.health(views, exposition.series, exposition.dropped, compat, shown=rendered.views)
+    # The self-metrics read the sources' counters, which only the event loop writes: collect them here.
+    tail = health + generate_latest(state.registry)
+    headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
+    if gzip:
+        headers["Content-Encoding"] = "gzip"
+        end = gzip_parts.finish(exposition.crc, exposition.size, tail)
+        parts = [gzip_parts.HEADER, *(p.deflated for p in exposition.parts), end]
+        return await _stream(request, headers, sum(len(p) for p in parts), parts)
+    text = itertools.chain(gzip_parts.inflated(exposition.parts, _SLICE), [tail])
+    return await _stream(request, headers, exposition.size + len(tail), text)
+
+
+def _followed(state: _State, now: float) -> bool:
+    """Whether the renders have followed the data until `now`: /metrics was scraped within
+    `_PRERENDER_WHILE_S`, so every round published since was rendered (or is being)."""
+    return state.last_scrape is not None and now - state.last_scrape <= _PRERENDER_WHILE_S
+
+
+async def _current(state: _State) -> _Rendered:
+    """The data families of the clusters' views as they are now: the kept ones while their data are
+    unchanged, else new ones rendered in a worker thread. Call with `render_lock` held."""
+    views = [cluster.view() for cluster in state.clusters.values()]
+    rendered = state.rendered
     if rendered is None or not _unchanged(rendered.views, views):
         rendered = await asyncio.to_thread(_render, state.renderer, views)
         if state.rendered is not None:
@@ -132,22 +158,13 @@ async def _current(state: _State, *, ahead: bool = False) -> _Rendered:
     return rendered
 
 
-def _timeless(views: list[ClusterView]) -> list[ClusterView]:
-    """The views without what changes with the clock alone."""
-    return [
-        dataclasses.replace(
-            view, brokers=[dataclasses.replace(b, head_age_seconds=None) for b in view.brokers]
-        )
-        for view in views
-    ]
-
-
 def _unchanged(old: list[ClusterView], new: list[ClusterView]) -> bool:
-    """Whether `new` shows what `old` showed. The parts that come from the published round by the hundred
-    thousand (statuses, lag seconds, headroom) count as unchanged only when they hold the same objects: a new
-    round whose statuses equal the old ones renders again, in the worker thread, whereas comparing a million
-    partition statuses field by field held the event loop for seconds. The rest (topics, health, brokers) is
-    compared by value."""
+    """Whether `new` holds the data `old` was rendered from. The parts that come from the published round by
+    the hundred thousand (statuses, lag seconds, headroom) count as unchanged only when they hold the same
+    objects: a new round whose statuses equal the old ones renders again, in the worker thread, whereas
+    comparing a million partition statuses field by field held the event loop for seconds. The rest
+    (topics, the round's time) is compared by value; what only the health families read, which every scrape
+    writes itself, is not compared."""
     if len(old) != len(new):
         return False
     for before, after in zip(old, new, strict=True):
@@ -161,9 +178,10 @@ def _unchanged(old: list[ClusterView], new: list[ClusterView]) -> bool:
     return True
 
 
-_BY_VALUE = tuple(
-    f.name for f in dataclasses.fields(ClusterView) if f.name not in ("groups", "lag_seconds", "headroom")
-)
+_BY_IDENTITY = ("groups", "lag_seconds", "headroom")
+_AT_SCRAPE = ("up", "caught_up", "head_refresh_ms", "since_ms", "last_error", "evaluation_seconds", "brokers")
+"""What only the health families (and the status page) read of a view."""
+_BY_VALUE = tuple(f.name for f in dataclasses.fields(ClusterView) if f.name not in _BY_IDENTITY + _AT_SCRAPE)
 
 
 def _same_items(was: Sequence[object], now: Sequence[object]) -> bool:
@@ -231,28 +249,23 @@ def _slices(parts: Iterable[bytes]) -> Iterator[bytes | memoryview]:
 
 
 async def _prerender(app: web.Application) -> AsyncIterator[None]:
-    """While /metrics is scraped, render new data as soon as they appear rather than at the next scrape: data
-    change once per HEAD round, so a scrape then finds its body ready. A scrape still compares the views
-    itself and renders when the data moved since, so it never serves stale data."""
+    """While /metrics is scraped, render the data as soon as they move (a round published, or a scrape found
+    them changed) rather than at the next scrape, which is answered meanwhile from the last render."""
     state = app[_STATE]
 
-    async def poll() -> None:
+    async def follow() -> None:
         while True:
-            await asyncio.sleep(_PRERENDER_POLL_S)
-            scraped = state.last_scrape
-            if (
-                scraped is None
-                or time.monotonic() - scraped > _PRERENDER_WHILE_S
-                or state.render_lock.locked()
-            ):
+            await state.wanted.wait()
+            state.wanted.clear()
+            if not _followed(state, time.monotonic()):
                 continue
             try:
                 async with state.render_lock:
-                    await _current(state, ahead=True)
+                    await _current(state)
             except Exception:
                 log.exception("/metrics: rendering ahead of the next scrape failed")
 
-    task = asyncio.create_task(poll(), name="lagwatch-prerender")
+    task = asyncio.create_task(follow(), name="lagwatch-prerender")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

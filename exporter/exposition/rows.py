@@ -228,10 +228,14 @@ class TopicRows:
 class ClusterRows:
     lb: list[str]
     v: Sequence[ClusterView]
+    """The clusters as they are now."""
+    s: Sequence[ClusterView]
+    """The same clusters as the exposition's data series show them: `v`, or the views of an earlier render."""
 
     @classmethod
-    def of(cls, clusters: Sequence[ClusterView]) -> ClusterRows:
-        return cls([f'{{kafka_cluster="{escape(v.name)}"' for v in clusters], clusters)
+    def of(cls, clusters: Sequence[ClusterView], shown: Sequence[ClusterView] | None = None) -> ClusterRows:
+        """The rows of `clusters`, whose data series show `shown` (the same clusters, in the same order)."""
+        return cls([f'{{kafka_cluster="{escape(v.name)}"' for v in clusters], clusters, shown or clusters)
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ UNIT_VARIABLES: dict[Unit, tuple[str, ...]] = {
     "group": ("lb", "blb", "klb", "g", "mx", "src", "lost", "mh", "sums"),
     "partition": ("lb", "blb", "klb", "p", "lag", "h"),
     "topic": ("c", "t", "heads", "starts", "r"),
-    "cluster": ("lb", "v"),
+    "cluster": ("lb", "v", "s"),
     "broker": ("lb", "b"),
     "cap": ("series", "dropped"),
 }

@@ -6,8 +6,8 @@ import gzip
 import os
 import re
 import zlib
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from itertools import accumulate
 
 import pytest
@@ -20,7 +20,7 @@ from exporter.core.timelag import LagSeconds
 from exporter.exposition import blocks, gzip_parts
 from exporter.exposition.blocks import BlockRenderer, Exposition
 from exporter.exposition.cluster_view import ClusterView
-from exporter.exposition.metrics import RenderOptions, group_costs, render
+from exporter.exposition.metrics import RenderOptions, group_costs, health, render
 from exporter.exposition.rows import GroupRows
 from exporter.exposition.text_format import escape
 from exporter.exposition.writers import enabled
@@ -50,12 +50,44 @@ def part_text(part: gzip_parts.Part) -> bytes:
     return b"".join(gzip_parts.inflated([part]))
 
 
-def gunzip_one_member(exposition: Exposition, tail: bytes) -> bytes:
+@dataclass(frozen=True)
+class Whole:
+    """A render as a scrape sends it: the renderer's data families, then the health families of the same
+    views (which /metrics writes at each scrape)."""
+
+    exposition: Exposition
+    health: bytes
+
+    @property
+    def parts(self) -> list[gzip_parts.Part]:
+        return self.exposition.parts
+
+    @property
+    def series(self) -> int:
+        return self.exposition.series
+
+    @property
+    def dropped(self) -> int:
+        return self.exposition.dropped
+
+    @property
+    def body(self) -> bytes:
+        return self.exposition.body + self.health
+
+
+def whole(renderer: BlockRenderer, views: Sequence[ClusterView]) -> Whole:
+    exposition = renderer.render(views)
+    compat = renderer._options.compat
+    return Whole(exposition, health(views, exposition.series, exposition.dropped, compat))
+
+
+def gunzip_one_member(rendered: Whole, tail: bytes) -> bytes:
     """The gzipped answer as /metrics sends it, decompressed as curl would: one member only."""
+    exposition = rendered.exposition
     stream = (
         gzip_parts.HEADER
         + b"".join(p.deflated for p in exposition.parts)
-        + gzip_parts.finish(exposition.crc, exposition.size, tail)
+        + gzip_parts.finish(exposition.crc, exposition.size, rendered.health + tail)
     )
     single = zlib.decompressobj(31)
     text = single.decompress(stream)
@@ -69,19 +101,19 @@ def gunzip_one_member(exposition: Exposition, tail: bytes) -> bytes:
 def test_the_text_is_the_renderers(options: RenderOptions) -> None:
     renderer = BlockRenderer(options)
     for views in (fixture(), fixture()[:1], fixture()):
-        exposition = renderer.render(views)
+        exposition = whole(renderer, views)
         expected = render(views, options)
         assert exposition.body == expected.body
         assert (exposition.series, exposition.dropped) == (expected.series, expected.dropped)
         assert gunzip_one_member(exposition, b"# own\n") == expected.body + b"# own\n"
 
 
-def renders_as_the_renderer(sequence: list[list[ClusterView]], options: RenderOptions) -> list[Exposition]:
+def renders_as_the_renderer(sequence: list[list[ClusterView]], options: RenderOptions) -> list[Whole]:
     """Each set of views rendered by one BlockRenderer in turn, each byte for byte `metrics.render`'s."""
     renderer = BlockRenderer(options)
     renders = []
     for views in sequence:
-        exposition = renderer.render(views)
+        exposition = whole(renderer, views)
         expected = render(views, options)
         assert exposition.body == expected.body
         assert (exposition.series, exposition.dropped) == (expected.series, expected.dropped)
@@ -124,11 +156,11 @@ def many_groups(count: int, lag: int = 0) -> ClusterView:
 def test_only_the_buckets_that_changed_are_written_again() -> None:
     renderer = BlockRenderer(RenderOptions())
     view = many_groups(1000)
-    first = renderer.render([view])
+    first = whole(renderer, [view])
     buckets = renderer.rendered_buckets
     assert buckets > 3
     # The same statuses and equal figures: nothing is written, every block is the same object.
-    again = renderer.render([replace(view, head_refresh_ms=1)])
+    again = whole(renderer, [replace(view, head_refresh_ms=1)])
     assert renderer.rendered_buckets == 0
     assert {id(p) for p in first.parts if part_text(p).startswith(b"lagwatch_partition")} <= {
         id(p) for p in again.parts
@@ -137,22 +169,22 @@ def test_only_the_buckets_that_changed_are_written_again() -> None:
     groups = list(view.groups)
     groups[500] = replace(groups[500], totallag=7)
     changed = replace(view, groups=groups)
-    assert renderer.render([changed]).body == render([changed]).body
+    assert whole(renderer, [changed]).body == render([changed]).body
     assert renderer.rendered_buckets == 1
     # A new group moves the edges of its own bucket only (which it splits in two if its name is an edge).
     added = replace(changed, groups=[*groups[:10], _group("prod", "g0009a", Status.OK, []), *groups[10:]])
-    assert renderer.render([added]).body == render([added]).body
+    assert whole(renderer, [added]).body == render([added]).body
     assert 1 <= renderer.rendered_buckets <= 2
 
 
 def test_a_figure_that_moved_writes_only_the_families_that_read_it() -> None:
     renderer = BlockRenderer(RenderOptions())
     view = many_groups(300)
-    first = {part_text(p): p for p in renderer.render([view]).parts}
+    first = {part_text(p): p for p in whole(renderer, [view]).parts}
     lags = dict(view.lag_seconds)
     lags["g0100"] = (LagSeconds(9.25, "interpolated"), None)
     moved = replace(view, lag_seconds=lags)
-    second = renderer.render([moved])
+    second = whole(renderer, [moved])
     assert second.body == render([moved]).body
     assert renderer.rendered_buckets == 1
     rewritten = [
@@ -263,7 +295,7 @@ def test_over_the_cap_the_blocks_are_the_renderers_capped_text(options: RenderOp
             capped = replace(options, max_series=cap)
             renderer = BlockRenderer(capped)
             for current in (views, changed, changed, views):
-                exposition = renderer.render(current)
+                exposition = whole(renderer, current)
                 expected = render(current, capped)
                 assert exposition.body == expected.body, (tier, cap)
                 assert (exposition.series, exposition.dropped) == (expected.series, expected.dropped)
@@ -271,13 +303,13 @@ def test_over_the_cap_the_blocks_are_the_renderers_capped_text(options: RenderOp
                 assert gunzip_one_member(exposition, b"") == expected.body
             # The clock alone moved: every block is kept, the straddling bucket's admitted groups too.
             later = [replace(view, head_refresh_ms=T) for view in views]
-            assert renderer.render(later).body == render(later, capped).body
+            assert whole(renderer, later).body == render(later, capped).body
             assert renderer.rendered_buckets == 0
 
 
 def test_the_cap_gauges_say_what_the_cap_left_out() -> None:
     def gauges(cap: int) -> tuple[int, int, int]:
-        body = BlockRenderer(RenderOptions(max_series=cap)).render(CAPPED_VIEWS).body.decode()
+        body = whole(BlockRenderer(RenderOptions(max_series=cap)), CAPPED_VIEWS).body.decode()
         found = dict(re.findall(r"^lagwatch_series_(exposed|dropped|cap_exceeded) (\d+)$", body, re.M))
         health = ("#", "lagwatch_series_", "lagwatch_cluster_up", "lagwatch_offsets_caught_up")
         assert sum(not line.startswith(health) for line in body.splitlines()) == int(found["exposed"])
@@ -534,7 +566,7 @@ def samples_by_family(body: bytes) -> dict[str, list[bytes]]:
     return found
 
 
-def written(before: Exposition, after: Exposition) -> set[str]:
+def written(before: Whole, after: Whole) -> set[str]:
     """Families with a block `after` did not take from `before`, or that `after` no longer has."""
     kept = {id(p) for p in before.parts}
     new = {re.split(rb"[{ ]", part_text(p), maxsplit=1)[0].decode() for p in after.parts if id(p) not in kept}
@@ -545,9 +577,9 @@ def written(before: Exposition, after: Exposition) -> set[str]:
 def test_new_statuses_write_again_the_families_whose_samples_changed_and_no_other(change: str) -> None:
     renderer = BlockRenderer(ALL_FAMILIES)
     view = busy(120)
-    first = renderer.render([view])
+    first = whole(renderer, [view])
     later = ROUNDS[change](view)
-    second = renderer.render([later])
+    second = whole(renderer, [later])
     assert second.body == render([later], ALL_FAMILIES).body
     before, after = samples_by_family(first.body), samples_by_family(second.body)
     changed = {f for f in GROUP_FAMILIES if before.get(f) != after.get(f)}
@@ -573,15 +605,15 @@ def test_a_comparison_that_misses_a_change_fails_the_comparison_with_the_rendere
     monkeypatch.setitem(blocks.DIFFERS, "lagwatch_partition_lag", lambda old, new: False)
     renderer = BlockRenderer(ALL_FAMILIES)
     view = busy(120)
-    renderer.render([view])
+    whole(renderer, [view])
     later = ROUNDS["current lag"](view)
-    assert renderer.render([later]).body != render([later], ALL_FAMILIES).body
+    assert whole(renderer, [later]).body != render([later], ALL_FAMILIES).body
 
 
 def test_a_group_renamed_inside_its_bucket_is_written_under_its_new_name() -> None:
     renderer = BlockRenderer(ALL_FAMILIES)
     view = busy(120)
-    renderer.render([view])
+    whole(renderer, [view])
     # Only a bucket's last group can end it: its second of three or more keeps the bucket's edges, and so does
     # a new name that is no edge either.
     bucket = next(b for b in blocks._buckets([view]) if len(b.statuses) >= 3)
@@ -595,6 +627,6 @@ def test_a_group_renamed_inside_its_bucket_is_written_under_its_new_name() -> No
     )
     later = ROUNDS["nothing"](renamed)
     assert len(blocks._buckets([later])) == len(blocks._buckets([view]))
-    body = renderer.render([later]).body
+    body = whole(renderer, [later]).body
     assert body == render([later], ALL_FAMILIES).body
     assert f'lagwatch_group_status{{kafka_cluster="prod",group="{new}"}}'.encode() in body

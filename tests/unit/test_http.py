@@ -17,6 +17,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -998,13 +999,15 @@ async def test_metrics_follow_the_data_between_scrapes(
     first = samples(await (await client.get("/metrics")).text())
     key = ("lagwatch_group_total_lag", (("group", "testgroup"), ("kafka_cluster", "c1")))
     assert first[key] == 2421
-    # The group catches up: the next scrape shows it, the render cache notwithstanding.
+    # The group catches up: the scrapes after its round's render show it, the kept blocks notwithstanding.
     clusters["c1"].storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4321, NOW_MS), 60, NOW_MS)
     await clusters["c1"].evaluate_now()
+    await settled(client)
     second = samples(await (await client.get("/metrics")).text())
     assert second[key] == 0
     clusters["c1"].storage.set_topics({"othertopic": 2}, NOW_MS)
     await clusters["c1"].evaluate_now()
+    await settled(client)
     third = await (await client.get("/metrics")).text()
     assert 'topic="testtopic"' not in third
 
@@ -1056,106 +1059,216 @@ async def test_health_answers_while_metrics_render(
 
 
 class RenderCounter:
-    """Counts renders, which run in worker threads, and lets a test wait for the next one."""
+    """Counts renders, which run in worker threads, and holds each one until the test lets it finish (a
+    renderer made as slow as the test wants)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.count = 0
-        self.buckets: list[int] = []
-        """Buckets each render wrote."""
+        self.started = 0
+        self.finished = 0
+        self.gate = threading.Event()
+        """Set: renders run through; cleared: each waits until it is set again (at most 5 s)."""
+        self.gate.set()
         self._loop = loop
-        self._rendered = asyncio.Event()
+        self._moved = asyncio.Event()
 
     def __call__(self, renderer: BlockRenderer, *args: Any) -> Any:
-        self.count += 1
-        self._loop.call_soon_threadsafe(self._rendered.set)
+        self.started += 1
+        self._loop.call_soon_threadsafe(self._moved.set)
+        assert self.gate.wait(5)
         exposition = self.real(renderer, *args)
-        self.buckets.append(renderer.rendered_buckets)
+        self.finished += 1
+        self._loop.call_soon_threadsafe(self._moved.set)
         return exposition
 
     real: Any = staticmethod(BlockRenderer.render)
 
-    async def reach(self, count: int) -> None:
+    async def reach(self, started: int) -> None:
+        """Until `started` renders have started."""
         async with asyncio.timeout(5):
-            while self.count < count:
-                self._rendered.clear()
-                await self._rendered.wait()
+            while self.started < started:
+                self._moved.clear()
+                await self._moved.wait()
 
 
 @pytest.fixture
 async def renders(monkeypatch: pytest.MonkeyPatch) -> RenderCounter:
-    """Counts renders; the pre-render poll runs every 20 ms instead of 0.5 s."""
     counter = RenderCounter(asyncio.get_running_loop())
 
     def render(*args: Any) -> Any:
         return counter(*args)
 
     monkeypatch.setattr(BlockRenderer, "render", render)
-    monkeypatch.setattr(metrics_endpoint, "_PRERENDER_POLL_S", 0.02)
     return counter
 
 
-async def test_new_data_are_rendered_ahead_of_the_next_scrape(
+async def settled(test_client: TestClient[Any, Any]) -> None:
+    """Until no render runs or is wanted: the last one is what scrapes get."""
+    state = test_client.server.app[metrics_endpoint._STATE]
+    async with asyncio.timeout(5):
+        while state.wanted.is_set() or state.render_lock.locked():  # noqa: ASYNC110 (two conditions)
+            await asyncio.sleep(0.005)
+
+
+async def scrape(test_client: TestClient[Any, Any], gzip: bool = True) -> dict[Any, float]:
+    """One scrape answered within 0.5 s (without waiting for a render), parsed."""
+    headers = {"Accept-Encoding": "gzip" if gzip else "identity"}
+    async with asyncio.timeout(0.5):
+        response = await test_client.get("/metrics", headers=headers)
+        assert ("Content-Encoding" in response.headers) == gzip
+        return samples(await response.text())
+
+
+def shown(values: dict[Any, float]) -> dict[Any, float]:
+    """The samples of the data families, and the round they show."""
+    prefixes = ("lagwatch_group_", "lagwatch_partition_", "lagwatch_topic_", "lagwatch_evaluation_timestamp")
+    return {key: value for key, value in values.items() if key[0].startswith(prefixes)}
+
+
+TOTAL_LAG = ("lagwatch_group_total_lag", (("group", "testgroup"), ("kafka_cluster", "c1")))
+EVALUATED = ("lagwatch_evaluation_timestamp_seconds", (("kafka_cluster", "c1"),))
+CLUSTER_UP = ("lagwatch_cluster_up", (("kafka_cluster", "c1"),))
+
+
+async def test_the_first_scrape_waits_for_the_render(
     clusters: dict[str, ClusterRuntime], renders: RenderCounter
 ) -> None:
-    key = ("lagwatch_group_total_lag", (("group", "testgroup"), ("kafka_cluster", "c1")))
     async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
-        await asyncio.sleep(0.1)
-        assert renders.count == 0
-        assert samples(await (await test_client.get("/metrics")).text())[key] == 2421
-        assert renders.count == 1
-        await asyncio.sleep(0.1)
-        assert renders.count == 1
-        clusters["c1"].storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4000, NOW_MS), 60, NOW_MS)
-        await clusters["c1"].evaluate_now()
+        assert renders.started == 0
+        renders.gate.clear()
+        first = asyncio.create_task(test_client.get("/metrics"))
+        await renders.reach(1)
+        await asyncio.sleep(0.2)
+        assert not first.done()
+        renders.gate.set()
+        assert samples(await (await first).text())[TOTAL_LAG] == 2421
+        assert renders.finished == 1
+
+
+async def test_a_scrape_during_a_render_gets_the_last_rendered_body_at_once_then_the_new_one(
+    clusters: dict[str, ClusterRuntime], renders: RenderCounter
+) -> None:
+    runtime = clusters["c1"]
+    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
+        first = await scrape(test_client)
+        assert (first[TOTAL_LAG], first[EVALUATED], renders.finished) == (2421, NOW, 1)
+        # A new round, 10 s later: rendered as soon as it is published, before any scrape asks.
+        renders.gate.clear()
+        runtime.storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4000, NOW_MS), 60, NOW_MS)
+        runtime.evaluation._clock = lambda: NOW + 10
+        await runtime.evaluate_now()
         await renders.reach(2)
-        assert samples(await (await test_client.get("/metrics")).text())[key] == 321
-        assert renders.count == 2
+        # Its render is held: scrapes, with and without gzip, get the round before at once, saying so.
+        during = await scrape(test_client)
+        assert shown(await scrape(test_client, gzip=False)) == shown(during)
+        assert (during[TOTAL_LAG], during[EVALUATED]) == (2421, NOW)
+        assert (renders.started, renders.finished) == (2, 1)
+        renders.gate.set()
+        await settled(test_client)
+        after = await scrape(test_client)
+        assert (after[TOTAL_LAG], after[EVALUATED]) == (321, NOW + 10)
+        # The data did not move since: a second Prometheus (an HA pair) costs no render.
+        assert shown(await scrape(test_client, gzip=False)) == shown(after)
+        await asyncio.sleep(0.1)
+    assert (renders.started, renders.finished) == (2, 2)
     assert gc.isenabled()
 
 
-async def test_a_scrape_never_serves_a_body_older_than_its_data(
+async def test_health_is_as_of_the_scrape_while_a_render_runs(
     clusters: dict[str, ClusterRuntime], renders: RenderCounter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(metrics_endpoint, "_PRERENDER_POLL_S", 3600.0)
-    key = ("lagwatch_group_total_lag", (("group", "testgroup"), ("kafka_cluster", "c1")))
-    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
-        await test_client.get("/metrics")
-        clusters["c1"].storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4321, NOW_MS), 60, NOW_MS)
-        await clusters["c1"].evaluate_now()
-        assert samples(await (await test_client.get("/metrics")).text())[key] == 0
-    assert renders.count == 2
-
-
-@pytest.mark.parametrize("max_series", [1_000_000, 12])
-async def test_the_clock_alone_is_rendered_by_scrapes_not_ahead_of_them(
-    clusters: dict[str, ClusterRuntime],
-    renders: RenderCounter,
-    monkeypatch: pytest.MonkeyPatch,
-    max_series: int,
-) -> None:
-    """A broker's HEAD age grows with the clock: the pre-render poll does not render for it (it did at every
-    poll), a scrape does, and shows the age as of the scrape; it writes no group's blocks again, capped or
-    not."""
+    """The brokers' HEAD ages grow with the clock and the cluster's reachability changes between rounds:
+    every scrape writes them as they are, rendering nothing for them, even while a render runs."""
     runtime = clusters["c1"]
     runtime.head.health.brokers[1] = BrokerHealth(answers=1, answer_seconds=0.01, last_answer_s=NOW - 5)
     ticks = iter(range(10**6))
     monkeypatch.setattr(runtime, "_clock", lambda: NOW + next(ticks))
-    key = ("lagwatch_broker_head_age_seconds", (("broker", "1"), ("kafka_cluster", "c1")))
+    age = ("lagwatch_broker_head_age_seconds", (("broker", "1"), ("kafka_cluster", "c1")))
+    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
+        first = await scrape(test_client)
+        second = await scrape(test_client)
+        assert second[age] > first[age] >= 5
+        assert renders.started == 1
+        renders.gate.clear()
+        runtime.storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4000, NOW_MS), 60, NOW_MS)
+        await runtime.evaluate_now()
+        await renders.reach(2)
+        runtime.head.health.up = False
+        during = await scrape(test_client)
+        assert during[age] > second[age]
+        assert (during[CLUSTER_UP], during[TOTAL_LAG]) == (0, 2421)
+        renders.gate.set()
+        await settled(test_client)
+        runtime.head.health.up = True
+        after = await scrape(test_client)
+        assert (after[CLUSTER_UP], after[TOTAL_LAG]) == (1, 321)
+        assert after[age] > during[age]
+    assert renders.started == 2
+
+
+async def test_a_group_deleted_through_the_api_is_rendered_at_once(
+    clusters: dict[str, ClusterRuntime], renders: RenderCounter
+) -> None:
+    status = ("lagwatch_group_status", (("group", "testgroup2"), ("kafka_cluster", "c1")))
+    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
+        assert status in await scrape(test_client)
+        assert clusters["c1"].delete_group("testgroup2")
+        await renders.reach(2)
+        await settled(test_client)
+        assert status not in await scrape(test_client)
+    assert renders.started == 2
+
+
+@pytest.mark.parametrize("moved", [True, False])
+async def test_the_first_scrape_after_a_pause_waits_for_the_data_that_moved_meanwhile(
+    clusters: dict[str, ClusterRuntime],
+    renders: RenderCounter,
+    monkeypatch: pytest.MonkeyPatch,
+    moved: bool,
+) -> None:
+    """Renders stop following the data `_PRERENDER_WHILE_S` after the last scrape: the next scrape renders
+    rather than serve a body of a round that old, if there is a newer one."""
+    monkeypatch.setattr(metrics_endpoint, "_PRERENDER_WHILE_S", 0.2)
+    runtime = clusters["c1"]
+    async with TestClient(TestServer(build_app(clusters, make_settings()))) as test_client:
+        assert (await scrape(test_client))[TOTAL_LAG] == 2421
+        await asyncio.sleep(0.3)
+        if moved:
+            runtime.storage.apply(OffsetCommit("testgroup", "testtopic", 0, 4000, NOW_MS), 60, NOW_MS)
+            runtime.evaluation._clock = lambda: NOW + 600
+            await runtime.evaluate_now()
+        await asyncio.sleep(0.1)
+        assert renders.started == 1
+        renders.gate.clear()
+        late = asyncio.create_task(test_client.get("/metrics"))
+        await asyncio.sleep(0.2)
+        assert late.done() is not moved
+        renders.gate.set()
+        shown = samples(await (await late).text())
+        assert (shown[TOTAL_LAG], shown[EVALUATED]) == ((321, NOW + 600) if moved else (2421, NOW))
+    assert renders.started == 1 + moved
+
+
+@pytest.mark.parametrize("max_series", [1_000_000, 12])
+async def test_the_cap_gauges_count_the_body_served(
+    clusters: dict[str, ClusterRuntime], renders: RenderCounter, max_series: int
+) -> None:
     settings = make_settings()
     settings = settings.model_copy(
         update={"metrics": settings.metrics.model_copy(update={"max_series": max_series})}
     )
     async with TestClient(TestServer(build_app(clusters, settings))) as test_client:
         text = await (await test_client.get("/metrics")).text()
-        first = samples(text)[key]
-        assert samples(text)[("lagwatch_series_cap_exceeded", ())] == (max_series < 1_000_000)
-        assert renders.count == 1
-        await asyncio.sleep(0.2)
-        assert renders.count == 1
-        assert samples(await (await test_client.get("/metrics")).text())[key] > first
-        assert renders.count == 2
-    assert renders.buckets[0] > 0
-    assert renders.buckets[1] == 0
+    values = samples(text)
+    health = ("lagwatch_series_", "lagwatch_cluster_", "lagwatch_offsets_caught_up", "lagwatch_head_refresh")
+    data = [
+        key
+        for key in values
+        if key[0].startswith(("lagwatch_group", "lagwatch_partition", "lagwatch_topic"))
+        and not key[0].startswith(health)
+    ]
+    assert values[("lagwatch_series_exposed", ())] == len(data)
+    assert values[("lagwatch_series_cap_exceeded", ())] == (max_series < 1_000_000)
+    assert (values[("lagwatch_series_dropped", ())] > 0) == (max_series < 1_000_000)
 
 
 # ------------------------------------------------------------------------------------------------------------
