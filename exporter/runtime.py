@@ -275,8 +275,8 @@ class ClusterRuntime:
         )
 
     def _sorted_groups(self, published: Round) -> Sequence[GroupStatus]:
-        """The round's statuses sorted by group, sorted once per round: /metrics asks for views every 0.5 s
-        while scraped, and sorting 100,000 names each time held the event loop for 50-100 ms."""
+        """The round's statuses sorted by group, sorted once per round: /metrics asks for views at every
+        scrape and every render, and sorting 100,000 names each time held the event loop for 50-100 ms."""
         kept = self._view_groups
         if kept is None or kept[0] is not published:
             statuses = published.statuses

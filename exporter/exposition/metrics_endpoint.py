@@ -119,6 +119,7 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
         # may be any number of rounds old, so this scrape waits for the data's render.
         async with state.render_lock:
             rendered = await _current(state)
+        views = [cluster.view() for cluster in state.clusters.values()]
     elif not _unchanged(rendered.views, views):
         # Being rendered (a published round), or moved without a round (HEAD offsets between rounds, a
         # group deleted): served as last rendered, rendered now for the next scrape.
