@@ -11,8 +11,9 @@ a CPU (run queue) and its RSS every `--sample` seconds, for `--minutes`.
 
 Printed: replay time and RSS after replay; CPU of one core per minute (median) and over the whole steady
 phase; RSS at the start and end of the steady phase, its maximum (also relative to after replay) and its slope
-(least squares, MiB per 10 minutes); scrape latency median and maximum; lagwatch's own evaluation duration;
-the commit rate loadgen reached; the load average. The targets (issue #17): at most 25% of one core, RSS
+(least squares, MiB per 10 minutes); scrape latency median and maximum, of every scrape and of all but the
+first (which waits for the first render); the age of the round the scrapes showed; lagwatch's own evaluation
+duration; the commit rate loadgen reached; the load average. The targets (issue #17): at most 25% of one core, RSS
 within 10% of its value after replay and flat.
 
     .venv/bin/python bench/bench_steady.py [--minutes 30] [--bootstrap HOST:PORT | --base-port 39092]
@@ -130,6 +131,9 @@ class _Scrapes(threading.Thread):
         self.latencies: list[float] = []
         self.sizes: list[int] = []
         self.rounds: list[float] = []
+        self.ages: list[float] = []
+        """Seconds from the start of the round each scrape showed (`lagwatch_evaluation_timestamp_seconds`)
+        to the scrape's answer."""
         self.error: Exception | None = None
 
     def run(self) -> None:
@@ -146,11 +150,13 @@ class _Scrapes(threading.Thread):
         started = time.perf_counter()
         status, body = self._lagwatch.get("/metrics", gzip=True)
         self.latencies.append(time.perf_counter() - started)
+        answered = time.time()
         if status != 200:
             raise RuntimeError(f"/metrics answered {status}")
         self.sizes.append(len(body))
         text = gzip.decompress(body).decode()
         self.rounds += metric_values(text, "lagwatch_evaluation_duration_seconds")
+        self.ages += [answered - at for at in metric_values(text, "lagwatch_evaluation_timestamp_seconds")]
 
     def stop(self) -> None:
         self._done.set()
@@ -217,11 +223,19 @@ def _report(replay_s: float, after_replay: int, samples: list[Sample], scrapes: 
         f"max {highest / MIB:.1f} MiB ({100 * (highest / after_replay - 1):+.1f}% of after replay, "
         f"target within 10%), slope {_slope_per_10_min(samples):+.2f} MiB per 10 minutes"
     )
+    first, *others = scrapes.latencies
     print(
         f"scrapes ({len(scrapes.latencies)}, gzip, {statistics.median(scrapes.sizes) / MIB:.1f} MiB): "
         f"median {statistics.median(scrapes.latencies) * 1000:.0f} ms, "
-        f"max {max(scrapes.latencies) * 1000:.0f} ms"
+        f"max {max(scrapes.latencies) * 1000:.0f} ms; the first (it waits for the first render) "
+        f"{first * 1000:.0f} ms, the others median {statistics.median(others or [first]) * 1000:.0f} ms, "
+        f"max {max(others or [first]) * 1000:.0f} ms"
     )
+    if scrapes.ages:
+        print(
+            "age of the round each scrape showed (its answer minus lagwatch_evaluation_timestamp_seconds): "
+            f"median {statistics.median(scrapes.ages):.1f} s, max {max(scrapes.ages):.1f} s"
+        )
     if scrapes.rounds:
         print(
             "lagwatch_evaluation_duration_seconds as scraped: "
