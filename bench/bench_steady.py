@@ -13,8 +13,8 @@ Printed: replay time and RSS after replay; CPU of one core per minute (median) a
 phase; RSS at the start and end of the steady phase, its maximum (also relative to after replay) and its slope
 (least squares, MiB per 10 minutes); scrape latency median and maximum, of every scrape and of all but the
 first (which waits for the first render); the age of the round the scrapes showed; lagwatch's own evaluation
-duration; the commit rate loadgen reached; the load average. The targets (issue #17): at most 25% of one core, RSS
-within 10% of its value after replay and flat.
+duration; the commit rate loadgen reached; the load average. The targets (issue #17): at most 25% of one
+core, RSS within 10% of its value after replay and flat.
 
     .venv/bin/python bench/bench_steady.py [--minutes 30] [--bootstrap HOST:PORT | --base-port 39092]
 """

@@ -290,8 +290,8 @@ class ClusterRuntime:
 
     def _topic_views(self) -> _TopicViews:
         """Every topic's HEAD offsets, log starts and retention, built again only when the storage's topics
-        changed: /metrics asks for views every 0.5 s while scraped, and HEAD offsets move once per
-        `offset_refresh`."""
+        changed: /metrics asks for views at every scrape and every render, and HEAD offsets move once
+        per `offset_refresh`."""
         version = self.storage.topics_version
         kept = self._view_topics
         if kept is None or kept[0] != version:
