@@ -225,6 +225,10 @@ class TimeLag:
     def figure(self, topic: str, partition: int, committed: int, head: int | None, now: float) -> LagSeconds:
         """`lag_seconds` with this cluster's history and cache. The read it asks for (`read`) is not queued:
         an evaluation round collects them and hands them to `want` when it publishes."""
+        if head is not None and committed >= head:
+            # What `lag_seconds` answers first, without looking up the history and the cache: a round asks
+            # this of every committed partition, and most of a healthy cluster's are caught up.
+            return _CAUGHT_UP
         return lag_seconds(
             committed,
             head,

@@ -516,3 +516,19 @@ def test_a_copy_is_independent_of_its_original() -> None:
     assert twin.points() == ((100, 1000.0), (200, 1010.0))
     assert history.points() == ((100, 1000.0), (200, 1010.0), (300, 1020.0))
     assert twin.policy is history.policy
+
+
+@given(st.integers(-5, 250), st.none() | st.integers(-5, 250), st.booleans(), st.booleans())
+def test_figure_is_lag_seconds_with_the_cluster_s_history_and_cache(
+    committed: int, head: int | None, answered: bool, exact_reads: bool
+) -> None:
+    # `figure` answers a caught-up partition without looking anything up: the same as lag_seconds would.
+    timelag = TimeLag(Policy.for_refresh(10.0), exact_reads=exact_reads)
+    for i in range(10):
+        timelag.observe("t", 0, 20 * i, T + 10 * i)
+    if answered:
+        timelag.cache.put(("t", 0, committed), Appended(T + 5))
+    history = timelag.histories[("t", 0)]
+    answer = timelag.cache.get(("t", 0, committed))
+    expected = lag_seconds(committed, head, history, T + 100, answer, exact_reads=exact_reads)
+    assert timelag.figure("t", 0, committed, head, T + 100) == expected
