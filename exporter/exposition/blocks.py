@@ -141,14 +141,28 @@ class BlockRenderer:
             unit: [f for f in self._group_families if f.unit == unit] for unit in ("group", "partition")
         }
         self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._rendered: list[_Bucket] = []
+        """The buckets of the last render, in render order."""
+        self._sources: list[tuple[str, object, object, object]] = []
+        """Each cluster's name, statuses, lag in seconds and headroom at the last render, by identity."""
         self._cut: _Cut | None = None
         self.rendered_buckets = 0
         """Buckets written (wholly or in part) by the last render, for benchmarks and tests."""
 
     def render(self, clusters: Sequence[ClusterView]) -> Exposition:
         self.rendered_buckets = 0
-        buckets = [self._blocks(bucket) for bucket in _buckets(clusters)]
-        self._buckets = {b.key: b for b in buckets}
+        sources: list[tuple[str, object, object, object]] = [
+            (v.name, v.groups, v.lag_seconds, v.headroom) for v in clusters
+        ]
+        if _same_sources(sources, self._sources):
+            # The same round of every cluster (the clock, HEAD offsets or health moved): every bucket is the
+            # one kept, without cutting the groups into buckets again and comparing each.
+            buckets = self._rendered
+        else:
+            buckets = [self._blocks(bucket) for bucket in _buckets(clusters)]
+            self._buckets = {b.key: b for b in buckets}
+            self._rendered = buckets
+        self._sources = sources
         topics = TopicRows.of(clusters) if self._per_partition else TopicRows()
         topic_costs = counter("topic", self._options.compat)(topics)
         (whole_groups, whole_partitions, admitted_topics), admitted = admit(
@@ -260,6 +274,19 @@ def _buckets(clusters: Sequence[ClusterView]) -> list[_Bucket]:
         if bucket.statuses:
             buckets.append(bucket)
     return buckets
+
+
+def _same_sources(
+    new: list[tuple[str, object, object, object]], old: list[tuple[str, object, object, object]]
+) -> bool:
+    """Whether the clusters are the same, in the same order, with the same objects of statuses, lag in
+    seconds and headroom: a published round's (the runtime hands a round's sorted statuses out as one tuple,
+    and a round is never changed once published; a list of statuses could be, so it never counts as the
+    same)."""
+    return len(new) == len(old) and all(
+        a[0] == b[0] and type(a[1]) is tuple and a[1] is b[1] and a[2] is b[2] and a[3] is b[3]
+        for a, b in zip(new, old, strict=True)
+    )
 
 
 def _same_groups(old: GroupRows, new: GroupRows) -> bool:

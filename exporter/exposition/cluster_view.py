@@ -34,7 +34,9 @@ class ClusterView:
     name: str
     """The `kafka_cluster` label."""
     groups: Sequence[GroupStatus]
-    """Evaluated groups, sorted by name; NOTFOUND groups are skipped."""
+    """Evaluated groups, sorted by name; NOTFOUND groups are skipped. A tuple, `lag_seconds` and `headroom`
+    handed to the renderer again as the same objects say that none of the three changed (a published round's
+    are never changed): it then keeps every bucket of its last render without comparing them."""
     topics: Sequence[tuple[str, Sequence[int | None]]]
     """(topic, newest HEAD offset per partition, None while unknown), sorted by topic."""
     up: bool = True

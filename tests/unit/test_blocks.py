@@ -630,3 +630,40 @@ def test_a_group_renamed_inside_its_bucket_is_written_under_its_new_name() -> No
     body = whole(renderer, [later]).body
     assert body == render([later], ALL_FAMILIES).body
     assert f'lagwatch_group_status{{kafka_cluster="prod",group="{new}"}}'.encode() in body
+
+
+def test_views_of_the_same_round_keep_every_bucket_and_show_everything_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The runtime hands out a round's statuses as one tuple, its lag in seconds and headroom as the same
+    # mappings, until the next round: between rounds only HEAD offsets, health and brokers move.
+    views = [replace(v, groups=tuple(v.groups)) for v in fixture()]
+    renderer = BlockRenderer(RenderOptions())
+    assert renderer.render(views).body == render(views).body
+    moved = [
+        replace(
+            v,
+            topics=[(t, [None if h is None else h + 5 for h in heads]) for t, heads in v.topics],
+            up=not v.up,
+            head_refresh_ms=T + 12_500,
+        )
+        for v in views
+    ]
+
+    def no_cutting(clusters: object) -> list[object]:
+        raise AssertionError("the groups were cut into buckets again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(blocks, "_buckets", no_cutting)
+        exposition = renderer.render(moved)
+    assert renderer.rendered_buckets == 0
+    assert exposition.body == render(moved).body
+    # The same objects under other cluster names, in another order, or as a list are other views.
+    for other in (
+        [replace(v, name=f"{v.name}-b") for v in views],
+        views[::-1],
+        [replace(v, groups=list(v.groups)) for v in views],
+        views[:1],
+    ):
+        assert renderer.render(other).body == render(other).body
+        assert renderer.render(views).body == render(views).body
