@@ -185,7 +185,14 @@ class Evaluation:
         # 100,000 group-partitions take about a second to evaluate: health checks and scrapes get their turn
         # every `_SLICE_S` instead of waiting for the whole round.
         steps = evaluation_round(
-            self.cache, self._storage, self._timelag, now, clock, timer=time.perf_counter, batch=_BATCH
+            self.cache,
+            self._storage,
+            self._timelag,
+            now,
+            clock,
+            timer=time.perf_counter,
+            batch=_BATCH,
+            previous=self.published,
         )
         self._meanwhile = {}
         try:

@@ -173,6 +173,7 @@ class EvaluationCache:
             minimum_complete=self._minimum_complete,
             cluster=self._cluster,
             group=group,
+            previous=self._statuses.get(group),
         )
         now_s = math.floor(now)
         return _Entry(version, now_s, self._deadline(snapshot, now_s)), status

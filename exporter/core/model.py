@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 
 class Status(IntEnum):
@@ -259,6 +259,15 @@ def commit_at(commits: Sequence[int], start: int) -> Commit:
 
 
 _new_commit = tuple.__new__
+
+
+_T = TypeVar("_T")
+
+
+def kept(new: _T, old: _T | None) -> _T:
+    """`old` when it equals `new`, else `new`: a value kept from the round before instead of an equal copy,
+    so that two rounds alive at once share what did not change."""
+    return old if old is not None and old == new else new
 
 
 @dataclass(frozen=True, slots=True)

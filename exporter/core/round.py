@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import chain, repeat
 from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
@@ -126,11 +127,13 @@ def evaluation_round(
     *,
     timer: Callable[[], float],
     batch: int = 500,
+    previous: Round | None = None,
 ) -> Generator[int, None, Round]:
     """One round: statuses at `now` (re-evaluating what changed in `cache`), then lag in seconds at `clock`
     and retention headroom for every partition of every group. Yields after every `batch` groups (how many
     the current pass has done); returns the round, which took `timer()` units from its first step to its
-    last."""
+    last. A figure equal to its figure in `previous` (the round this one replaces) is that object, so that
+    the two rounds alive at once share it."""
     started = timer()
     evaluated = yield from cache.refresh_in_steps(storage, now, batch)
     statuses = cache.statuses()
@@ -138,8 +141,12 @@ def evaluation_round(
     lags: dict[str, GroupLagSeconds] = {}
     rooms: dict[str, GroupHeadroom] = {}
     reads: list[PartitionOffset] = []
+    lags_before = _NONE if previous is None else previous.lag_seconds
+    rooms_before = _NONE if previous is None else previous.headroom
     for count, (group, status) in enumerate(statuses.items(), 1):
-        group_lags, rooms[group], group_reads = figures.of(status)
+        group_lags, rooms[group], group_reads = figures.of(
+            status, lags_before.get(group), rooms_before.get(group)
+        )
         if group_lags is not None:
             lags[group] = group_lags
         if group_reads:
@@ -179,36 +186,72 @@ class _Figures:
         self._starts: dict[str, tuple[int | None, ...]] = {}
         self._retention: dict[str, TopicRetention | None] = {}
 
-    def of(self, status: GroupStatus) -> GroupFigures:
+    def of(
+        self,
+        status: GroupStatus,
+        lags_before: GroupLagSeconds | None = None,
+        rooms_before: GroupHeadroom | None = None,
+    ) -> GroupFigures:
+        """The group's figures. `lags_before` and `rooms_before` are its figures in the round before: a
+        headroom whose lag in seconds is the very object it was there (a shared constant, such as caught up)
+        and that is equal to its headroom there is that object, and a tuple of figures all the same as
+        before is the tuple before. A lag in seconds that is not a constant moves with the clock: looking
+        for an equal one before would find none and cost a read of memory long unused."""
         timelag, clock = self._timelag, self._clock
         figure = None if timelag is None else timelag.figure
+        parts = status.partitions
         lags: list[LagSeconds | None] = []
         rooms: list[Headroom | None] = []
         reads: list[PartitionOffset] = []
-        for p in status.partitions:
+        same_lags = lags_before is not None and len(lags_before) == len(parts)
+        same_rooms = rooms_before is not None and len(rooms_before) == len(parts)
+        # The figures before padded with Nones: zip ends with the partitions.
+        before = zip(chain(lags_before or (), _NOTHING), chain(rooms_before or (), _NOTHING), strict=False)
+        for p, (lag_was, room_was) in zip(parts, before, strict=False):
             end = p.end
-            if end is None:
-                # A partition that never had a commit has neither figure.
-                lags.append(None)
-                rooms.append(None)
-                continue
-            lag = None
-            if figure is not None:
-                # The HEAD that the current lag implies (current_lag is HEAD minus committed offset, floored
-                # at 0).
-                current = p.current_lag
-                lag = figure(
-                    p.topic, p.partition, end.offset, None if current is None else end.offset + current, clock
-                )
-                if lag.read is not None:
-                    reads.append(PartitionOffset(p.topic, p.partition, lag.read))
+            lag: LagSeconds | None = None
+            room: Headroom | None = None
+            # A partition that never had a commit has neither figure.
+            if end is not None:
+                if figure is not None:
+                    # The HEAD that the current lag implies (current_lag is HEAD minus committed offset,
+                    # floored at 0).
+                    current = p.current_lag
+                    lag = figure(
+                        p.topic,
+                        p.partition,
+                        end.offset,
+                        None if current is None else end.offset + current,
+                        clock,
+                    )
+                    if lag.read is not None:
+                        reads.append(PartitionOffset(p.topic, p.partition, lag.read))
+                topic = p.topic
+                starts = self._starts.get(topic)
+                if starts is None:
+                    starts = self._starts[topic] = self._storage.start_offsets(topic) or ()
+                    self._retention[topic] = self._storage.topic_retention(topic)
+                start = starts[p.partition] if p.partition < len(starts) else None
+                seconds = None if lag is None else lag.seconds
+                room = headroom(end.offset, start, self._retention[topic], seconds)
             lags.append(lag)
-            topic = p.topic
-            starts = self._starts.get(topic)
-            if starts is None:
-                starts = self._starts[topic] = self._storage.start_offsets(topic) or ()
-                self._retention[topic] = self._storage.topic_retention(topic)
-            start = starts[p.partition] if p.partition < len(starts) else None
-            seconds = None if lag is None else lag.seconds
-            rooms.append(headroom(end.offset, start, self._retention[topic], seconds))
-        return GroupFigures(None if timelag is None else tuple(lags), tuple(rooms), tuple(reads))
+            if lag is not lag_was:
+                same_lags = False
+                same_rooms = same_rooms and room is room_was
+            elif room is not room_was:
+                if room == room_was:
+                    room = room_was
+                else:
+                    same_rooms = False
+            rooms.append(room)
+        return GroupFigures(
+            None if timelag is None else lags_before if same_lags else tuple(lags),
+            rooms_before if same_rooms and rooms_before is not None else tuple(rooms),
+            tuple(reads),
+        )
+
+
+_NONE: Mapping[str, tuple[None, ...]] = MappingProxyType({})
+"""No figures before (the first round)."""
+_NOTHING = repeat(None)
+"""No figure before, for every place past the end of the figures before."""

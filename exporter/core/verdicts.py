@@ -27,6 +27,7 @@ from exporter.core.model import (
     Rule,
     Status,
     commit_at,
+    kept,
     not_found,
 )
 from exporter.core.reasons import EXPLAIN, RULE_STATUS, caught_up, group_reason
@@ -66,12 +67,31 @@ def completeness(slots: int, stored: int) -> float:
     commit to evaluate. A window of no slots is a placeholder partition: complete 0.0."""
     if not slots:
         return 0.0
+    if stored == slots:
+        # The commonest answer, as the code's constant: a round would otherwise make a float per partition.
+        return 1.0
     return max(stored, 1) / slots
 
 
 _NO_COMMITS_REASON = Reason(Rule.NO_COMMITS)
 _LAG_UNKNOWN_REASON = Reason(Rule.LAG_UNKNOWN)
 _F = COMMIT_FIELDS
+
+
+def _commit(commits: Sequence[int], start: int, was: Commit | None) -> Commit:
+    """`commit_at(commits, start)`, or `was` when it holds exactly those fields: the status before kept the
+    window's end that did not move, so the two rounds share it instead of each holding a copy."""
+    if was is not None:
+        offset, order, timestamp_ms, lag, observed_ms = was
+        if (
+            order == commits[start + 1]
+            and offset == commits[start]
+            and timestamp_ms == commits[start + 2]
+            and observed_ms == commits[start + 3]
+            and (-1 if lag is None else lag) == commits[start + 4]
+        ):
+            return was
+    return commit_at(commits, start)
 
 
 def _evaluate(
@@ -82,18 +102,26 @@ def _evaluate(
     now_s: int,
     allowed_lag: int,
     minimum_complete: float,
+    was: PartitionStatus | None = None,
 ) -> tuple[Status, float, Commit | None, Commit | None, Reason]:
     """Burrow's `evaluatePartitionStatus` on a window in the storage's layout (`PartitionSnapshot.commits`):
-    status, complete, start, end and reason of one partition."""
+    status, complete, start, end and reason of one partition. Where `was` (a status of the same partition
+    before) has an equal start, end or reason, that object is returned instead of a new one."""
     complete = completeness(slots, len(commits) // _F)
     if not commits:
         return _OK, complete, None, None, _NO_COMMITS_REASON
-    start, end = commit_at(commits, 0), commit_at(commits, len(commits) - _F)
+    if was is None:
+        start, end = commit_at(commits, 0), commit_at(commits, len(commits) - _F)
+    else:
+        start, end = _commit(commits, 0, was.start), _commit(commits, len(commits) - _F, was.end)
     if current_lag is None:
         return _OK, complete, start, end, _LAG_UNKNOWN_REASON
     if current_lag <= allowed_lag and complete >= minimum_complete:
         # The commonest answer, without the columns, the rules' call and the reasons' dispatch.
-        return _OK, complete, start, end, caught_up(current_lag, allowed_lag)
+        reason = caught_up(current_lag, allowed_lag)
+        if was is not None:
+            reason = kept(reason, was.reason)
+        return _OK, complete, start, end, reason
     offsets, timestamps, lags = commits[0::_F], commits[2::_F], commits[4::_F]
     rule = (
         Rule.INCOMPLETE
@@ -103,6 +131,8 @@ def _evaluate(
     reason = EXPLAIN[rule](
         rule, offsets, timestamps, lags, broker_offsets, current_lag, allowed_lag, complete, minimum_complete
     )
+    if was is not None:
+        reason = kept(reason, was.reason)
     return _STATUS_OF[rule], complete, start, end, reason
 
 
@@ -152,6 +182,7 @@ def evaluate_group(
     minimum_complete: float = 0.0,
     cluster: str = "",
     group: str = "",
+    previous: GroupStatus | None = None,
 ) -> GroupStatus:
     """Evaluate every partition of a group and roll them up (Burrow's `evaluateConsumerStatus`).
 
@@ -159,6 +190,11 @@ def evaluate_group(
     the share of partitions whose window is full (0.0 without partitions); placeholder partitions count.
     `totallag` sums the known current lags. `maxlag` is the partition with the greatest known current lag, the
     first in (topic, partition) order on a tie. `cluster` and `group` only name the NOTFOUND result.
+
+    `previous`, the group's status before, changes no value: every part of the result equal to its part
+    there (a window end, a reason, a partition's status, the whole status) is that object, not a copy. So
+    the two rounds alive while one replaces the other share what did not change, and the exposition sees by
+    identity what it need not write again.
     """
     if snapshot is None:
         return not_found(cluster, group)
@@ -169,28 +205,51 @@ def evaluate_group(
     maxlag: PartitionStatus | None = None
     maxlag_rank = -1
     results: list[PartitionStatus] = []
-    for part in sorted(snapshot.partitions, key=_by_topic_partition):
+    before = () if previous is None else previous.partitions
+    unchanged = len(before) == len(snapshot.partitions)
+    for index, part in enumerate(sorted(snapshot.partitions, key=_by_topic_partition)):
+        # The same place in the same order is almost always the same partition; any other equal object
+        # would do as well, since only equal parts are shared.
+        was = before[index] if index < len(before) else None
         lag = part.current_lag
         p_status, complete, start, end, reason = _evaluate(
-            part.slots, part.commits, part.broker_offsets, lag, now_s, allowed_lag, minimum_complete
+            part.slots, part.commits, part.broker_offsets, lag, now_s, allowed_lag, minimum_complete, was
         )
-        # In model.PartitionStatus field order, without NamedTuple's Python-level __new__ (twice the cost).
-        result = _new_status(
-            PartitionStatus,
-            (
-                part.topic,
-                part.partition,
-                part.owner,
-                part.client_id,
-                p_status,
-                start,
-                end,
-                lag,
-                complete,
-                part.member_id,
-                reason,
-            ),
-        )
+        if (
+            was is not None
+            and end is was.end
+            and start is was.start
+            and reason is was.reason
+            and lag == was.current_lag
+            and p_status == was.status
+            and complete == was.complete
+            and part.partition == was.partition
+            and part.topic == was.topic
+            and part.owner == was.owner
+            and part.client_id == was.client_id
+            and part.member_id == was.member_id
+        ):
+            result = was
+        else:
+            unchanged = False
+            # In model.PartitionStatus field order, without NamedTuple's Python-level __new__ (twice the
+            # cost).
+            result = _new_status(
+                PartitionStatus,
+                (
+                    part.topic,
+                    part.partition,
+                    part.owner,
+                    part.client_id,
+                    p_status,
+                    start,
+                    end,
+                    lag,
+                    complete,
+                    part.member_id,
+                    reason,
+                ),
+            )
         results.append(result)
         if p_status > status:
             status = _ERR if p_status > _ERR else p_status
@@ -204,6 +263,18 @@ def evaluate_group(
         if complete == 1.0:
             full += 1
     count = len(results)
+    why = group_reason(status, results)
+    if previous is not None:
+        # Every partition kept its status: everything computed from them is equal too, the names aside.
+        if (
+            unchanged
+            and previous.reason == why
+            and previous.maxlag is maxlag
+            and previous.cluster == snapshot.cluster
+            and previous.group == snapshot.group
+        ):
+            return previous
+        why = kept(why, previous.reason)
     return GroupStatus(
         cluster=snapshot.cluster,
         group=snapshot.group,
@@ -213,5 +284,5 @@ def evaluate_group(
         partition_count=count,
         maxlag=maxlag,
         totallag=totallag,
-        reason=group_reason(status, results),
+        reason=why,
     )

@@ -929,3 +929,138 @@ def test_cache_refresh_group_re_evaluates_or_drops_one_group() -> None:
     cache.refresh_group(source, "b", T + 600)
     assert sorted(cache.statuses()) == ["a"]
     assert cache.refresh(source, T + 600) == 0
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Reuse of the status before: `previous` changes no value, and only equal parts are shared.
+
+
+def _parts(status: GroupStatus) -> list[object]:
+    """Every object of a status that a status after it may share."""
+    found: list[object] = [status, status.reason]
+    for p in status.partitions:
+        found += [p, p.start, p.end, p.reason]
+    return [x for x in found if x is not None]
+
+
+def _assert_shares_only_equal_parts(after: GroupStatus, before: GroupStatus, fresh: GroupStatus) -> None:
+    assert after == fresh
+    shared = {id(x) for x in _parts(before)}
+    # Field by field against the fresh evaluation: a part taken from `before` must be the fresh part's equal.
+    assert (after is before) == (id(after) in shared)
+    for kept_p, fresh_p in zip(after.partitions, fresh.partitions, strict=True):
+        for mine, theirs in zip(kept_p, fresh_p, strict=True):
+            if id(mine) in shared:
+                assert mine == theirs
+
+
+def test_an_unchanged_group_re_evaluated_is_the_status_before() -> None:
+    snapshot = group_of(partition("t", 0, EX3, 6, (106,)), partition("t", 1, EX1, 5, (105,)))
+    before = evaluate_group(snapshot, T + 600)
+    after = evaluate_group(snapshot, T + 610, previous=before)
+    assert after is before
+
+
+def test_a_changed_lag_gives_a_new_status_sharing_the_window_ends_and_reason() -> None:
+    before = evaluate_group(group_of(partition("t", 0, EX3, 6, (106,)), partition("t", 1, EX1, 5)), T + 600)
+    snapshot = group_of(partition("t", 0, EX3, 7, (107,)), partition("t", 1, EX1, 5))
+    after = evaluate_group(snapshot, T + 600, previous=before)
+    moved, same = after.partitions
+    assert after is not before
+    assert moved is not before.partitions[0]
+    assert (moved.current_lag, after.totallag, after.maxlag) == (7, 12, moved)
+    # The window and the rule's figures did not move: those objects are the ones before.
+    assert moved.start is before.partitions[0].start
+    assert moved.end is before.partitions[0].end
+    assert moved.reason is before.partitions[0].reason
+    assert same is before.partitions[1]
+    _assert_shares_only_equal_parts(after, before, evaluate_group(snapshot, T + 600))
+
+
+def test_a_window_end_with_one_field_changed_is_a_new_commit() -> None:
+    before = evaluate_group(group_of(partition("t", 0, EX3, 6, (106,))), T + 600)
+    end = EX3[-1]
+    for changed in (
+        end._replace(offset=end.offset + 1),
+        end._replace(order=end.order + 1),
+        end._replace(timestamp_ms=end.timestamp_ms + 1),
+        end._replace(lag=None),
+        end._replace(lag=end.lag + 1),  # type: ignore[operator]
+        end._replace(observed_ms=end.observed_ms + 1),
+    ):
+        snapshot = group_of(partition("t", 0, (*EX3[:-1], changed), 6, (106,)))
+        after = evaluate_group(snapshot, T + 600, previous=before)
+        assert after.partitions[0].end == changed
+        assert after.partitions[0].end is not before.partitions[0].end
+        assert after.partitions[0].start is before.partitions[0].start
+        _assert_shares_only_equal_parts(after, before, evaluate_group(snapshot, T + 600))
+
+
+@st.composite
+def changed(draw: st.DrawFn, before: GroupSnapshot) -> GroupSnapshot:
+    """`before` with some partitions changed the ways a round sees them change: a new lag, a commit more, a
+    new owner, a HEAD more; partitions gone or new."""
+    parts: list[PartitionSnapshot] = []
+    for part in before.partitions:
+        how = draw(st.sampled_from(["same", "lag", "commit", "owner", "head", "gone"]))
+        window = part.window
+        if how == "lag":
+            part = part._replace(current_lag=draw(st.none() | lags))
+        elif how == "commit" and part.slots:
+            last = next((c for c in reversed(window) if c is not None), Commit(0, 0, T * 1000, None))
+            more = Commit(
+                last.offset + draw(st.integers(0, 20)), last.order + 1, last.timestamp_ms + 60_000, 3
+            )
+            part = PartitionSnapshot.of(
+                part.topic,
+                part.partition,
+                (*window[1:], more),
+                part.broker_offsets,
+                part.current_lag,
+                part.owner,
+                part.client_id,
+                part.member_id,
+            )
+        elif how == "owner":
+            part = part._replace(owner="/10.9.9.9")
+        elif how == "head":
+            part = part._replace(broker_offsets=(*part.broker_offsets, 301)[-10:])
+        if how != "gone":
+            parts.append(part)
+    if draw(st.booleans()):
+        parts.append(partition("z", 9, draw(windows()), draw(st.none() | lags), draw(heads)))
+    return replace(before, partitions=tuple(parts))
+
+
+@given(st.data(), groups(), allowed_lags, minimum_completes, times, st.integers(min_value=0, max_value=900))
+def test_property_the_status_before_changes_no_value_and_shares_only_equal_parts(
+    data: st.DataObject,
+    first: GroupSnapshot,
+    allowed_lag: int,
+    minimum_complete: float,
+    now: float,
+    later: int,
+) -> None:
+    second = data.draw(changed(first))
+    rules = {"allowed_lag": allowed_lag, "minimum_complete": minimum_complete}
+    before = evaluate_group(first, now, **rules)  # type: ignore[arg-type]
+    fresh = evaluate_group(second, now + later, **rules)  # type: ignore[arg-type]
+    after = evaluate_group(second, now + later, previous=before, **rules)  # type: ignore[arg-type]
+    _assert_shares_only_equal_parts(after, before, fresh)
+    if second == first and later == 0:
+        assert after is before
+
+
+def test_the_cache_re_evaluates_against_the_status_before() -> None:
+    source = FakeSource()
+    source.set("a", group_of(partition("t", 0, EX3, 6, (106,)), name="a"))
+    cache = EvaluationCache()
+    cache.refresh(source, T + 600)
+    first = cache.status("a")
+    source.set("a", group_of(partition("t", 0, EX3, 6, (106,)), name="a"))  # a new version, equal data
+    assert cache.refresh(source, T + 610) == 1
+    assert cache.status("a") is first
+    source.set("a", group_of(partition("t", 0, EX3, 8, (108,)), name="a"))
+    assert cache.refresh(source, T + 620) == 1
+    assert cache.status("a").partitions[0].current_lag == 8
+    assert cache.status("a").partitions[0].end is first.partitions[0].end

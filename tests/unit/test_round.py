@@ -124,3 +124,43 @@ def test_with_group_replaces_or_removes_one_group_and_leaves_the_round_alone() -
     assert sorted(replaced.headroom) == ["g0", "g2"]
     assert sorted(result.statuses) == ["g0", "g1", "g2"]
     assert result.statuses["g2"] is not status
+
+
+def _figures(result: Round) -> tuple[object, ...]:
+    return dict(result.statuses), dict(result.lag_seconds), dict(result.headroom), result.reads
+
+
+def test_a_round_shares_with_the_round_before_only_the_figures_that_did_not_move() -> None:
+    storage, timelag, cache = _storage(), _timelag(), EvaluationCache(cluster="c")
+    storage.apply(OffsetCommit("g0", "t", 0, 100, MS), 50, MS)  # g0 is caught up, g1 and g2 lag
+    _, first = _run(evaluation_round(cache, storage, timelag, T, T, timer=lambda: 0.0))
+    _, second = _run(evaluation_round(cache, storage, timelag, T, T + 10, timer=lambda: 0.0, previous=first))
+    _, fresh = _run(
+        evaluation_round(EvaluationCache(cluster="c"), storage, timelag, T, T + 10, timer=lambda: 0.0)
+    )
+    assert _figures(second) == _figures(fresh)
+    # Caught up: lag in seconds is the shared constant, the headroom did not move, nor did the tuples.
+    assert second.lag_seconds["g0"] is first.lag_seconds["g0"]
+    assert second.headroom["g0"] is first.headroom["g0"]
+    assert second.headroom["g0"] == (Headroom(0, 90, 604_800.0), None)
+    # Lagging: ten seconds later the lag is ten seconds more and the headroom ten seconds less, new objects.
+    was_lag, was_room = first.lag_seconds["g1"][0], first.headroom["g1"][0]
+    lag, room = second.lag_seconds["g1"][0], second.headroom["g1"][0]
+    assert was_lag is not None
+    assert lag is not None
+    assert was_room is not None
+    assert room is not None
+    assert lag.seconds == pytest.approx(was_lag.seconds + 10)  # type: ignore[operator]
+    assert room.seconds == pytest.approx(was_room.seconds - 10)  # type: ignore[operator]
+    assert room is not was_room
+
+
+def test_a_headroom_that_moved_while_its_lag_did_not_is_a_new_one() -> None:
+    storage, timelag, cache = _storage(), _timelag(), EvaluationCache(cluster="c")
+    storage.apply(OffsetCommit("g0", "t", 0, 100, MS), 50, MS)
+    _, first = _run(evaluation_round(cache, storage, timelag, T, T, timer=lambda: 0.0))
+    storage.set_start_offset("t", 0, 25)  # retention deleted records: the margin shrinks, the lag stays 0
+    _, second = _run(evaluation_round(cache, storage, timelag, T, T, timer=lambda: 0.0, previous=first))
+    assert second.lag_seconds["g0"] is first.lag_seconds["g0"]
+    assert second.headroom["g0"] == (Headroom(0, 75, 604_800.0), None)
+    assert first.headroom["g0"] == (Headroom(0, 90, 604_800.0), None)
