@@ -29,6 +29,12 @@ class GroupSource(Protocol):
 
     def group_version(self, group: str) -> int: ...
 
+    def windows_version(self, group: str) -> int:
+        """A number that changes whenever a commit window of the group changes (its `group_version` then
+        changes too); unlike `group_version`, not when only HEAD offsets move. While it stays, a status
+        evaluated before shares its window ends with the next."""
+        ...
+
     def group_snapshot(self, group: str, now_ms: int) -> GroupSnapshot | None:
         """The group as stored; None if unknown or past its expiry at `now_ms`."""
         ...
@@ -57,6 +63,8 @@ class _Entry(NamedTuple):
     """A NamedTuple: a round may build one per group."""
 
     version: int
+    windows: int
+    """The source's `windows_version` of the group when it was evaluated."""
     evaluated_s: int
     deadline_s: float
     """The earliest whole second at which the cached status may be wrong without a version change."""
@@ -118,7 +126,7 @@ class EvaluationCache:
                     entries[group] = entry
                     statuses[group] = self._statuses[group]
                 else:
-                    entries[group], statuses[group] = self._evaluate(source, group, version, now)
+                    entries[group], statuses[group] = self._evaluate(source, group, version, now, entry)
                     evaluated += 1
                 if checked % batch == 0:
                     yield checked
@@ -145,7 +153,7 @@ class EvaluationCache:
         """Re-evaluate one group at once (after an admin deletion) and return its status; a group the source
         lost is dropped (None). A round in progress keeps this result."""
         result = (
-            self._evaluate(source, group, source.group_version(group), now)
+            self._evaluate(source, group, source.group_version(group), now, self._entries.get(group))
             if group in source.groups()
             else None
         )
@@ -163,9 +171,11 @@ class EvaluationCache:
         return None if result is None else result[1]
 
     def _evaluate(
-        self, source: GroupSource, group: str, version: int, now: float
+        self, source: GroupSource, group: str, version: int, now: float, entry: _Entry | None
     ) -> tuple[_Entry, GroupStatus]:
+        """A new evaluation of the group; `entry` is the group's entry before (its status is `_statuses`')."""
         snapshot = source.group_snapshot(group, int(now * 1000))
+        windows = source.windows_version(group)
         status = evaluate_group(
             snapshot,
             now,
@@ -174,9 +184,10 @@ class EvaluationCache:
             cluster=self._cluster,
             group=group,
             previous=self._statuses.get(group),
+            same_windows=entry is not None and entry.windows == windows,
         )
         now_s = math.floor(now)
-        return _Entry(version, now_s, self._deadline(snapshot, now_s)), status
+        return _Entry(version, windows, now_s, self._deadline(snapshot, now_s)), status
 
     def _deadline(self, snapshot: GroupSnapshot | None, now_s: int) -> float:
         if snapshot is None:

@@ -206,8 +206,9 @@ class _Figures:
         same_lags = lags_before is not None and len(lags_before) == len(parts)
         same_rooms = rooms_before is not None and len(rooms_before) == len(parts)
         # The figures before padded with Nones: zip ends with the partitions.
-        before = zip(chain(lags_before or (), _NOTHING), chain(rooms_before or (), _NOTHING), strict=False)
-        for p, (lag_was, room_was) in zip(parts, before, strict=False):
+        lags_was = chain(lags_before or (), _NOTHING)
+        rooms_was = chain(rooms_before or (), _NOTHING)
+        for p, lag_was, room_was in zip(parts, lags_was, rooms_was, strict=False):
             end = p.end
             lag: LagSeconds | None = None
             room: Headroom | None = None

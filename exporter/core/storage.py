@@ -434,6 +434,13 @@ class Storage:
                 version = known.version
         return version
 
+    def windows_version(self, group: str) -> int:
+        """A number that grows whenever a commit window of the group changes (a commit stored, an offset
+        forgotten, a topic dropped), as do its owners; unlike `group_version`, HEAD offsets do not change it.
+        An unknown group reports the current version."""
+        stored = self._by_name.get(group)
+        return self._groups.seq if stored is None else stored.version
+
     def stats(self) -> StorageStats:
         return StorageStats(
             groups=len(self._by_name),

@@ -78,22 +78,6 @@ _LAG_UNKNOWN_REASON = Reason(Rule.LAG_UNKNOWN)
 _F = COMMIT_FIELDS
 
 
-def _commit(commits: Sequence[int], start: int, was: Commit | None) -> Commit:
-    """`commit_at(commits, start)`, or `was` when it holds exactly those fields: the status before kept the
-    window's end that did not move, so the two rounds share it instead of each holding a copy."""
-    if was is not None:
-        offset, order, timestamp_ms, lag, observed_ms = was
-        if (
-            order == commits[start + 1]
-            and offset == commits[start]
-            and timestamp_ms == commits[start + 2]
-            and observed_ms == commits[start + 3]
-            and (-1 if lag is None else lag) == commits[start + 4]
-        ):
-            return was
-    return commit_at(commits, start)
-
-
 def _evaluate(
     slots: int,
     commits: Sequence[int],
@@ -103,17 +87,21 @@ def _evaluate(
     allowed_lag: int,
     minimum_complete: float,
     was: PartitionStatus | None = None,
+    same_window: bool = False,
 ) -> tuple[Status, float, Commit | None, Commit | None, Reason]:
     """Burrow's `evaluatePartitionStatus` on a window in the storage's layout (`PartitionSnapshot.commits`):
-    status, complete, start, end and reason of one partition. Where `was` (a status of the same partition
-    before) has an equal start, end or reason, that object is returned instead of a new one."""
+    status, complete, start, end and reason of one partition. `was` is a status of the same partition
+    before: its reason is returned where equal, and its start and end when `same_window` says that it was
+    evaluated from this very window."""
     complete = completeness(slots, len(commits) // _F)
     if not commits:
         return _OK, complete, None, None, _NO_COMMITS_REASON
-    if was is None:
-        start, end = commit_at(commits, 0), commit_at(commits, len(commits) - _F)
+    if same_window and was is not None and was.end is not None:
+        # Comparing the fields instead would read four integers of each Commit, memory unused since the
+        # round before: that cost more CPU than building new ones.
+        start, end = was.start, was.end
     else:
-        start, end = _commit(commits, 0, was.start), _commit(commits, len(commits) - _F, was.end)
+        start, end = commit_at(commits, 0), commit_at(commits, len(commits) - _F)
     if current_lag is None:
         return _OK, complete, start, end, _LAG_UNKNOWN_REASON
     if current_lag <= allowed_lag and complete >= minimum_complete:
@@ -183,6 +171,7 @@ def evaluate_group(
     cluster: str = "",
     group: str = "",
     previous: GroupStatus | None = None,
+    same_windows: bool = False,
 ) -> GroupStatus:
     """Evaluate every partition of a group and roll them up (Burrow's `evaluateConsumerStatus`).
 
@@ -191,10 +180,12 @@ def evaluate_group(
     `totallag` sums the known current lags. `maxlag` is the partition with the greatest known current lag, the
     first in (topic, partition) order on a tie. `cluster` and `group` only name the NOTFOUND result.
 
-    `previous`, the group's status before, changes no value: every part of the result equal to its part
-    there (a window end, a reason, a partition's status, the whole status) is that object, not a copy. So
-    the two rounds alive while one replaces the other share what did not change, and the exposition sees by
-    identity what it need not write again.
+    `previous`, the group's status before, changes no value: a reason, a partition's status or the whole
+    status equal to its part there is that object, not a copy. With `same_windows` (the caller vouches that
+    `previous` was evaluated from these very commit windows, as `EvaluationCache` knows from the storage's
+    `windows_version`) the window ends of a partition are its ends there too. So the two rounds alive while
+    one replaces the other share what did not change, and the exposition sees by identity what it need not
+    write again.
     """
     if snapshot is None:
         return not_found(cluster, group)
@@ -208,12 +199,24 @@ def evaluate_group(
     before = () if previous is None else previous.partitions
     unchanged = len(before) == len(snapshot.partitions)
     for index, part in enumerate(sorted(snapshot.partitions, key=_by_topic_partition)):
-        # The same place in the same order is almost always the same partition; any other equal object
-        # would do as well, since only equal parts are shared.
+        # The same place in the same order is almost always the same partition (a reason or status equal
+        # to another partition's would do as well: only equal parts are shared, and the status names the
+        # partition); the window ends only of the same partition.
         was = before[index] if index < len(before) else None
         lag = part.current_lag
+        same_window = (
+            same_windows and was is not None and was.partition == part.partition and was.topic == part.topic
+        )
         p_status, complete, start, end, reason = _evaluate(
-            part.slots, part.commits, part.broker_offsets, lag, now_s, allowed_lag, minimum_complete, was
+            part.slots,
+            part.commits,
+            part.broker_offsets,
+            lag,
+            now_s,
+            allowed_lag,
+            minimum_complete,
+            was,
+            same_window,
         )
         if (
             was is not None

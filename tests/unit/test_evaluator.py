@@ -20,6 +20,7 @@ from exporter.core.model import (
     GroupReason,
     GroupSnapshot,
     GroupStatus,
+    OffsetCommit,
     PartitionSnapshot,
     Reason,
     Rule,
@@ -36,6 +37,7 @@ from exporter.core.rules import (
     recent_lag_zero,
     rewind_recovered,
 )
+from exporter.core.storage import Storage
 from exporter.core.verdicts import PartitionEvaluation, evaluate_group, evaluate_partition
 
 T = 1_700_000_000
@@ -560,14 +562,21 @@ def test_group_passes_allowed_lag_and_minimum_complete_on() -> None:
 
 
 class FakeSource:
-    """A GroupSource over a dict: set() replaces a group's snapshot and bumps its version."""
+    """A GroupSource over a dict: set() replaces a group's snapshot and bumps its version, and its windows
+    version unless told that only the HEADs moved."""
 
     def __init__(self) -> None:
         self.data: dict[str, tuple[int, GroupSnapshot | None]] = {}
+        self.windows: dict[str, int] = {}
 
-    def set(self, group: str, snapshot: GroupSnapshot | None) -> None:
+    def set(self, group: str, snapshot: GroupSnapshot | None, *, heads_only: bool = False) -> None:
         version = self.data[group][0] + 1 if group in self.data else 1
         self.data[group] = (version, snapshot)
+        if not heads_only:
+            self.windows[group] = version
+
+    def windows_version(self, group: str) -> int:
+        return self.windows.get(group, 0)
 
     def groups(self) -> list[str]:
         return sorted(self.data)
@@ -957,14 +966,14 @@ def _assert_shares_only_equal_parts(after: GroupStatus, before: GroupStatus, fre
 def test_an_unchanged_group_re_evaluated_is_the_status_before() -> None:
     snapshot = group_of(partition("t", 0, EX3, 6, (106,)), partition("t", 1, EX1, 5, (105,)))
     before = evaluate_group(snapshot, T + 600)
-    after = evaluate_group(snapshot, T + 610, previous=before)
+    after = evaluate_group(snapshot, T + 610, previous=before, same_windows=True)
     assert after is before
 
 
 def test_a_changed_lag_gives_a_new_status_sharing_the_window_ends_and_reason() -> None:
     before = evaluate_group(group_of(partition("t", 0, EX3, 6, (106,)), partition("t", 1, EX1, 5)), T + 600)
     snapshot = group_of(partition("t", 0, EX3, 7, (107,)), partition("t", 1, EX1, 5))
-    after = evaluate_group(snapshot, T + 600, previous=before)
+    after = evaluate_group(snapshot, T + 600, previous=before, same_windows=True)
     moved, same = after.partitions
     assert after is not before
     assert moved is not before.partitions[0]
@@ -977,32 +986,32 @@ def test_a_changed_lag_gives_a_new_status_sharing_the_window_ends_and_reason() -
     _assert_shares_only_equal_parts(after, before, evaluate_group(snapshot, T + 600))
 
 
-def test_a_window_end_with_one_field_changed_is_a_new_commit() -> None:
-    before = evaluate_group(group_of(partition("t", 0, EX3, 6, (106,))), T + 600)
-    end = EX3[-1]
-    for changed in (
-        end._replace(offset=end.offset + 1),
-        end._replace(order=end.order + 1),
-        end._replace(timestamp_ms=end.timestamp_ms + 1),
-        end._replace(lag=None),
-        end._replace(lag=end.lag + 1),  # type: ignore[operator]
-        end._replace(observed_ms=end.observed_ms + 1),
-    ):
-        snapshot = group_of(partition("t", 0, (*EX3[:-1], changed), 6, (106,)))
-        after = evaluate_group(snapshot, T + 600, previous=before)
-        assert after.partitions[0].end == changed
-        assert after.partitions[0].end is not before.partitions[0].end
-        assert after.partitions[0].start is before.partitions[0].start
-        _assert_shares_only_equal_parts(after, before, evaluate_group(snapshot, T + 600))
+def test_window_ends_are_shared_only_when_the_windows_are_the_same() -> None:
+    snapshot = group_of(partition("t", 0, EX3, 6, (106,)))
+    before = evaluate_group(snapshot, T + 600)
+    moved = group_of(partition("t", 0, EX3, 6, (107,)))
+    # Equal windows are not enough: without the caller's word, new window ends (an equal reason is shared).
+    fresh = evaluate_group(moved, T + 600, previous=before)
+    assert fresh.partitions[0].end == before.partitions[0].end
+    assert fresh.partitions[0].end is not before.partitions[0].end
+    assert fresh.partitions[0].reason is before.partitions[0].reason
+    kept = evaluate_group(moved, T + 600, previous=before, same_windows=True)
+    assert kept.partitions[0].start is before.partitions[0].start
+    assert kept.partitions[0].end is before.partitions[0].end
+    # Nor are they taken from another partition at the same place.
+    other = group_of(partition("t", 1, EX3, 6, (106,)))
+    assert evaluate_group(other, T + 600, previous=before, same_windows=True).partitions[0].end is not (
+        before.partitions[0].end
+    )
 
 
 @st.composite
-def changed(draw: st.DrawFn, before: GroupSnapshot) -> GroupSnapshot:
-    """`before` with some partitions changed the ways a round sees them change: a new lag, a commit more, a
-    new owner, a HEAD more; partitions gone or new."""
+def changed(draw: st.DrawFn, before: GroupSnapshot, *, windows_move: bool) -> GroupSnapshot:
+    """`before` with some partitions changed the ways a round sees them change: a new lag, a new owner, a
+    HEAD more, a commit more (if `windows_move`); partitions gone or new."""
     parts: list[PartitionSnapshot] = []
     for part in before.partitions:
-        how = draw(st.sampled_from(["same", "lag", "commit", "owner", "head", "gone"]))
+        how = draw(st.sampled_from(["same", "lag", "owner", "head", "gone"] + ["commit"] * windows_move))
         window = part.window
         if how == "lag":
             part = part._replace(current_lag=draw(st.none() | lags))
@@ -1032,7 +1041,15 @@ def changed(draw: st.DrawFn, before: GroupSnapshot) -> GroupSnapshot:
     return replace(before, partitions=tuple(parts))
 
 
-@given(st.data(), groups(), allowed_lags, minimum_completes, times, st.integers(min_value=0, max_value=900))
+@given(
+    st.data(),
+    groups(),
+    allowed_lags,
+    minimum_completes,
+    times,
+    st.integers(min_value=0, max_value=900),
+    st.booleans(),
+)
 def test_property_the_status_before_changes_no_value_and_shares_only_equal_parts(
     data: st.DataObject,
     first: GroupSnapshot,
@@ -1040,14 +1057,21 @@ def test_property_the_status_before_changes_no_value_and_shares_only_equal_parts
     minimum_complete: float,
     now: float,
     later: int,
+    windows_move: bool,
 ) -> None:
-    second = data.draw(changed(first))
+    second = data.draw(changed(first, windows_move=windows_move))
     rules = {"allowed_lag": allowed_lag, "minimum_complete": minimum_complete}
     before = evaluate_group(first, now, **rules)  # type: ignore[arg-type]
     fresh = evaluate_group(second, now + later, **rules)  # type: ignore[arg-type]
-    after = evaluate_group(second, now + later, previous=before, **rules)  # type: ignore[arg-type]
+    after = evaluate_group(
+        second,
+        now + later,
+        previous=before,
+        same_windows=not windows_move,
+        **rules,  # type: ignore[arg-type]
+    )
     _assert_shares_only_equal_parts(after, before, fresh)
-    if second == first and later == 0:
+    if second == first and later == 0 and not windows_move:
         assert after is before
 
 
@@ -1057,10 +1081,41 @@ def test_the_cache_re_evaluates_against_the_status_before() -> None:
     cache = EvaluationCache()
     cache.refresh(source, T + 600)
     first = cache.status("a")
-    source.set("a", group_of(partition("t", 0, EX3, 6, (106,)), name="a"))  # a new version, equal data
+    # A new version, equal data.
+    source.set("a", group_of(partition("t", 0, EX3, 6, (106,)), name="a"), heads_only=True)
     assert cache.refresh(source, T + 610) == 1
     assert cache.status("a") is first
-    source.set("a", group_of(partition("t", 0, EX3, 8, (108,)), name="a"))
+    source.set("a", group_of(partition("t", 0, EX3, 8, (108,)), name="a"), heads_only=True)
     assert cache.refresh(source, T + 620) == 1
     assert cache.status("a").partitions[0].current_lag == 8
     assert cache.status("a").partitions[0].end is first.partitions[0].end
+    # A window that moved: new ends, whatever the source's snapshot looks like.
+    source.set("a", group_of(partition("t", 0, EX3, 8, (109,)), name="a"))
+    assert cache.refresh(source, T + 630) == 1
+    assert cache.status("a").partitions[0].end == first.partitions[0].end
+    assert cache.status("a").partitions[0].end is not first.partitions[0].end
+
+
+def test_the_cache_over_the_storage_shares_window_ends_until_a_commit_moves_them() -> None:
+    storage = Storage("c", intervals=3)
+    storage.set_topics({"t": 2}, T * 1000)
+    for order, offset in enumerate((10, 20, 30), 1):
+        storage.add_head_offset("t", 0, offset + 5, (T + order) * 1000)
+        storage.apply(OffsetCommit("g", "t", 0, offset, (T + order) * 1000), order, (T + order) * 1000)
+        storage.apply(OffsetCommit("g", "t", 1, offset, (T + order) * 1000), 10 + order, (T + order) * 1000)
+    cache = EvaluationCache()
+    cache.refresh(storage, T + 10)
+    first = cache.status("g")
+    storage.add_head_offset("t", 0, 50, (T + 10) * 1000)
+    assert cache.refresh(storage, T + 11) == 1
+    second = cache.status("g")
+    assert second.partitions[0].current_lag == 20
+    assert second.partitions[0].start is first.partitions[0].start
+    assert second.partitions[0].end is first.partitions[0].end
+    assert second.partitions[1] is first.partitions[1]
+    storage.apply(OffsetCommit("g", "t", 1, 40, (T + 11) * 1000), 20, (T + 11) * 1000)
+    assert cache.refresh(storage, T + 12) == 1
+    third = cache.status("g")
+    assert (third.partitions[1].start.offset, third.partitions[1].end.offset) == (20, 40)  # type: ignore[union-attr]
+    assert third.partitions[0].end == second.partitions[0].end
+    assert third.partitions[0].end is not second.partitions[0].end

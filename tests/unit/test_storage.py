@@ -1128,3 +1128,80 @@ def test_groups_are_listed_sorted_as_they_come_and_go() -> None:
     assert storage.delete_group("g-b")
     storage.apply(OffsetCommit("g-0", "t", 0, 10, NOW), 2, NOW)
     assert storage.groups() == ["g-0", "g-a", "g-c"]
+
+
+def test_windows_version_moves_with_the_windows_and_not_with_heads() -> None:
+    storage = Storage("c1")
+    storage.set_topics({"t": 2, "u": 1}, NOW)
+    _commit(storage, 1, 1, T0)
+    _commit(storage, 1, 2, T0, topic="u")
+    seen = [storage.windows_version("g")]
+
+    def changed() -> bool:
+        seen.append(storage.windows_version("g"))
+        return seen[-1] != seen[-2]
+
+    storage.add_head_offset("t", 0, 5, NOW)
+    assert not changed()
+    assert storage.group_version("g") > seen[-1]
+    storage.set_topics({"t": 3, "u": 1}, NOW)  # a partition more: a placeholder, no window changed
+    assert not changed()
+    _commit(storage, 2, 3, T0 + 1)
+    assert changed()
+    _commit(storage, 2, 3, T0 + 1)  # duplicate: dropped
+    assert not changed()
+    _commit(storage, 3, 4, T0 + 2, partition=1)  # a window opened
+    assert changed()
+    storage.apply(OffsetTombstone("g", "t", 1), 5, NOW)
+    assert changed()
+    storage.delete_group("g", "u")
+    assert changed()
+    storage.delete_group("g")
+    assert changed()
+    _commit(storage, 1, 6, T0)  # the same name again, a new group
+    assert changed()
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=_batch_steps)
+def test_property_while_windows_version_stays_every_window_reads_the_same(
+    steps: list[tuple[str, object]],
+) -> None:
+    # What EvaluationCache relies on to share a status's window ends with the next status.
+    storage = Storage("c1", intervals=3, min_distance_ms=3, expire_group_ms=_EXPIRE_MS)
+    order = 0
+
+    def windows() -> dict[str, tuple[int, dict[tuple[str, int], list[int]]]]:
+        found = {}
+        for group in storage.groups():
+            snapshot = storage.group_snapshot(group, NOW)
+            parts = () if snapshot is None else snapshot.partitions
+            found[group] = (
+                storage.windows_version(group),
+                {(p.topic, p.partition): list(p.commits) for p in parts if p.slots},
+            )
+        return found
+
+    before = windows()
+    for kind, argument in steps:
+        match kind:
+            case "topics":
+                storage.set_topics(argument, NOW)  # type: ignore[arg-type]
+            case "delete":
+                storage.delete_group(*argument)  # type: ignore[misc]
+            case "head":
+                storage.add_head_offset(*argument, NOW)  # type: ignore[misc]
+            case "replay_heads":
+                storage.set_replay_heads(_then if argument else None)
+            case "batch":
+                records, orders = [], []
+                for record, step in argument:  # type: ignore[attr-defined]
+                    order += step
+                    records.append(record)
+                    orders.append(order)
+                storage.apply_batch(records, orders, NOW)
+        after = windows()
+        for group, (version, parts) in after.items():
+            if group in before and before[group][0] == version:
+                assert parts == before[group][1]
+        before = after
