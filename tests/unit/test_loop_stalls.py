@@ -140,12 +140,16 @@ async def test_the_metrics_view_is_built_once_per_round() -> None:
     assert runtime.view().groups is first.groups
     assert metrics_endpoint._unchanged([first], [runtime.view()])
     await runtime.evaluate_now()
-    # A new round, though every status is the same: rendered again (in the worker thread) rather than
-    # compared field by field on the loop.
+    # A new round in which nothing moved shares every status and figure with the round before
+    # (`evaluate_group(previous=)`, `evaluation_round(previous=)`): the views are the same by identity.
     again = runtime.view()
     assert again.groups is not first.groups
     assert [g.group for g in again.groups] == [f"group-{g:05d}" for g in range(GROUPS)]
-    assert not metrics_endpoint._unchanged([first], [again])
+    assert metrics_endpoint._unchanged([first], [again])
+    # Equal statuses that are new objects are rendered again (in the worker thread) rather than compared
+    # field by field on the loop.
+    copies = dataclasses.replace(again, groups=[dataclasses.replace(g) for g in again.groups])
+    assert not metrics_endpoint._unchanged([first], [copies])
 
 
 def _topic_part(view: ClusterView) -> tuple[object, ...]:
