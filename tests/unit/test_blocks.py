@@ -639,7 +639,7 @@ def test_views_of_the_same_round_keep_every_bucket_and_show_everything_else(
     # mappings, until the next round: between rounds only HEAD offsets, health and brokers move.
     views = [replace(v, groups=tuple(v.groups)) for v in fixture()]
     renderer = BlockRenderer(RenderOptions())
-    assert renderer.render(views).body == render(views).body
+    assert whole(renderer, views).body == render(views).body
     moved = [
         replace(
             v,
@@ -655,9 +655,9 @@ def test_views_of_the_same_round_keep_every_bucket_and_show_everything_else(
 
     with monkeypatch.context() as patched:
         patched.setattr(blocks, "_buckets", no_cutting)
-        exposition = renderer.render(moved)
+        rendered = whole(renderer, moved)
     assert renderer.rendered_buckets == 0
-    assert exposition.body == render(moved).body
+    assert rendered.body == render(moved).body
     # The same objects under other cluster names, in another order, or as a list are other views.
     for other in (
         [replace(v, name=f"{v.name}-b") for v in views],
@@ -665,5 +665,5 @@ def test_views_of_the_same_round_keep_every_bucket_and_show_everything_else(
         [replace(v, groups=list(v.groups)) for v in views],
         views[:1],
     ):
-        assert renderer.render(other).body == render(other).body
-        assert renderer.render(views).body == render(views).body
+        assert whole(renderer, other).body == render(other).body
+        assert whole(renderer, views).body == render(views).body
