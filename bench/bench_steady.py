@@ -129,6 +129,8 @@ class _Scrapes(threading.Thread):
         self._interval = interval
         self._done = threading.Event()
         self.latencies: list[float] = []
+        self.at: list[float] = []
+        """Wall-clock time each scrape was sent (to find it in lagwatch's log or a stall probe's)."""
         self.sizes: list[int] = []
         self.rounds: list[float] = []
         self.ages: list[float] = []
@@ -147,6 +149,7 @@ class _Scrapes(threading.Thread):
                 return
 
     def _scrape(self) -> None:
+        self.at.append(time.time())
         started = time.perf_counter()
         status, body = self._lagwatch.get("/metrics", gzip=True)
         self.latencies.append(time.perf_counter() - started)
@@ -231,6 +234,9 @@ def _report(replay_s: float, after_replay: int, samples: list[Sample], scrapes: 
         f"{first * 1000:.0f} ms, the others median {statistics.median(others or [first]) * 1000:.0f} ms, "
         f"max {max(others or [first]) * 1000:.0f} ms"
     )
+    slowest = sorted(zip(scrapes.latencies[1:], scrapes.at[1:], strict=True), reverse=True)[:3]
+    listed = ", ".join(f"{ms * 1000:.0f} ms (sent at {t:.1f})" for ms, t in slowest)
+    print(f"slowest after the first: {listed}")
     if scrapes.ages:
         print(
             "age of the round each scrape showed (its answer minus lagwatch_evaluation_timestamp_seconds): "
