@@ -1250,7 +1250,10 @@ async def test_the_first_scrape_after_a_pause_waits_for_the_data_that_moved_mean
 
 @pytest.mark.parametrize("max_series", [1_000_000, 12])
 async def test_the_cap_gauges_count_the_body_served(
-    clusters: dict[str, ClusterRuntime], renders: RenderCounter, max_series: int
+    clusters: dict[str, ClusterRuntime],
+    renders: RenderCounter,
+    max_series: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = make_settings()
     settings = settings.model_copy(
@@ -1258,7 +1261,15 @@ async def test_the_cap_gauges_count_the_body_served(
     )
     async with TestClient(TestServer(build_app(clusters, settings))) as test_client:
         text = await (await test_client.get("/metrics")).text()
+        await test_client.get("/metrics")
     values = samples(text)
+    warned = [r.getMessage() for r in caplog.records if "max_series cap" in r.getMessage()]
+    dropped = int(values[("lagwatch_series_dropped", ())])
+    assert warned == (
+        [f"/metrics: the max_series cap (12) left {dropped} series out; see lagwatch_series_dropped"]
+        if max_series == 12
+        else []
+    )
     health = ("lagwatch_series_", "lagwatch_cluster_", "lagwatch_offsets_caught_up", "lagwatch_head_refresh")
     data = [
         key
