@@ -252,9 +252,15 @@ COMMIT_FIELDS = 5
 unknown), the storage's own layout."""
 
 
-def commit_at(commits: Sequence[int], start: int) -> Commit:
-    """The `Commit` whose fields start at `commits[start]`."""
+def commit_at(commits: Sequence[int], start: int, times: dict[int, int] | None = None) -> Commit:
+    """The `Commit` whose fields start at `commits[start]`. With `times`, its two times are the integers
+    there when equal ones are (and are kept there otherwise): a consumer commits its partitions in one
+    request, so their commits have one timestamp and were stored at one instant, and a round keeps two
+    `Commit`s per partition."""
     offset, order, ts, observed, lag = commits[start : start + COMMIT_FIELDS]
+    if times is not None:
+        ts = times.setdefault(ts, ts)
+        observed = times.setdefault(observed, observed)
     return _new_commit(Commit, (offset, order, ts, None if lag < 0 else lag, observed))
 
 

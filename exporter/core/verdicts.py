@@ -88,11 +88,12 @@ def _evaluate(
     minimum_complete: float,
     was: PartitionStatus | None = None,
     same_window: bool = False,
+    times: dict[int, int] | None = None,
 ) -> tuple[Status, float, Commit | None, Commit | None, Reason]:
     """Burrow's `evaluatePartitionStatus` on a window in the storage's layout (`PartitionSnapshot.commits`):
     status, complete, start, end and reason of one partition. `was` is a status of the same partition
     before: its reason is returned where equal, and its start and end when `same_window` says that it was
-    evaluated from this very window."""
+    evaluated from this very window. New window ends share their times through `times` (`commit_at`)."""
     complete = completeness(slots, len(commits) // _F)
     if not commits:
         return _OK, complete, None, None, _NO_COMMITS_REASON
@@ -101,7 +102,7 @@ def _evaluate(
         # round before: that cost more CPU than building new ones.
         start, end = was.start, was.end
     else:
-        start, end = commit_at(commits, 0), commit_at(commits, len(commits) - _F)
+        start, end = commit_at(commits, 0, times), commit_at(commits, len(commits) - _F, times)
     if current_lag is None:
         return _OK, complete, start, end, _LAG_UNKNOWN_REASON
     if current_lag <= allowed_lag and complete >= minimum_complete:
@@ -197,6 +198,7 @@ def evaluate_group(
     maxlag_rank = -1
     results: list[PartitionStatus] = []
     before = () if previous is None else previous.partitions
+    times: dict[int, int] = {}
     unchanged = len(before) == len(snapshot.partitions)
     for index, part in enumerate(sorted(snapshot.partitions, key=_by_topic_partition)):
         # The same place in the same order is almost always the same partition (a reason or status equal
@@ -217,6 +219,7 @@ def evaluate_group(
             minimum_complete,
             was,
             same_window,
+            times,
         )
         if (
             was is not None

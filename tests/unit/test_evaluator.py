@@ -1119,3 +1119,27 @@ def test_the_cache_over_the_storage_shares_window_ends_until_a_commit_moves_them
     assert (third.partitions[1].start.offset, third.partitions[1].end.offset) == (20, 40)  # type: ignore[union-attr]
     assert third.partitions[0].end == second.partitions[0].end
     assert third.partitions[0].end is not second.partitions[0].end
+
+
+def test_the_commits_of_one_request_share_their_times() -> None:
+    # A consumer commits its partitions in one request: one timestamp, stored at one instant. Their window
+    # ends hold one integer for each time instead of one per partition (the storage's `tolist` makes new
+    # ones).
+    storage = Storage("c", intervals=2)
+    storage.set_topics({"t": 3}, T * 1000)
+    for order, at in ((1, T * 1000 + 123_456), (4, T * 1000 + 654_321)):
+        storage.apply_batch(
+            [("g", "t", p, 10 * order + p, at, -1, "") for p in range(3)],
+            [order + p for p in range(3)],
+            at + 7,
+        )
+    status = evaluate_group(storage.group_snapshot("g", (T + 700) * 1000), T + 700)
+    ends = [p.end for p in status.partitions]
+    starts = [p.start for p in status.partitions]
+    assert [(c.offset, c.timestamp_ms, c.observed_ms) for c in ends] == [  # type: ignore[union-attr]
+        (40 + p, T * 1000 + 654_321, T * 1000 + 654_328) for p in range(3)
+    ]
+    for commits in (ends, starts):
+        assert len({id(c.timestamp_ms) for c in commits}) == 1  # type: ignore[union-attr]
+        assert len({id(c.observed_ms) for c in commits}) == 1  # type: ignore[union-attr]
+    assert starts[0].timestamp_ms == T * 1000 + 123_456  # type: ignore[union-attr]
