@@ -31,7 +31,7 @@ from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
 from exporter.exposition.blocks import BlockRenderer, Exposition
 from exporter.exposition.cluster_view import ClusterView
-from exporter.exposition.metrics import RenderOptions, render
+from exporter.exposition.metrics import RenderOptions, health, render
 from exporter.gc_pause import gc_paused
 
 _NOW_MS = 1_763_000_000_123
@@ -181,7 +181,7 @@ def _blocks(cluster: ClusterView, moved: ClusterView, options: RenderOptions, bo
     print(f"blocks, first render: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms")
     renderer = BlockRenderer(options)
     exposition = renderer.render([cluster])
-    assert exposition.body == body
+    assert _scraped(exposition, [cluster], options) == body
     deflated = sum(len(p.deflated) for p in exposition.parts)
     print(
         f"blocks: {len(exposition.parts):,} parts, deflated {deflated:,} bytes ({deflated / len(body):.1%})"
@@ -203,7 +203,12 @@ def _blocks(cluster: ClusterView, moved: ClusterView, options: RenderOptions, bo
     )
     # What the steady state keeps must still be the renderer's text.
     for view in (moved, cluster):
-        assert renderer.render([view]).body == render([view], options).body
+        assert _scraped(renderer.render([view]), [view], options) == render([view], options).body
+
+
+def _scraped(exposition: Exposition, views: list[ClusterView], options: RenderOptions) -> bytes:
+    """The body a scrape sends: the renderer's data families, then the health families it writes itself."""
+    return exposition.body + health(views, exposition.series, exposition.dropped, options.compat)
 
 
 if __name__ == "__main__":
