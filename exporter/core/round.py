@@ -192,11 +192,12 @@ class _Figures:
         lags_before: GroupLagSeconds | None = None,
         rooms_before: GroupHeadroom | None = None,
     ) -> GroupFigures:
-        """The group's figures. `lags_before` and `rooms_before` are its figures in the round before: a
-        headroom whose lag in seconds is the very object it was there (a shared constant, such as caught up)
-        and that is equal to its headroom there is that object, and a tuple of figures all the same as
-        before is the tuple before. A lag in seconds that is not a constant moves with the clock: looking
-        for an equal one before would find none and cost a read of memory long unused."""
+        """The group's figures. `lags_before` and `rooms_before` are its figures in the round before: a lag
+        in seconds without seconds (a read pending, say) equal to the one there is that object, so is a
+        headroom whose lag in seconds is the very object it was there (also a shared constant, such as caught
+        up) and that is equal to its headroom there, and a tuple of figures all the same as before is the
+        tuple before. A lag in seconds with seconds moves with the clock: looking for an equal one before
+        would find none and cost a read of memory long unused."""
         timelag, clock = self._timelag, self._clock
         figure = None if timelag is None else timelag.figure
         parts = status.partitions
@@ -227,6 +228,9 @@ class _Figures:
                     )
                     if lag.read is not None:
                         reads.append(PartitionOffset(p.topic, p.partition, lag.read))
+                    if lag.seconds is None and lag is not lag_was and lag == lag_was:
+                        # No figure (a read pending, say) does not move with the clock.
+                        lag = lag_was
                 topic = p.topic
                 starts = self._starts.get(topic)
                 if starts is None:

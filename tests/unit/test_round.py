@@ -164,3 +164,19 @@ def test_a_headroom_that_moved_while_its_lag_did_not_is_a_new_one() -> None:
     assert second.lag_seconds["g0"] is first.lag_seconds["g0"]
     assert second.headroom["g0"] == (Headroom(0, 75, 604_800.0), None)
     assert first.headroom["g0"] == (Headroom(0, 90, 604_800.0), None)
+
+
+def test_a_figure_without_seconds_is_shared_until_it_changes() -> None:
+    storage, cache = _storage(), EvaluationCache(cluster="c")
+    timelag = TimeLag(Policy())  # no history: every lagging partition waits for an exact read
+    _, first = _run(evaluation_round(cache, storage, timelag, T, T, timer=lambda: 0.0))
+    _, second = _run(evaluation_round(cache, storage, timelag, T, T + 10, timer=lambda: 0.0, previous=first))
+    assert second.lag_seconds["g1"] is first.lag_seconds["g1"]
+    assert second.headroom["g1"] is first.headroom["g1"]
+    assert second.lag_seconds["g1"][0] == LagSeconds(None, "pending_exact_read", 41)
+    storage.apply(OffsetCommit("g1", "t", 0, 45, MS + 1), 60, MS + 1)  # the group moved on: another read
+    _, third = _run(evaluation_round(cache, storage, timelag, T, T + 20, timer=lambda: 0.0, previous=second))
+    assert third.lag_seconds["g1"][0] == LagSeconds(None, "pending_exact_read", 45)
+    assert third.headroom["g1"][0] == Headroom(0, 35, None)
+    assert second.headroom["g1"][0] == Headroom(0, 31, None)
+    assert third.lag_seconds["g0"] is first.lag_seconds["g0"]
