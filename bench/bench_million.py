@@ -115,8 +115,14 @@ async def _populate(bootstrap: str, layout: loadgen.Layout) -> None:
     await committer.close()
 
 
-def _settings(prefix: str) -> dict[str, dict[str, object]]:
-    return {"metrics": {"granularity": "group"}, "filters": {"group_allow": f"^{prefix}-group-"}}
+def _settings(prefix: str, full_collection_every: float | None = None) -> dict[str, dict[str, object]]:
+    settings: dict[str, dict[str, object]] = {
+        "metrics": {"granularity": "group"},
+        "filters": {"group_allow": f"^{prefix}-group-"},
+    }
+    if full_collection_every is not None:
+        settings[""] = {"full_collection_every": full_collection_every}
+    return settings
 
 
 def _baseline(bootstrap: str, directory: Path, prefix: str) -> int:
@@ -134,7 +140,8 @@ def _measure(bootstrap: str, directory: Path, prefix: str, args: argparse.Namesp
     records = group_partitions * args.commits
     stalls = args.stalls_log or directory / "stalls.txt"
     probe_env = {"PYTHONPATH": str(_STALL_PROBE), "STALL_PROBE_OUT": str(stalls)} if args.stalls else {}
-    with Lagwatch(bootstrap, directory, _settings(prefix), nice=args.nice, env=probe_env) as lagwatch:
+    settings = _settings(prefix, args.full_collection_every)
+    with Lagwatch(bootstrap, directory, settings, nice=args.nice, env=probe_env) as lagwatch:
         probe = HealthProbe(lagwatch)
         probe.start()
         try:
@@ -232,6 +239,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--stalls-log", type=Path, help="with --stalls: keep every line of the probe in this file (appended)"
+    )
+    parser.add_argument(
+        "--full-collection-every",
+        type=float,
+        help="lagwatch's full_collection_every (600 s by default): shorter, a run sees that collection",
     )
     args = parser.parse_args()
     if args.no_load and not (args.prefix and args.bootstrap):

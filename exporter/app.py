@@ -16,6 +16,7 @@ import os
 import signal
 
 from exporter.exposition.server import HttpServer
+from exporter.gc_pause import collect_fully_every
 from exporter.runtime import ClusterRuntime
 from exporter.settings import Settings, StartupError
 from exporter.state_file import check_state_dir, describe
@@ -46,6 +47,7 @@ def _configure_logging(level: str) -> None:
 async def run(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT; returns the process exit code."""
     _configure_logging(settings.log_level)
+    collect_fully_every(settings.full_collection_every)
     if settings.metrics.burrow_compatible:
         log.warning('metrics.burrow_compatible is deprecated: use metrics.compatible = ["burrow"]')
     if settings.lag_seconds.enabled:

@@ -20,15 +20,17 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from exporter.core.evaluator import EvaluationCache
-from exporter.core.model import GroupStatus
+from exporter.core.exact_answers import PartitionOffset
+from exporter.core.model import Commit, GroupReason, GroupStatus, PartitionStatus, Reason
+from exporter.core.retention import Headroom
 from exporter.core.round import GroupFigures, Round, evaluation_round, group_figures
 from exporter.core.storage import Storage
-from exporter.core.timelag import TimeLag
-from exporter.gc_pause import freeze_survivors, gc_paused
+from exporter.core.timelag import LagSeconds, TimeLag
+from exporter.gc_pause import freeze_survivors, gc_paused, untrack, untrack_young
 from exporter.let_go import let_go
 from exporter.sources.cluster import ClusterHealth
 from exporter.sources.progress import SourceProgress
@@ -55,6 +57,28 @@ def let_go_of_round(replaced: Round) -> None:
     s."""
     parts = replaced.statuses.values(), replaced.lag_seconds.values(), replaced.headroom.values()
     let_go(*parts, replaced.reads)
+
+
+_VALUES = frozenset(
+    {GroupStatus, GroupReason, PartitionStatus, Commit, Reason, LagSeconds, Headroom, PartitionOffset}
+)
+"""What a round makes by the million, taken out of the cycle collector's lists (`untrack_young`): immutable
+values built of values, never part of a reference cycle (tests/unit/test_loop_stalls.py checks what they
+hold)."""
+
+
+def _tuples_of(result: Round) -> Iterator[list[object]]:
+    """Each group's tuples of partition statuses, lag in seconds and headroom that are still tracked,
+    `_BATCH` groups at a time, and the round's reads: CPython never takes out a tuple that holds objects of
+    a class, even untracked ones."""
+    lags, rooms = result.lag_seconds, result.headroom
+    held: list[object] = []
+    for count, (group, status) in enumerate(result.statuses.items(), 1):
+        held += (status.partitions, lags.get(group), rooms.get(group))
+        if count % _BATCH == 0:
+            yield held
+            held = []
+    yield [*held, result.reads]
 
 
 class HeadRounds(Protocol):
@@ -205,10 +229,20 @@ class Evaluation:
                         result: Round = done.value
                         break
                     if time.perf_counter() - turn >= _SLICE_S:
+                        # Out of the collector's lists for good, the statuses and figures are walked by no
+                        # collection, not even the full one that frees what freezing kept (at 1,000,000
+                        # group-partitions, seconds of the loop every 10 minutes).
+                        untrack_young(_VALUES)
                         gc.collect(1)
                         await asyncio.sleep(0)
                         turn = time.perf_counter()
-                # Before the collector is back: it would walk the round's millions of objects at once.
+                # Before the collector is back: it would walk the rest of the round's objects at once.
+                untrack_young(_VALUES)
+                for held in _tuples_of(result):
+                    untrack(held)
+                    if time.perf_counter() - turn >= _SLICE_S:
+                        await asyncio.sleep(0)
+                        turn = time.perf_counter()
                 freeze_survivors()
             for group, (status, figures) in self._meanwhile.items():
                 result = result.with_group(group, status, figures)

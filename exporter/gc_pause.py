@@ -15,21 +15,38 @@ cycle alive at a freeze is not collected when it dies later (reference counting 
 else frozen, the statuses a round replaces included). lagwatch's own data hold no cycles, but the libraries'
 objects of the moment (a request being served, a fetch in flight) do: in the steady state at 100,000
 group-partitions, 1,700 such objects a minute were found frozen and dead (`gc.unfreeze(); gc.collect()` in
-the running process), a leak without end. So every `FULL_COLLECTION_EVERY_S` a freeze
-first unfreezes everything and runs one full collection (0.35-0.45 s at 100,000 group-partitions), which
-bounds what can leak to what dies within that time; at 1,000,000 group-partitions that collection is one stall
-of seconds every ten minutes.
+the running process), a leak without end. So every `full_collection_every` seconds (setting; 600 by default) a
+freeze first unfreezes everything and runs one full collection, which bounds what can leak to what dies within
+that time.
+
+That collection walks every tracked object: 0.19-0.27 s of CPU at 100,000 group-partitions, 1.4-2.5 s at
+1,000,000, one stall of the event loop every ten minutes. So what lagwatch keeps by the million is also taken
+out of the collector's lists for good (`untrack_young`, `untrack`), as CPython itself does with tuples of
+atoms: a round's statuses, commits, reasons and figures, and the storage's groups and windows, values or
+containers of numbers that can never be part of a reference cycle. Reference counting frees them as before;
+the full collection walks the libraries', the interpreter's and the few other objects (about 40 ms at 100,000
+group-partitions).
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import compress
 
-__all__ = ["FULL_COLLECTION_EVERY_S", "freeze_survivors", "gc_paused"]
+__all__ = [
+    "FULL_COLLECTION_EVERY_S",
+    "collect_fully_every",
+    "freeze_survivors",
+    "gc_paused",
+    "untrack",
+    "untrack_young",
+]
 
 FULL_COLLECTION_EVERY_S = 600.0
 """How often a freeze collects everything first, frozen objects included."""
@@ -70,25 +87,68 @@ def gc_paused() -> Iterator[None]:
 
 
 class _Freezes:
-    """When a freeze last collected everything."""
+    """When a freeze last collected everything, and how often it does."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.full_at = clock()
+        self.every_s = FULL_COLLECTION_EVERY_S
 
 
 _FREEZES = _Freezes(time.monotonic)
 
 
+def collect_fully_every(seconds: float) -> None:
+    """How often a freeze collects everything first (`full_collection_every`; `FULL_COLLECTION_EVERY_S`
+    until set)."""
+    _FREEZES.every_s = seconds
+
+
 def freeze_survivors() -> None:
     """Collect the young generations, then exempt everything still alive from future collections; once every
-    `FULL_COLLECTION_EVERY_S`, collect everything first, what earlier freezes exempted included. Call it at
-    the end of a bulk pass, before the collector is enabled again."""
+    `collect_fully_every` seconds, collect everything first, what earlier freezes exempted included. Call it
+    at the end of a bulk pass, before the collector is enabled again."""
     now = _FREEZES.clock()
-    if now - _FREEZES.full_at >= FULL_COLLECTION_EVERY_S:
+    if now - _FREEZES.full_at >= _FREEZES.every_s:
         _FREEZES.full_at = now
         gc.unfreeze()
         gc.collect()
     else:
         gc.collect(1)
     gc.freeze()
+
+
+def _untracker() -> Callable[[object], None] | None:
+    try:
+        function = ctypes.pythonapi.PyObject_GC_UnTrack
+    except AttributeError:
+        return None
+    function.argtypes = [ctypes.py_object]
+    function.restype = None
+    return function
+
+
+_UNTRACK = _untracker()
+"""CPython's `PyObject_GC_UnTrack` (its C API, stable since 2.2); None where the interpreter has none."""
+
+
+def untrack(objects: Iterable[object]) -> None:
+    """`untrack_young` for given objects, young or old: for containers of values that CPython does not
+    take out by itself (a tuple holding objects of a class, even untracked ones)."""
+    if _UNTRACK is not None:
+        deque(map(_UNTRACK, filter(gc.is_tracked, objects)), maxlen=0)
+
+
+def untrack_young(kinds: Collection[type]) -> None:
+    """Take the objects of `kinds` among those allocated since the young generations were last collected out
+    of the cycle collector's lists for good, as CPython itself does with tuples and dicts that hold only atoms
+    (and so, at the next collection, with the tuples that hold only these): no collection walks them again,
+    full ones included, while reference counting still frees them. Only for kinds whose objects can never be
+    part of a reference cycle: immutable values built of values. Where the interpreter offers no way to,
+    nothing happens (they stay tracked, and `freeze_survivors` freezes them). Call it before collecting the
+    young generations; about 0.2 us per object taken out."""
+    if _UNTRACK is None:
+        return
+    young = gc.get_objects(0) + gc.get_objects(1)
+    ours = compress(young, map(kinds.__contains__, map(type, young)))
+    deque(map(_UNTRACK, ours), maxlen=0)

@@ -342,6 +342,11 @@ class Settings(BaseSettings):
     )
 
     log_level: LogLevel = Field(default="info", description="Log level.")
+    full_collection_every: Seconds = Field(
+        default=600.0,
+        description="Seconds between the full collections of Python's cycle collector that include what "
+        "evaluation rounds froze (docs/architecture.md).",
+    )
     clusters: dict[str, ClusterSettings] = Field(default_factory=_default_clusters)
     storage: StorageSettings = StorageSettings()
     evaluator: EvaluatorSettings = EvaluatorSettings()

@@ -14,6 +14,7 @@ import asyncio
 import gc
 import logging
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,9 +25,11 @@ from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import TopicPartition
 
 from exporter.core.decoder import decode_batch
+from exporter.core.groups import Group
 from exporter.core.model import DecodeError, OffsetCommit, Record, SkippedRecord
 from exporter.core.storage import Storage
-from exporter.gc_pause import freeze_survivors, gc_paused
+from exporter.core.windows import GroupTopic
+from exporter.gc_pause import freeze_survivors, gc_paused, untrack_young
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.progress import SourceProgress
@@ -52,6 +55,9 @@ _FIRST_RETRY_S = 1.0
 _MAX_RETRY_S = 30.0
 _WAIT_S = 2.0
 """How often a topic that does not exist yet is looked for again."""
+_WINDOWS = frozenset({Group, GroupTopic, array})
+"""What the storage keeps of each group, taken out of the cycle collector's lists (`untrack_young`): a group
+holds its topics' windows, a window arrays of integers, nothing refers back (no reference cycle)."""
 
 
 class OffsetsTopicSource:
@@ -190,6 +196,8 @@ class OffsetsTopicSource:
                 with gc_paused():
                     await self._apply_fetched(fetched)
                     del fetched
+                    # The groups and windows stay: out of the collector's lists, no collection walks them.
+                    untrack_young(_WINDOWS)
                     if self.progress.caught_up:
                         gc.collect(1)
                     else:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from exporter import gc_pause
-from exporter.gc_pause import freeze_survivors, gc_paused
+from exporter.gc_pause import freeze_survivors, gc_paused, untrack, untrack_young
 
 
 @pytest.fixture(autouse=True)
@@ -122,3 +122,46 @@ def test_a_cycle_frozen_alive_is_collected_at_the_next_full_collection(
     # ...and then the freeze collects it before freezing what is alive.
     assert gone() is None
     assert gc.get_freeze_count() > 0
+
+
+class _Value:
+    __slots__ = ("__weakref__", "number")
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+
+def test_untracking_takes_out_the_young_objects_of_the_kinds_given() -> None:
+    with gc_paused():
+        old = _Value(0)
+        gc.collect(1)
+        young, other = [_Value(n) for n in range(1000)], _Node()
+        untrack_young({_Value})
+        # Out of the collector's lists: the young values, not the older one (collected into the old
+        # generation before), nor what is of another kind, nor the list holding them.
+        assert not any(map(gc.is_tracked, young))
+        assert gc.is_tracked(old)
+        assert gc.is_tracked(other)
+        assert gc.is_tracked(young)
+        assert [o for o in gc.get_objects() if type(o) is _Value] == [old]
+        untrack([old, other.other])
+        assert not gc.is_tracked(old)
+    # Reference counting still frees them.
+    gone = weakref.ref(young[0])
+    del young
+    assert gone() is None
+
+
+def test_the_full_collection_comes_at_the_interval_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(gc_pause, "_FREEZES", gc_pause._Freezes(lambda: now[0]))
+    gc_pause.collect_fully_every(30.0)
+    gone = _frozen_dead_cycle()
+    now[0] += 29.0
+    with gc_paused():
+        freeze_survivors()
+    assert gone() is not None
+    now[0] += 1.0
+    with gc_paused():
+        freeze_survivors()
+    assert gone() is None
