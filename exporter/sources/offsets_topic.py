@@ -29,7 +29,7 @@ from exporter.core.groups import Group
 from exporter.core.model import DecodeError, OffsetCommit, Record, SkippedRecord
 from exporter.core.storage import Storage
 from exporter.core.windows import GroupTopic
-from exporter.gc_pause import freeze_survivors, gc_paused, untrack_young
+from exporter.gc_pause import freeze_survivors, gc_paused, untrack, untrack_young
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.progress import SourceProgress
@@ -196,18 +196,25 @@ class OffsetsTopicSource:
                 with gc_paused():
                     await self._apply_fetched(fetched)
                     del fetched
-                    # The groups and windows stay: out of the collector's lists, no collection walks them.
-                    untrack_young(_WINDOWS)
-                    if self.progress.caught_up:
-                        gc.collect(1)
-                    else:
-                        # The replay's windows stay: frozen, full collections never walk them (gc_pause.py).
-                        freeze_survivors()
+                    self._keep_windows()
             if targets:
                 await self._check_caught_up(consumer, targets)
             await self._note_complete(consumer, partitions)
             # Decoding runs on the event loop: yield between batches so scrapes and health checks stay prompt.
             await asyncio.sleep(0)
+
+    def _keep_windows(self) -> None:
+        """After a fetch was applied, with the collector paused: the groups and windows it made stay, out of
+        the collector's lists for good, so that no collection walks them (a group's dict of topics holds only
+        windows: CPython does not take it out by itself); the rest is collected, and during the replay what
+        survives is frozen (gc_pause.py)."""
+        taken = untrack_young(_WINDOWS)
+        untrack(group.topics for group in taken if isinstance(group, Group))
+        del taken
+        if self.progress.caught_up:
+            gc.collect(1)
+        else:
+            freeze_survivors()
 
     async def _apply_fetched(self, fetched: dict[TopicPartition, list[FetchedRecord]]) -> None:
         """Apply a fetch in chunks, letting the event loop run every `_SLICE_S`: a fetch of 5,000 records held

@@ -26,9 +26,11 @@ from exporter.core.model import OffsetCommit
 from exporter.core.retention import TopicRetention
 from exporter.core.storage import Storage
 from exporter.core.timelag import TimeLag
+from exporter.core.windows import GroupTopic
 from exporter.evaluation import _SLICE_S
 from exporter.exposition import metrics_endpoint
 from exporter.exposition.cluster_view import ClusterView
+from exporter.gc_pause import gc_paused
 from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, LagSecondsSettings, MetricsSettings, Settings
 from exporter.sources import offsets_topic
@@ -279,6 +281,25 @@ async def test_a_replayed_fetch_lets_the_loop_run_every_slice() -> None:
     assert spent > 4 * offsets_topic._SLICE_S
     assert probe.longest < _STALL_S
     assert probe.turns >= spent / _STALL_S
+
+
+async def test_a_replayed_fetch_leaves_its_groups_and_windows_out_of_reach_of_full_collections() -> None:
+    storage = Storage("c1")
+    storage.set_topics({"topic-000": 10}, NOW_MS)
+    source = OffsetsTopicSource(
+        "c1", ClusterSettings(bootstrap_servers=("k:9092",)), storage, clock=lambda: NOW
+    )
+    with gc_paused():
+        await source._apply_fetched(_fetched(2, 3_000))
+        source._keep_windows()
+    gc.unfreeze()
+    # 2,000 groups, their windows and dicts of topics: none is walked by the full collection every 10 minutes.
+    assert storage.stats().groups == 2_000
+    kept = [o for o in gc.get_objects() if type(o) in offsets_topic._WINDOWS]
+    assert len(kept) < 10
+    assert not [
+        o for o in gc.get_objects() if isinstance(o, dict) and any(type(v) is GroupTopic for v in o.values())
+    ]
 
 
 class _Counted(Sequence[PartitionOffset]):
