@@ -26,7 +26,6 @@ from exporter.core.model import OffsetCommit
 from exporter.core.retention import TopicRetention
 from exporter.core.storage import Storage
 from exporter.core.timelag import TimeLag
-from exporter.core.windows import GroupTopic
 from exporter.evaluation import _SLICE_S
 from exporter.exposition import metrics_endpoint
 from exporter.exposition.cluster_view import ClusterView
@@ -135,12 +134,16 @@ async def test_a_round_leaves_its_statuses_out_of_reach_of_full_collections() ->
     # their commits and reasons, or the group's tuples of them (at 1,000,000 group-partitions, that
     # collection walked some six million objects: 1.5-2.5 s of the loop).
     gc.unfreeze()
-    # Left: the modules' constants of these kinds (a shared reason, "no history yet"), not the round's 40,000.
-    assert len([o for o in gc.get_objects() if type(o) in evaluation._VALUES]) < 50
     published = runtime.published
-    assert not any(map(gc.is_tracked, published.statuses.values()))
-    assert not any(gc.is_tracked(s.partitions) for s in published.statuses.values())
-    assert not any(map(gc.is_tracked, published.headroom.values()))
+    made = [
+        *published.statuses.values(),
+        *published.headroom.values(),
+        *(s.partitions for s in published.statuses.values()),
+        *(part for s in published.statuses.values() for p in s.partitions for part in (p, p.start, p.end)),
+    ]
+    assert len(made) == 3 * GROUPS + 3 * GROUPS * PARTITIONS
+    assert [o for o in made if gc.is_tracked(o)] == []
+    del made
     status = runtime.published.status("group-00000")
     assert [p.end.offset for p in status.partitions if p.end is not None] == [2_000] * PARTITIONS
     # Reference counting still frees them: a new round's status replaces the old, which goes.
@@ -293,13 +296,13 @@ async def test_a_replayed_fetch_leaves_its_groups_and_windows_out_of_reach_of_fu
         await source._apply_fetched(_fetched(2, 3_000))
         source._keep_windows()
     gc.unfreeze()
-    # 2,000 groups, their windows and dicts of topics: none is walked by the full collection every 10 minutes.
-    assert storage.stats().groups == 2_000
-    kept = [o for o in gc.get_objects() if type(o) in offsets_topic._WINDOWS]
-    assert len(kept) < 10
-    assert not [
-        o for o in gc.get_objects() if isinstance(o, dict) and any(type(v) is GroupTopic for v in o.values())
-    ]
+    # 2,000 groups, their dicts of topics, windows and arrays: none is walked by the full collection every 10
+    # minutes.
+    groups = list(storage._groups.by_name.values())
+    windows = [window for group in groups for window in group.topics.values()]
+    kept = [*groups, *(group.topics for group in groups), *windows, *(window.data for window in windows)]
+    assert len(kept) == 4 * 2_000
+    assert [o for o in kept if gc.is_tracked(o)] == []
 
 
 class _Counted(Sequence[PartitionOffset]):
