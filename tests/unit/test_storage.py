@@ -1038,6 +1038,19 @@ def _then(topic: str, partition: int, ts: int) -> int | None:
     return None if partition == 2 else 150 + ts % 7
 
 
+def _apply_step(storage: Storage, kind: str, argument: object) -> None:
+    """A step of `_batch_steps` other than a batch."""
+    match kind:
+        case "topics":
+            storage.set_topics(argument, NOW)  # type: ignore[arg-type]
+        case "delete":
+            storage.delete_group(*argument)  # type: ignore[misc]
+        case "head":
+            storage.add_head_offset(*argument, NOW)  # type: ignore[misc]
+        case "replay_heads":
+            storage.set_replay_heads(_then if argument else None)
+
+
 def _state(storage: Storage) -> object:
     groups = storage.groups()
     return (
@@ -1068,17 +1081,9 @@ def test_a_batch_applies_exactly_as_its_records_one_by_one(
     one_by_one, batched = storage(), storage()
     order = 0
     for kind, argument in steps:
-        for s in (one_by_one, batched):
-            match kind:
-                case "topics":
-                    s.set_topics(argument, NOW)  # type: ignore[arg-type]
-                case "delete":
-                    s.delete_group(*argument)  # type: ignore[misc]
-                case "head":
-                    s.add_head_offset(*argument, NOW)  # type: ignore[misc]
-                case "replay_heads":
-                    s.set_replay_heads(_then if argument else None)
         if kind != "batch":
+            for s in (one_by_one, batched):
+                _apply_step(s, kind, argument)
             continue
         records, orders = [], []
         for record, step in argument:  # type: ignore[attr-defined]
@@ -1184,22 +1189,15 @@ def test_property_while_windows_version_stays_every_window_reads_the_same(
 
     before = windows()
     for kind, argument in steps:
-        match kind:
-            case "topics":
-                storage.set_topics(argument, NOW)  # type: ignore[arg-type]
-            case "delete":
-                storage.delete_group(*argument)  # type: ignore[misc]
-            case "head":
-                storage.add_head_offset(*argument, NOW)  # type: ignore[misc]
-            case "replay_heads":
-                storage.set_replay_heads(_then if argument else None)
-            case "batch":
-                records, orders = [], []
-                for record, step in argument:  # type: ignore[attr-defined]
-                    order += step
-                    records.append(record)
-                    orders.append(order)
-                storage.apply_batch(records, orders, NOW)
+        if kind != "batch":
+            _apply_step(storage, kind, argument)
+        else:
+            records, orders = [], []
+            for record, step in argument:  # type: ignore[attr-defined]
+                order += step
+                records.append(record)
+                orders.append(order)
+            storage.apply_batch(records, orders, NOW)
         after = windows()
         for group, (version, parts) in after.items():
             if group in before and before[group][0] == version:
