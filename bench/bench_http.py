@@ -5,10 +5,10 @@ started); the scraping client runs in this process and the health checker in a t
 a GIL with the server. Figures:
 
 * /metrics median latency (request sent to last byte read) over --runs scrapes, plain and gzip, when an
-  evaluation round changed the data just before the scrape (the scrape renders: the worst case), when the
-  round ended 1.5 s before (the server has rendered ahead of the scrape: the usual case when scrapes do not
-  keep in step with the rounds), and when nothing changed since the previous scrape (a second Prometheus of
-  an HA pair);
+  evaluation round changed the data just before the scrape (its render is running: the scrape is answered
+  from the render before, sharing the GIL with the one running), when the round ended 1.5 s before (the
+  server has rendered it), and when nothing changed since the previous scrape (a second Prometheus of an HA
+  pair);
 * latency of GET /-/healthy sent every 10 ms while scrapes that must render run back to back (gzip, as
   Prometheus asks).
 
