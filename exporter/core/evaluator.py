@@ -18,7 +18,7 @@ from exporter.core.model import COMMIT_FIELDS, GroupSnapshot, GroupStatus, Parti
 from exporter.core.rules import recent_lag_zero
 from exporter.core.verdicts import completeness, evaluate_group
 
-__all__ = ["EvaluationCache", "GroupSource"]
+__all__ = ["CacheEntry", "EvaluationCache", "GroupSource"]
 
 
 class GroupSource(Protocol):
@@ -59,8 +59,10 @@ def _stop_deadline(partition: PartitionSnapshot, allowed_lag: int, minimum_compl
     return (2 * timestamps[-1] - timestamps[0]) // 1000 + 1
 
 
-class _Entry(NamedTuple):
-    """A NamedTuple: a round may build one per group."""
+class CacheEntry(NamedTuple):
+    """What the cache keeps of a group besides its status. A NamedTuple: a round may build one per group.
+    Numbers only, but CPython never takes a tuple of a subclass out of the cycle collector's lists by itself
+    (only exact tuples): the shell does (`evaluation._VALUES`)."""
 
     version: int
     windows: int
@@ -82,9 +84,9 @@ class EvaluationCache:
         self._allowed_lag = allowed_lag
         self._minimum_complete = minimum_complete
         self._cluster = cluster
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, CacheEntry] = {}
         self._statuses: dict[str, GroupStatus] = {}
-        self._overrides: dict[str, tuple[_Entry, GroupStatus] | None] | None = None
+        self._overrides: dict[str, tuple[CacheEntry, GroupStatus] | None] | None = None
         """While a round runs: the groups `refresh_group` handled meanwhile, and their results."""
 
     @property
@@ -109,10 +111,10 @@ class EvaluationCache:
         run in between. The new statuses replace the old ones in the step that ends the generator, never
         before a yield; it returns how many groups were evaluated."""
         now_s = math.floor(now)
-        entries: dict[str, _Entry] = {}
+        entries: dict[str, CacheEntry] = {}
         statuses: dict[str, GroupStatus] = {}
         evaluated = 0
-        overrides: dict[str, tuple[_Entry, GroupStatus] | None] = {}
+        overrides: dict[str, tuple[CacheEntry, GroupStatus] | None] = {}
         self._overrides = overrides
         try:
             for checked, group in enumerate(source.groups(), 1):
@@ -171,8 +173,8 @@ class EvaluationCache:
         return None if result is None else result[1]
 
     def _evaluate(
-        self, source: GroupSource, group: str, version: int, now: float, entry: _Entry | None
-    ) -> tuple[_Entry, GroupStatus]:
+        self, source: GroupSource, group: str, version: int, now: float, entry: CacheEntry | None
+    ) -> tuple[CacheEntry, GroupStatus]:
         """A new evaluation of the group; `entry` is the group's entry before (its status is `_statuses`')."""
         snapshot = source.group_snapshot(group, int(now * 1000))
         windows = source.windows_version(group)
@@ -187,7 +189,7 @@ class EvaluationCache:
             same_windows=entry is not None and entry.windows == windows,
         )
         now_s = math.floor(now)
-        return _Entry(version, windows, now_s, self._deadline(snapshot, now_s)), status
+        return CacheEntry(version, windows, now_s, self._deadline(snapshot, now_s)), status
 
     def _deadline(self, snapshot: GroupSnapshot | None, now_s: int) -> float:
         if snapshot is None:
