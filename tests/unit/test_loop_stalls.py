@@ -171,7 +171,8 @@ _ATOMS = (int, float, str, bytes, type(None), Enum, type)
 
 def _never_in_a_cycle(top: object) -> list[object]:
     """What `top` refers to, directly or not, that is neither an atom (numbers, strings, bytes, None, enum
-    members, classes) nor an exact tuple or a value of `evaluation._VALUES`: anything else could refer back."""
+    members, classes) nor an exact tuple or a value of `evaluation._VALUES`: anything else could refer
+    back."""
     found, todo = [], [top]
     while todo:
         for held in gc.get_referents(todo.pop()):
