@@ -42,9 +42,11 @@ log = logging.getLogger(__name__)
 
 _BATCH = 50
 """Groups evaluated between two looks at the time (about 5 ms of work at 10 partitions a group)."""
-_SLICE_S = 0.02
+_SLICE_S = 0.005
 """How long a round holds the event loop before it lets other work run: a fixed number of groups per turn
-took 50-100 ms at 1,000,000 group-partitions, and longer with groups of many partitions."""
+took 50-100 ms at 1,000,000 group-partitions, and longer with groups of many partitions. A scrape takes 5-7
+turns of the loop, each waiting for the slice in progress: 20 ms slices made a scrape during a round
+85-101 ms, 5 ms slices 37-63 ms (`bench/bench_scrape_gil.py --round --slice S`, docs/http-api.md)."""
 _FIRST_EVALUATION_POLL_S = 0.01
 _FIRST_BACKOFF_S = 0.5
 """After a failed round, the retry waits for the next HEAD round, at most this long (doubling to the cap)."""
