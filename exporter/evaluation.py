@@ -119,7 +119,6 @@ class Evaluation:
         stream_slack: float,
         timelag: TimeLag | None = None,
         restored_cluster_id: str = "",
-        on_published: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
@@ -136,7 +135,7 @@ class Evaluation:
         self._timelag = timelag
         self._restored_cluster_id = restored_cluster_id
         self._restored_pruned = False
-        self._listeners: list[Callable[[], None]] = [] if on_published is None else [on_published]
+        self._listeners: list[Callable[[], None]] = []
         self._clock = clock
         self._lock = asyncio.Lock()
         self._failing = False
@@ -281,7 +280,7 @@ class Evaluation:
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call `listener` (on the event loop) each time a round, or a group re-evaluated at once, is
-        published, after `on_published`."""
+        published, in the order they subscribed."""
         self._listeners.append(listener)
 
     def _tell(self) -> None:

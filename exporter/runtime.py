@@ -115,9 +115,10 @@ class ClusterRuntime:
             stream_slack=stream_slack,
             timelag=self.timelag,
             restored_cluster_id=saved.cluster_id,
-            on_published=None if self.exact_reads is None else self.exact_reads.wake,
             clock=clock,
         )
+        if self.exact_reads is not None:
+            self.evaluation.subscribe(self.exact_reads.wake)
 
     @property
     def published(self) -> Round:
