@@ -142,8 +142,6 @@ class BlockRenderer:
             unit: [f for f in self._group_families if f.unit == unit] for unit in ("group", "partition")
         }
         self._buckets: dict[tuple[str, str], _Bucket] = {}
-        self._rendered: list[_Bucket] = []
-        """The buckets of the last render, in render order."""
         self._sources: list[tuple[str, object, object, object]] = []
         """Each cluster's name, statuses, lag in seconds and headroom at the last render, by identity."""
         self._cut: _Cut | None = None
@@ -158,11 +156,10 @@ class BlockRenderer:
         if _same_sources(sources, self._sources):
             # The same round of every cluster (the clock, HEAD offsets or health moved): every bucket is the
             # one kept, without cutting the groups into buckets again and comparing each.
-            buckets = self._rendered
+            buckets = list(self._buckets.values())
         else:
             buckets = [self._blocks(bucket) for bucket in _buckets(clusters)]
             self._buckets = {b.key: b for b in buckets}
-            self._rendered = buckets
         self._sources = sources
         topics = TopicRows.of(clusters) if self._per_partition else TopicRows()
         topic_costs = counter("topic", self._options.compat)(topics)

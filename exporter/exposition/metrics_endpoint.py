@@ -77,8 +77,6 @@ class _State:
     capped: bool = False
     last_scrape: float | None = None
     """`time.monotonic()` of the last /metrics request, which keeps the rendering ahead going."""
-    releases: set[asyncio.Task[None]] = field(default_factory=set)
-    """Replaced views being let go of in slices (`_release`)."""
 
 
 _STATE = web.AppKey("lagwatch_metrics", _State)
@@ -153,7 +151,7 @@ async def _current(state: _State) -> _Rendered:
     if rendered is None or not _unchanged(rendered.views, views):
         rendered = await asyncio.to_thread(_render, state.renderer, views)
         if state.rendered is not None:
-            _release(state, state.rendered.views)
+            _release(state.rendered.views)
         state.rendered = rendered
         _log_cap(state, rendered.exposition)
     return rendered
@@ -193,17 +191,14 @@ def _same_values(was: Mapping[str, object], now: Mapping[str, object]) -> bool:
     return was is now or (len(was) == len(now) and all(now.get(key) is value for key, value in was.items()))
 
 
-def _release(state: _State, views: list[ClusterView]) -> None:
+def _release(views: list[ClusterView]) -> asyncio.Task[None] | None:
     """Let go of replaced views a slice at a time (`let_go`): they are usually the last holders of an older
     round's statuses and figures, and dropping them at once freed a million objects in one go (0.5-0.6 s of
     the event loop at 1,000,000 group-partitions)."""
     held: list[Iterable[object]] = []
     for view in views:
         held += [view.groups, view.lag_seconds.values(), view.headroom.values()]
-    task = let_go(*held)
-    if task is not None:
-        state.releases.add(task)
-        task.add_done_callback(state.releases.discard)
+    return let_go(*held)
 
 
 def _render(renderer: BlockRenderer, views: list[ClusterView]) -> _Rendered:

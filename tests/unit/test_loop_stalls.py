@@ -224,7 +224,7 @@ async def test_a_render_leaves_what_it_keeps_out_of_reach_of_full_collections() 
     # minutes walked. The tuples that hold only numbers and strings CPython takes out at any collection.
     gc.unfreeze()
     gc.collect()
-    buckets = renderer._rendered
+    buckets = list(renderer._buckets.values())
     kept = [o for bucket in buckets for o in (bucket, *_held_by(bucket))]
     kinds = {type(o) for o in kept}
     assert kinds == {_Bucket, GroupRows, list, dict, tuple, Part}
@@ -383,14 +383,13 @@ async def test_replaced_views_are_let_go_of_a_slice_at_a_time() -> None:
     view = runtime.view()
     status = view.groups[0]
     views = [dataclasses.replace(view, groups=view.groups * 3)]
-    state = metrics_endpoint._State({}, None, None, None)  # type: ignore[arg-type]
     held = sys.getrefcount(status)
-    metrics_endpoint._release(state, views)
+    task = metrics_endpoint._release(views)
     del views
     # The release task holds the replaced view's three references to the status (at once, none would be
     # held) until the loop has turned, then none.
     assert sys.getrefcount(status) == held
-    (task,) = state.releases
+    assert task is not None
     await task
     assert sys.getrefcount(status) == held - 3
 
