@@ -49,7 +49,11 @@ than 64 KiB waiting and is not slowed; a live commit is seen at most 200 ms late
 _BATCH_RECORDS = 5000
 _CHUNK_RECORDS = 500
 """Records decoded and applied between two looks at the time (2-3 ms of work)."""
-_SLICE_S = 0.02
+SLICE_S = 0.005
+"""How long applying a fetch holds the event loop before it lets other work run, as long as an evaluation
+round's slice (`evaluation._SLICE_S`): a scrape waits for the slice in progress at each of the 5-7 turns of
+the loop it takes (20 ms slices of a round made a scrape 85-101 ms, 5 ms ones 37-63 ms: docs/http-api.md).
+The replay's speed is the same with 5 ms as with 20 (bench/bench_replay.py, docs/benchmarks.md)."""
 _POLL_TIMEOUT_MS = 500
 _FIRST_RETRY_S = 1.0
 _MAX_RETRY_S = 30.0
@@ -70,12 +74,16 @@ class OffsetsTopicSource:
         storage: Storage,
         *,
         clock: Callable[[], float] = time.time,
+        slice_s: float = SLICE_S,
     ) -> None:
+        """`slice_s`: how long applying a fetch holds the event loop at most (plus one chunk of records);
+        0 lets it turn after every chunk."""
         self.name = name
         self.progress = SourceProgress()
         self._cluster = cluster
         self._storage = storage
         self._clock = clock
+        self._slice_s = slice_s
         self._logged_errors: set[str] = set()
         self._positions: dict[TopicPartition, int] = {}
         self._waiting_reason = ""
@@ -217,7 +225,7 @@ class OffsetsTopicSource:
             freeze_survivors()
 
     async def _apply_fetched(self, fetched: dict[TopicPartition, list[FetchedRecord]]) -> None:
-        """Apply a fetch in chunks, letting the event loop run every `_SLICE_S`: a fetch of 5,000 records held
+        """Apply a fetch in chunks, letting the event loop run every `slice_s`: a fetch of 5,000 records held
         it 100-550 ms at a time during the replay of 2,000,000 on a busy machine."""
         now_ms = int(self._clock() * 1000)
         turn = time.perf_counter()
@@ -227,7 +235,7 @@ class OffsetsTopicSource:
                 self._apply_batch(chunk, tp.partition, now_ms)
                 # Per chunk: a reconnection while the loop runs other work resumes after what was applied.
                 self._positions[tp] = chunk[-1].offset + 1
-                if time.perf_counter() - turn >= _SLICE_S:
+                if time.perf_counter() - turn >= self._slice_s:
                     await asyncio.sleep(0)
                     turn = time.perf_counter()
 
