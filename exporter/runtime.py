@@ -24,6 +24,7 @@ from exporter.core.storage import Storage, StorageStats
 from exporter.core.timelag import TimeLag
 from exporter.evaluation import Evaluation, let_go_of_round
 from exporter.exposition.cluster_view import BrokerView, ClusterView
+from exporter.gc_pause import untrack
 from exporter.let_go import let_go
 from exporter.settings import ClusterSettings, Settings
 from exporter.sources.admin_api import AdminApiSource
@@ -282,6 +283,9 @@ class ClusterRuntime:
         if kept is None or kept[0] is not published:
             statuses = published.statuses
             replaced, kept = kept, (published, tuple(statuses[g] for g in sorted(statuses)))
+            # Statuses only, which refer to nothing that could refer back: out of the collector's walk
+            # (CPython never takes out a tuple of objects of a class by itself).
+            untrack([kept[1]])
             self._view_groups = kept
             if replaced is not None:
                 # Often the last holder of the round before: its statuses and figures go a slice at a time.

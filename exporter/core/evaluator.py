@@ -94,6 +94,11 @@ class EvaluationCache:
         """The cluster whose groups are cached (it names NOTFOUND answers)."""
         return self._cluster
 
+    def containers(self) -> list[object]:
+        """Its dicts of entries and statuses by group, made anew by every refresh: they hold names and
+        values, nothing that could refer back to them (for the shell's `gc_pause.untrack`)."""
+        return [self._entries, self._statuses]
+
     def refresh(self, source: GroupSource, now: float) -> int:
         """Bring every group of `source` up to date at `now`; returns how many groups were evaluated."""
         steps = self.refresh_in_steps(source, now)

@@ -53,6 +53,14 @@ class Groups:
             self._sorted = sorted(self.by_name)
         return self._sorted[:]
 
+    def containers(self) -> list[object]:
+        """The containers that grow with the groups: every group by name, the groups of each topic, the names
+        sorted. They hold names and groups, and a group nothing that refers back to them."""
+        kept: list[object] = [self.by_name, self.by_topic, *self.by_topic.values()]
+        if self._sorted is not None:
+            kept.append(self._sorted)
+        return kept
+
     def next_version(self) -> int:
         self.seq += 1
         return self.seq

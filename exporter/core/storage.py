@@ -441,6 +441,12 @@ class Storage:
         stored = self._by_name.get(group)
         return self._groups.seq if stored is None else stored.version
 
+    def containers(self) -> list[object]:
+        """Its containers that grow with the groups (a group by name, the groups of each topic, the names
+        sorted), which hold nothing that could refer back to them: at 1,000,000 group-partitions some 400,000
+        references that the shell takes out of the cycle collector's walk (`gc_pause.untrack`)."""
+        return self._groups.containers()
+
     def stats(self) -> StorageStats:
         return StorageStats(
             groups=len(self._by_name),

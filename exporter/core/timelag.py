@@ -202,6 +202,11 @@ class TimeLag:
     def histories(self) -> Mapping[tuple[str, int], HeadHistory]:
         return self._histories
 
+    def containers(self) -> list[object]:
+        """The HEAD histories (two arrays and the policy's numbers each) and the dict of them by partition:
+        nothing that could refer back to them (for the shell's `gc_pause.untrack`)."""
+        return [self._histories, *self._histories.values()]
+
     @property
     def pending_reads(self) -> int:
         return len(self._pending)

@@ -160,6 +160,7 @@ class BlockRenderer:
         else:
             buckets = [self._blocks(bucket) for bucket in _buckets(clusters)]
             self._buckets = {b.key: b for b in buckets}
+            untrack((self._buckets,))
         self._sources = sources
         topics = TopicRows.of(clusters) if self._per_partition else TopicRows()
         topic_costs = counter("topic", self._options.compat)(topics)

@@ -214,11 +214,13 @@ class OffsetsTopicSource:
     def _keep_windows(self) -> None:
         """After a fetch was applied, with the collector paused: the groups and windows it made stay, out of
         the collector's lists for good, so that no collection walks them (a group's dict of topics holds only
-        windows: CPython does not take it out by itself); the rest is collected, and during the replay what
+        windows: CPython does not take it out by itself), and so do the storage's containers of groups; the
+        rest is collected, and during the replay what
         survives is frozen (gc_pause.py)."""
         taken = untrack_young(_WINDOWS)
         untrack(group.topics for group in taken if isinstance(group, Group))
         del taken
+        untrack(self._storage.containers())
         if self.progress.caught_up:
             gc.collect(1)
         else:

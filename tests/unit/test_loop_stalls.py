@@ -12,7 +12,7 @@ import gc
 import sys
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from enum import Enum
 from typing import overload
 
@@ -22,11 +22,13 @@ from aiokafka.structs import TopicPartition
 
 from exporter import evaluation
 from exporter.core.exact_answers import PartitionOffset
+from exporter.core.groups import Group
 from exporter.core.head_history import Policy
-from exporter.core.model import OffsetCommit
+from exporter.core.model import GroupStatus, OffsetCommit
 from exporter.core.retention import TopicRetention
 from exporter.core.storage import Storage
 from exporter.core.timelag import TimeLag
+from exporter.core.windows import GroupTopic
 from exporter.evaluation import _SLICE_S
 from exporter.exposition import metrics_endpoint
 from exporter.exposition.blocks import BlockRenderer, _Bucket
@@ -157,7 +159,12 @@ async def test_a_round_leaves_its_statuses_out_of_reach_of_full_collections() ->
     entries = list(runtime.evaluation.cache._entries.values())
     assert len(entries) == GROUPS
     assert [e for e in entries if gc.is_tracked(e)] == []
-    del made, entries
+    # Nor the containers that hold them by the group: the cache's and the storage's dicts, lists and sets,
+    # the view's statuses sorted (some 600,000 references at 1,000,000 group-partitions).
+    containers = _containers(runtime)
+    assert [len(c) for c in containers] == [GROUPS, GROUPS, GROUPS, TOPICS, *[10] * TOPICS, GROUPS, GROUPS]
+    assert [c for c in containers if gc.is_tracked(c)] == []
+    del made, entries, containers
     status = runtime.published.status("group-00000")
     assert [p.end.offset for p in status.partitions if p.end is not None] == [2_000] * PARTITIONS
     # Reference counting still frees them: a new round's status replaces the old, which goes.
@@ -169,6 +176,29 @@ async def test_a_round_leaves_its_statuses_out_of_reach_of_full_collections() ->
     for _ in range(100):
         await asyncio.sleep(0)
     assert sys.getrefcount(replaced) == 2
+
+
+def _containers(runtime: ClusterRuntime) -> list[Sized]:
+    """The cache's dicts of entries and statuses, the storage's of groups by name, by topic, each topic's set
+    of groups, its sorted names, and the view's statuses sorted."""
+    cache, groups = runtime.evaluation.cache, runtime.storage._groups
+    found: list[Sized] = [cache._entries, cache._statuses, groups.by_name, groups.by_topic]
+    found += groups.by_topic.values()
+    assert groups._sorted is not None
+    return [*found, groups._sorted, runtime.view().groups]
+
+
+async def test_a_round_takes_its_containers_out_again_when_groups_come() -> None:
+    runtime = _runtime()
+    await runtime.evaluate_now()
+    record = OffsetCommit("group-new", "topic-000", 0, 10, NOW_MS)
+    runtime.storage.apply(record, 20_000_000, NOW_MS)
+    # A dict takes itself back into the collector's lists when an object it may walk goes in (the new group).
+    assert gc.is_tracked(runtime.storage._groups.by_name)
+    await runtime.evaluate_now()
+    containers = _containers(runtime)
+    assert len(containers[0]) == GROUPS + 1
+    assert [c for c in containers if gc.is_tracked(c)] == []
 
 
 _ATOMS = (int, float, str, bytes, type(None), Enum, type)
@@ -226,6 +256,7 @@ async def test_a_round_leaves_the_head_histories_out_of_reach_of_full_collection
     histories = list(timelag.histories.values())
     assert len(histories) == TOPICS * PARTITIONS
     assert [h for h in histories if gc.is_tracked(h)] == []
+    assert not gc.is_tracked(timelag._histories)
     # They can never be in a cycle: two arrays and the policy, which holds numbers only (and their classes).
     policy = histories[0].policy
     assert all({type(o) for o in gc.get_referents(h)} == {array, Policy, type} for h in histories)
@@ -249,6 +280,20 @@ def _held_by(top: object, depth: int = 0) -> Iterator[object]:
             yield from _held_by(held, depth + 1)
 
 
+async def test_the_containers_rounds_take_out_can_never_be_in_a_cycle() -> None:
+    runtime = _runtime()
+    await runtime.evaluate_now()
+    # Walked as trees (a cycle would be deeper than any), they hold groups, their dicts of windows, the
+    # windows' arrays and owners, and the round's values (checked above); the sets and lists only names.
+    containers = _containers(runtime)
+    held = [o for c in containers for o in _held_by(c)]
+    assert {type(o) for o in held} == {Group, dict, set, GroupTopic, array}
+    assert {type(o) for c in containers if type(c) is not dict for o in gc.get_referents(c)} <= {
+        str,
+        GroupStatus,
+    }
+
+
 async def test_a_render_leaves_what_it_keeps_out_of_reach_of_full_collections() -> None:
     runtime = _runtime()
     await runtime.evaluate_now()
@@ -266,6 +311,8 @@ async def test_a_render_leaves_what_it_keeps_out_of_reach_of_full_collections() 
     assert len(buckets) > GROUPS / 100
     assert len([o for o in kept if type(o) is Part]) > 3 * len(buckets)
     assert [o for o in kept if gc.is_tracked(o)] == []
+    # Nor the dict of them.
+    assert not gc.is_tracked(renderer._buckets)
 
 
 async def test_the_metrics_view_is_built_once_per_round() -> None:
@@ -401,6 +448,14 @@ async def test_a_replayed_fetch_leaves_its_groups_and_windows_out_of_reach_of_fu
     kept = [*groups, *(group.topics for group in groups), *windows, *(window.data for window in windows)]
     assert len(kept) == 4 * 2_000
     assert [o for o in kept if gc.is_tracked(o)] == []
+    # Nor the storage's dicts and sets of them.
+    groups_of = storage._groups
+    assert [len(c) for c in (groups_of.by_name, groups_of.by_topic, groups_of.by_topic["topic-000"])] == [
+        2_000,
+        1,
+        2_000,
+    ]
+    assert [c for c in storage.containers() if gc.is_tracked(c)] == []
 
 
 class _Counted(Sequence[PartitionOffset]):
