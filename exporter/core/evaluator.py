@@ -199,10 +199,18 @@ class EvaluationCache:
     def _deadline(self, snapshot: GroupSnapshot | None, now_s: int) -> float:
         if snapshot is None:
             return math.inf
-        deadlines = (
-            _stop_deadline(part, self._allowed_lag, self._minimum_complete) for part in snapshot.partitions
-        )
-        return min((d for d in deadlines if d > now_s), default=math.inf)
+        allowed_lag, minimum_complete = self._allowed_lag, self._minimum_complete
+        earliest = math.inf
+        for part in snapshot.partitions:
+            # `_stop_deadline`'s first answer, without the call: a round asks it of every partition, and most
+            # are within the allowed lag.
+            lag = part.current_lag
+            if lag is None or lag <= allowed_lag:
+                continue
+            deadline = _stop_deadline(part, allowed_lag, minimum_complete)
+            if now_s < deadline < earliest:
+                earliest = deadline
+        return earliest
 
     def status(self, group: str) -> GroupStatus:
         """The cached status of `group`, NOTFOUND if the last refresh did not see it."""

@@ -7,6 +7,7 @@ exposition renders statuses. See docs/architecture.md.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
@@ -206,7 +207,8 @@ class PartitionSnapshot(NamedTuple):
     slots: int
     """The window's size (`intervals`); 0 for a placeholder partition."""
     commits: Sequence[int]
-    """The stored commits, oldest first, `COMMIT_FIELDS` integers each; at most `slots` of them."""
+    """The stored commits, oldest first, `COMMIT_FIELDS` integers each; at most `slots` of them. An
+    `array('q')` copied from the storage's: integer objects are made only for what the rules read."""
     broker_offsets: tuple[int, ...]
     """The recent HEAD offsets of the partition, oldest first."""
     current_lag: int | None
@@ -236,12 +238,11 @@ class PartitionSnapshot(NamedTuple):
         member_id: str = "",
     ) -> PartitionSnapshot:
         """The snapshot of a window of `Commit`s (leading Nones for unfilled slots)."""
-        commits = [
-            field
-            for c in window
-            if c is not None
-            for field in (c.offset, c.order, c.timestamp_ms, c.observed_ms, -1 if c.lag is None else c.lag)
-        ]
+        stored = [c for c in window if c is not None]
+        fields = (
+            (c.offset, c.order, c.timestamp_ms, c.observed_ms, -1 if c.lag is None else c.lag) for c in stored
+        )
+        commits = array("q", [field for commit in fields for field in commit])
         return cls(
             topic, partition, len(window), commits, broker_offsets, current_lag, owner, client_id, member_id
         )

@@ -210,35 +210,31 @@ class _Figures:
         lags_was = chain(lags_before or (), _NOTHING)
         rooms_was = chain(rooms_before or (), _NOTHING)
         for p, lag_was, room_was in zip(parts, lags_was, rooms_was, strict=False):
-            end = p.end
+            # Unpacked at once rather than four lookups by name, per partition.
+            topic, partition, _, _, _, _, end, current, _, _, _ = p
             lag: LagSeconds | None = None
             room: Headroom | None = None
             # A partition that never had a commit has neither figure.
             if end is not None:
+                committed = end.offset
                 if figure is not None:
                     # The HEAD that the current lag implies (current_lag is HEAD minus committed offset,
                     # floored at 0).
-                    current = p.current_lag
                     lag = figure(
-                        p.topic,
-                        p.partition,
-                        end.offset,
-                        None if current is None else end.offset + current,
-                        clock,
+                        topic, partition, committed, None if current is None else committed + current, clock
                     )
                     if lag.read is not None:
-                        reads.append(PartitionOffset(p.topic, p.partition, lag.read))
+                        reads.append(PartitionOffset(topic, partition, lag.read))
                     if lag.seconds is None and lag is not lag_was and lag == lag_was:
                         # No figure (a read pending, say) does not move with the clock.
                         lag = lag_was
-                topic = p.topic
                 starts = self._starts.get(topic)
                 if starts is None:
                     starts = self._starts[topic] = self._storage.start_offsets(topic) or ()
                     self._retention[topic] = self._storage.topic_retention(topic)
-                start = starts[p.partition] if p.partition < len(starts) else None
+                start = starts[partition] if partition < len(starts) else None
                 seconds = None if lag is None else lag.seconds
-                room = headroom(end.offset, start, self._retention[topic], seconds)
+                room = headroom(committed, start, self._retention[topic], seconds)
             lags.append(lag)
             if lag is not lag_was:
                 same_lags = False

@@ -628,6 +628,32 @@ def test_cache_flips_to_stop_at_the_deadline_without_new_data() -> None:
     assert cache.refresh(source, T + 100_000) == 0
 
 
+def test_cache_deadline_is_the_earliest_among_the_lagging_partitions() -> None:
+    # EX3 spans T..T+540 (STOP from T+1081); the same window 200 s later from T+1481. The caught-up
+    # partition and the one at the allowed lag have no deadline and must not hide the others.
+    later = window(OFFSETS, (1, 1, 2, 2, 2, 3, 4, 5, 5, 6), start=T + 200)
+    source = FakeSource()
+    source.set(
+        "a",
+        group_of(
+            partition("t", 0, EX3, 0, (100,)),
+            partition("t", 1, EX3, 1, (101,)),
+            partition("t", 2, later, 6, (104, 106)),
+            partition("t", 3, EX3, 6, (104, 106)),
+            name="a",
+        ),
+    )
+    cache = EvaluationCache(allowed_lag=1)
+    assert cache.refresh(source, T + 600) == 1
+    assert cache.refresh(source, T + 1080) == 0
+    assert cache.refresh(source, T + 1081) == 1
+    assert [p.status for p in cache.status("a").partitions] == [Status.OK, Status.OK, Status.OK, Status.STOP]
+    assert cache.refresh(source, T + 1280) == 0
+    assert cache.refresh(source, T + 1281) == 1
+    assert cache.status("a").partitions[2].status is Status.STOP
+    assert cache.refresh(source, T + 100_000) == 0
+
+
 def test_cache_sets_no_deadline_where_time_cannot_cause_stop() -> None:
     source = FakeSource()
     source.set("vetoed", group_of(partition("t", 0, EX3, 6, (100, 106)), name="vetoed"))

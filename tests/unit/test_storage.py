@@ -7,6 +7,7 @@ code (`_BurrowRing`).
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 import pytest
@@ -291,6 +292,22 @@ def test_broker_offsets_in_snapshot_are_the_head_history() -> None:
     part = _partition(storage)
     assert part.broker_offsets == (20, 30, 40)
     assert part.current_lag == 35
+
+
+def test_snapshot_hands_the_window_on_as_a_copy_in_the_storage_layout() -> None:
+    # An array slice, not a list: a round reads 100,000 windows, and a caught-up partition's rules read
+    # none of their integers. A copy: later commits must not change a snapshot taken before them.
+    storage = _storage(head=100, intervals=3)
+    _commit(storage, 5, 1, T0)
+    _commit(storage, 7, 2, T0 + 60_000)
+    part = _partition(storage)
+    assert isinstance(part.commits, array)
+    assert part.commits.typecode == "q"
+    assert list(part.commits) == [5, 1, T0, NOW, 95, 7, 2, T0 + 60_000, NOW, 93]
+    _commit(storage, 9, 3, T0 + 120_000)
+    _commit(storage, 11, 4, T0 + 180_000)
+    assert list(part.commits) == [5, 1, T0, NOW, 95, 7, 2, T0 + 60_000, NOW, 93]
+    assert part.window == (None, Commit(5, 1, T0, 95, NOW), Commit(7, 2, T0 + 60_000, 93, NOW))
 
 
 # ------------------------------------------------------------------------------------------------------------
