@@ -31,7 +31,7 @@ from exporter.core.model import (
     not_found,
 )
 from exporter.core.reasons import EXPLAIN, RULE_STATUS, caught_up, group_reason
-from exporter.core.rules import partition_rule
+from exporter.core.rules import offsets_stopped, partition_rule, recent_lag_zero
 
 __all__ = ["PartitionEvaluation", "completeness", "evaluate_group", "evaluate_partition"]
 
@@ -73,6 +73,17 @@ def completeness(slots: int, stored: int) -> float:
     return max(stored, 1) / slots
 
 
+_WINDOW_RULES = frozenset(
+    {
+        Rule.REWOUND,
+        Rule.LAG_ZERO_IN_WINDOW,
+        Rule.LAGS_UNKNOWN_IN_WINDOW,
+        Rule.LAG_NOT_DECREASING,
+        Rule.LAG_DECREASED,
+    }
+)
+"""The rules that settle a lagging partition after STOP, from its window's columns and the settings alone, and
+whose reasons' figures come from those alone (STALLED's name the current lag)."""
 _NO_COMMITS_REASON = Reason(Rule.NO_COMMITS)
 _LAG_UNKNOWN_REASON = Reason(Rule.LAG_UNKNOWN)
 _F = COMMIT_FIELDS
@@ -92,8 +103,9 @@ def _evaluate(
 ) -> tuple[Status, float, Commit | None, Commit | None, Reason]:
     """Burrow's `evaluatePartitionStatus` on a window in the storage's layout (`PartitionSnapshot.commits`):
     status, complete, start, end and reason of one partition. `was` is a status of the same partition
-    before: its reason is returned where equal, and its start and end when `same_window` says that it was
-    evaluated from this very window. New window ends share their times through `times` (`commit_at`)."""
+    before: its reason is returned where equal, and its start, end, and a reason of `_WINDOW_RULES` while
+    still lagging and not stopped, when `same_window` says that it was evaluated from this very window with
+    the same settings. New window ends share their times through `times` (`commit_at`)."""
     complete = completeness(slots, len(commits) // _F)
     if not commits:
         return _OK, complete, None, None, _NO_COMMITS_REASON
@@ -111,6 +123,19 @@ def _evaluate(
         if was is not None:
             reason = kept(reason, was.reason)
         return _OK, complete, start, end, reason
+    reason_was = None if was is None or not same_window else was.reason
+    if (
+        reason_was is not None
+        and reason_was.rule in _WINDOW_RULES
+        and not (
+            offsets_stopped((commits[2], commits[-_F + 2]), now_s)
+            and not recent_lag_zero(commits[-_F], broker_offsets)
+        )
+    ):
+        # The same window, lagging as before and not stopped: the rules after STOP read only the window and
+        # the settings, so they settle it as before, with the same figures. Half the groups of a busy
+        # cluster commit between two HEAD rounds; the other half's partitions skip the rules here.
+        return _STATUS_OF[reason_was.rule], complete, start, end, reason_was
     offsets, timestamps, lags = commits[0::_F], commits[2::_F], commits[4::_F]
     rule = (
         Rule.INCOMPLETE
@@ -183,8 +208,10 @@ def evaluate_group(
 
     `previous`, the group's status before, changes no value: a reason, a partition's status or the whole
     status equal to its part there is that object, not a copy. With `same_windows` (the caller vouches that
-    `previous` was evaluated from these very commit windows, as `EvaluationCache` knows from the storage's
-    `windows_version`) the window ends of a partition are its ends there too. So the two rounds alive while
+    `previous` was evaluated from these very commit windows, with the same `allowed_lag` and
+    `minimum_complete`, as `EvaluationCache` knows from the storage's `windows_version`) the window ends of a
+    partition are its ends there too, and a partition still lagging and not stopped keeps the rule and reason
+    it had when these read only the window. So the two rounds alive while
     one replaces the other share what did not change, and the exposition sees by identity what it need not
     write again.
     """

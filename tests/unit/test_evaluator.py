@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.core import verdicts
 from exporter.core.evaluator import EvaluationCache
 from exporter.core.model import (
     Commit,
@@ -1010,6 +1011,45 @@ def test_a_changed_lag_gives_a_new_status_sharing_the_window_ends_and_reason() -
     assert moved.reason is before.partitions[0].reason
     assert same is before.partitions[1]
     _assert_shares_only_equal_parts(after, before, evaluate_group(snapshot, T + 600))
+
+
+def test_a_lagging_partition_of_the_same_window_keeps_its_rule_without_running_the_rules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # EX3's lags never decrease (WARN) and EX4's decreased once (OK): rules that read the window alone.
+    before = evaluate_group(group_of(partition("t", 0, EX3, 6, (106,)), partition("t", 1, EX4, 55)), T + 600)
+    snapshot = group_of(partition("t", 0, EX3, 9, (106, 109)), partition("t", 1, EX4, 58, (158,)))
+    fresh = evaluate_group(snapshot, T + 610)
+    monkeypatch.setattr(verdicts, "partition_rule", _no_rules)
+    monkeypatch.setattr(verdicts, "EXPLAIN", {})
+    after = evaluate_group(snapshot, T + 610, previous=before, same_windows=True)
+    assert after == fresh
+    assert [p.status for p in after.partitions] == [Status.WARN, Status.OK]
+    assert [p.reason for p in after.partitions] == [
+        Reason(Rule.LAG_NOT_DECREASING, (10, 1, 6)),
+        fresh.partitions[1].reason,
+    ]
+    assert all(a.reason is b.reason for a, b in zip(after.partitions, before.partitions, strict=True))
+
+
+def _no_rules(*args: object) -> Rule:
+    raise AssertionError("the rules ran")
+
+
+def test_the_same_window_runs_the_rules_again_where_time_or_the_lag_can_change_the_answer() -> None:
+    stalled = evaluate_group(group_of(partition("t", 0, EX2, 5, (15,))), T + 600)
+    assert stalled.partitions[0].reason == Reason(Rule.STALLED, (10, 10, 5))
+    # STALLED names the current lag: a new one is a new reason.
+    snapshot = group_of(partition("t", 0, EX2, 9, (19,)))
+    after = evaluate_group(snapshot, T + 610, previous=stalled, same_windows=True)
+    assert after == evaluate_group(snapshot, T + 610)
+    assert after.partitions[0].reason == Reason(Rule.STALLED, (10, 10, 9))
+    # A WARN window turns STOP when time passes it: EX3 spans T..T+540.
+    warn = evaluate_group(group_of(partition("t", 0, EX3, 6, (104, 106))), T + 600)
+    stopped = evaluate_group(
+        group_of(partition("t", 0, EX3, 6, (104, 106))), T + 1081, previous=warn, same_windows=True
+    )
+    assert stopped.partitions[0].status is Status.STOP
 
 
 def test_window_ends_are_shared_only_when_the_windows_are_the_same() -> None:
