@@ -26,6 +26,7 @@ from dataclasses import replace
 from functools import partial
 from itertools import cycle
 
+from exporter.core.figures import GroupHeadroom, GroupLagSeconds
 from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
 from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
@@ -96,8 +97,9 @@ def build(groups: int, partitions: int, *, lag_seconds: bool = False, moves: int
         return view
     return replace(
         view,
+        # In the round's shape: columns per group (`core.figures`).
         lag_seconds={
-            g.group: tuple(
+            g.group: GroupLagSeconds.of(
                 LagSeconds(0.0, "caught_up")
                 if not p.current_lag
                 else LagSeconds(p.current_lag / 50, "interpolated")
@@ -106,7 +108,7 @@ def build(groups: int, partitions: int, *, lag_seconds: bool = False, moves: int
             for g in statuses
         },
         headroom={
-            g.group: tuple(
+            g.group: GroupHeadroom.of(
                 Headroom(0, 900 + (p.current_lag or 0), 604_000.0 - p.partition - 10 * moves)
                 for p in g.partitions
             )

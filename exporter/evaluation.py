@@ -25,6 +25,7 @@ from typing import Protocol
 
 from exporter.core.evaluator import CacheEntry, EvaluationCache
 from exporter.core.exact_answers import PartitionOffset
+from exporter.core.figures import GroupHeadroom, GroupLagSeconds
 from exporter.core.model import Commit, GroupReason, GroupStatus, PartitionStatus, Reason
 from exporter.core.retention import Headroom
 from exporter.core.round import GroupFigures, Round, evaluation_round, group_figures
@@ -70,6 +71,8 @@ _VALUES = frozenset(
         Reason,
         LagSeconds,
         Headroom,
+        GroupLagSeconds,
+        GroupHeadroom,
         PartitionOffset,
         CacheEntry,
     }

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field, replace
-from itertools import chain, repeat
 from types import MappingProxyType
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 from exporter.core.evaluator import EvaluationCache, GroupSource
 from exporter.core.exact_answers import PartitionOffset
-from exporter.core.model import GroupStatus, not_found
-from exporter.core.retention import Headroom, TopicRetention, headroom
-from exporter.core.timelag import LagSeconds
+from exporter.core.figures import GroupHeadroom, GroupLagSeconds
+from exporter.core.model import GroupStatus, kept, not_found
+from exporter.core.retention import TopicRetention, headroom
+from exporter.core.timelag import LagSeconds, Source
 
 __all__ = [
     "GroupFigures",
@@ -36,13 +36,6 @@ __all__ = [
     "evaluation_round",
     "group_figures",
 ]
-
-GroupLagSeconds = tuple[LagSeconds | None, ...]
-"""Lag in seconds of a group's partitions, in the order of its `GroupStatus.partitions`; None where the group
-never committed."""
-GroupHeadroom = tuple[Headroom | None, ...]
-"""Retention headroom of a group's partitions, in the order of its `GroupStatus.partitions`; None where there
-is none (no commit, log start unknown, compact-only topic)."""
 
 
 class RoundSource(GroupSource, Protocol):
@@ -192,67 +185,104 @@ class _Figures:
         lags_before: GroupLagSeconds | None = None,
         rooms_before: GroupHeadroom | None = None,
     ) -> GroupFigures:
-        """The group's figures. `lags_before` and `rooms_before` are its figures in the round before: a lag
-        in seconds without seconds (a read pending, say) equal to the one there is that object, so is a
-        headroom whose lag in seconds is the very object it was there (also a shared constant, such as caught
-        up) and that is equal to its headroom there, and a tuple of figures all the same as before is the
-        tuple before. A lag in seconds with seconds moves with the clock: looking for an equal one before
-        would find none and cost a read of memory long unused."""
+        """The group's figures. `lags_before` and `rooms_before` are its figures in the round before: a
+        column equal to its column there is that tuple, and columns all the same as there are that object, so
+        that the two rounds alive at once share what did not move (a caught-up group's lags, the sources,
+        the lost messages)."""
         timelag, clock = self._timelag, self._clock
         figure = None if timelag is None else timelag.figure
-        parts = status.partitions
-        lags: list[LagSeconds | None] = []
-        rooms: list[Headroom | None] = []
+        # Each partition's figures as they come (a `LagSeconds`, a `Headroom`), turned into columns once per
+        # group: they live until the group's end only, so their memory is used again by the next group's.
+        lags: list[tuple[float | None, Source | None, int | None]] = []
+        rooms: list[tuple[int | None, int | None, float | None]] = []
         reads: list[PartitionOffset] = []
-        same_lags = lags_before is not None and len(lags_before) == len(parts)
-        same_rooms = rooms_before is not None and len(rooms_before) == len(parts)
-        # The figures before padded with Nones: zip ends with the partitions.
-        lags_was = chain(lags_before or (), _NOTHING)
-        rooms_was = chain(rooms_before or (), _NOTHING)
-        for p, lag_was, room_was in zip(parts, lags_was, rooms_was, strict=False):
+        for p in status.partitions:
             # Unpacked at once rather than four lookups by name, per partition.
             topic, partition, _, _, _, _, end, current, _, _, _ = p
-            lag: LagSeconds | None = None
-            room: Headroom | None = None
             # A partition that never had a commit has neither figure.
-            if end is not None:
-                committed = end.offset
-                if figure is not None:
-                    # The HEAD that the current lag implies (current_lag is HEAD minus committed offset,
-                    # floored at 0).
-                    lag = figure(
-                        topic, partition, committed, None if current is None else committed + current, clock
-                    )
-                    if lag.read is not None:
-                        reads.append(PartitionOffset(topic, partition, lag.read))
-                    if lag.seconds is None and lag is not lag_was and lag == lag_was:
-                        # No figure (a read pending, say) does not move with the clock.
-                        lag = lag_was
-                starts = self._starts.get(topic)
-                if starts is None:
-                    starts = self._starts[topic] = self._storage.start_offsets(topic) or ()
-                    self._retention[topic] = self._storage.topic_retention(topic)
-                start = starts[partition] if partition < len(starts) else None
-                seconds = None if lag is None else lag.seconds
-                room = headroom(committed, start, self._retention[topic], seconds)
-            lags.append(lag)
-            if lag is not lag_was:
-                same_lags = False
-                same_rooms = same_rooms and room is room_was
-            elif room is not room_was:
-                if room == room_was:
-                    room = room_was
-                else:
-                    same_rooms = False
-            rooms.append(room)
+            if end is None:
+                lags.append(_NO_LAG)
+                rooms.append(_NO_ROOM)
+                continue
+            committed = end.offset
+            seconds: float | None = None
+            if figure is not None:
+                # The HEAD that the current lag implies (current_lag is HEAD minus committed offset,
+                # floored at 0).
+                lag = figure(
+                    topic, partition, committed, None if current is None else committed + current, clock
+                )
+                lags.append(lag)
+                seconds = lag[0]
+                if lag[2] is not None:
+                    reads.append(PartitionOffset(topic, partition, lag[2]))
+            starts = self._starts.get(topic)
+            if starts is None:
+                starts = self._starts[topic] = self._storage.start_offsets(topic) or ()
+                self._retention[topic] = self._storage.topic_retention(topic)
+            start = starts[partition] if partition < len(starts) else None
+            rooms.append(headroom(committed, start, self._retention[topic], seconds) or _NO_ROOM)
         return GroupFigures(
-            None if timelag is None else lags_before if same_lags else tuple(lags),
-            rooms_before if same_rooms and rooms_before is not None else tuple(rooms),
+            None if figure is None else _lag_columns(lags, lags_before),
+            _headroom_columns(rooms, rooms_before),
             tuple(reads),
         )
 
 
-_NONE: Mapping[str, tuple[None, ...]] = MappingProxyType({})
+_NO_LAG = (None, None, None)
+"""A partition's lag in seconds where it has none."""
+_NO_ROOM = (None, None, None)
+"""A partition's retention headroom where it has none."""
+
+
+def _lag_columns(
+    lags: list[tuple[float | None, Source | None, int | None]], before: GroupLagSeconds | None
+) -> GroupLagSeconds:
+    """The columns of the partitions' figures, each the tuple of `before` where equal, and `before` itself
+    when all are."""
+    seconds, sources, reads = _columns(lags)
+    if before is None:
+        return GroupLagSeconds(seconds, sources, reads)
+    seconds, sources, reads = (
+        kept(seconds, before.seconds),
+        kept(sources, before.sources),
+        kept(reads, before.reads),
+    )
+    if seconds is before.seconds and sources is before.sources and reads is before.reads:
+        return before
+    return GroupLagSeconds(seconds, sources, reads)
+
+
+def _headroom_columns(
+    rooms: list[tuple[int | None, int | None, float | None]], before: GroupHeadroom | None
+) -> GroupHeadroom:
+    """The columns of the partitions' headroom, each the tuple of `before` where equal, and `before` itself
+    when all are."""
+    lost, margin, seconds = _columns(rooms)
+    if before is None:
+        return GroupHeadroom(lost, margin, seconds)
+    lost, margin, seconds = (
+        kept(lost, before.lost),
+        kept(margin, before.margin),
+        kept(seconds, before.seconds),
+    )
+    if lost is before.lost and margin is before.margin and seconds is before.seconds:
+        return before
+    return GroupHeadroom(lost, margin, seconds)
+
+
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+_C = TypeVar("_C")
+
+
+def _columns(rows: list[tuple[_A, _B, _C]]) -> tuple[tuple[_A, ...], tuple[_B, ...], tuple[_C, ...]]:
+    """Rows of three fields as three columns (one transposition in C)."""
+    if not rows:
+        return (), (), ()
+    first, second, third = zip(*rows, strict=True)
+    return first, second, third
+
+
+_NONE: Mapping[str, None] = MappingProxyType({})
 """No figures before (the first round)."""
-_NOTHING = repeat(None)
-"""No figure before, for every place past the end of the figures before."""

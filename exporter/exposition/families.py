@@ -12,7 +12,9 @@ into one list comprehension per family so that the hot loop stays a comprehensio
   partitions) per lag-in-seconds source; `lost`: its lost messages; `mh`: its lowest retention headroom;
   `sums`: kafka_exporter's (topic, offsets, lag) sums.
 - `partition`: one row per partition of a group. `lb`, `blb`, `klb`: open label sets; `p`: its
-  `PartitionStatus`; `lag`: its `LagSeconds` or None; `h`: its `Headroom` or None.
+  `PartitionStatus`; `ls`, `lsrc`: its lag in seconds and the figure's source (`LagSeconds.seconds` and
+  `.source`), `hl`, `hm`, `hs`: its lost messages, retention margin and headroom in seconds (`Headroom`'s
+  fields), each None where it has none: plain values from the round's columns (`core.figures`).
 - `topic`: one row per topic. `c`, `t`: escaped cluster and topic names; `heads`, `starts`: HEAD and log-start
   offset per partition (None while unknown); `r`: its `TopicRetention` or None.
 - `cluster`: one row per cluster: `lb`, `v` (its `ClusterView` as of the scrape), `s` (its `ClusterView` as
@@ -181,31 +183,31 @@ FAMILIES: tuple[Family, ...] = (
         "lagwatch_partition_lag_seconds", "gauge", "partition", _PARTITION,
         "Age of the oldest record the group has not read (0 when caught up), computed after each HEAD "
         "refresh; absent when unknown.",
-        present="lag is not None and lag.seconds is not None", value="seconds(lag.seconds)",
+        present="ls is not None", value="seconds(ls)",
     ),
     Family(
         "lagwatch_partition_lag_seconds_source", "gauge", "partition", _PARTITION,
         "How lagwatch_partition_lag_seconds was obtained: 1 caught up, 2 interpolated, 3 exact read; or why "
         "it is absent: 10 HEAD unknown, 11 no history, 12 exact read pending, 13 below log start, "
         "14 no timestamp.",
-        present="lag is not None", value="SOURCE_TEXT[lag.source]",
+        present="lsrc is not None", value="SOURCE_TEXT[lsrc]",
     ),
     Family(
         "lagwatch_partition_lost_messages", "gauge", "partition", _PARTITION,
         "Log-start offset minus committed offset when positive: messages deleted before the group read them.",
-        present="h is not None", value="h.lost",
+        present="hl is not None", value="hl",
     ),
     Family(
         "lagwatch_partition_retention_margin", "gauge", "partition", _PARTITION,
         "Committed offset minus log-start offset when positive: messages left before retention reaches the "
         "group.",
-        present="h is not None", value="h.margin",
+        present="hm is not None", value="hm",
     ),
     Family(
         "lagwatch_partition_retention_headroom_seconds", "gauge", "partition", _PARTITION,
         "retention.ms minus the age of the oldest message the group has not read, never negative; absent "
         "without time-based retention or lag in seconds.",
-        present="h is not None and h.seconds is not None", value="seconds(h.seconds)",
+        present="hs is not None", value="seconds(hs)",
     ),
     Family(
         "burrow_kafka_consumer_partition_lag", "gauge", "partition", _BURROW_PARTITION,

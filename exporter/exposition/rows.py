@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from typing import TYPE_CHECKING
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, cast
 
+from exporter.core.figures import GroupHeadroom, GroupLagSeconds
 from exporter.core.model import GroupStatus, PartitionStatus
 from exporter.core.retention import Headroom, TopicRetention
-from exporter.core.timelag import SOURCE_CODES, LagSeconds
+from exporter.core.timelag import SOURCE_CODES, LagSeconds, Source
 from exporter.exposition.text_format import escape
 from exporter.exposition.writers import topic_sums
 
@@ -23,10 +24,19 @@ if TYPE_CHECKING:
 
 
 @cache
-def _nones(count: int) -> tuple[None, ...]:
-    """`count` Nones, one tuple for every group of that many partitions: the block renderer keeps the rows of
-    every group (2.4 MB of these at 10,000 groups without lag in seconds, were each its own)."""
-    return (None,) * count
+def _no_lags(count: int) -> GroupLagSeconds:
+    """No lag in seconds for `count` partitions, one for every group of that many partitions: the block
+    renderer keeps the rows of every group (2.4 MB of these at 10,000 groups without lag in seconds, were
+    each its own)."""
+    nones = (None,) * count
+    return GroupLagSeconds(nones, nones, nones)
+
+
+@cache
+def _no_headroom(count: int) -> GroupHeadroom:
+    """No retention headroom for `count` partitions, shared like `_no_lags`."""
+    nones = (None,) * count
+    return GroupHeadroom(nones, nones, nones)
 
 
 @dataclass(slots=True)
@@ -43,12 +53,12 @@ class GroupRows:
     """`{consumergroup="..",kafka_cluster=".."`: kafka_exporter's label, then lagwatch's, in Go's sorted
     order."""
     g: list[GroupStatus] = field(default_factory=list)
-    lags: list[Sequence[LagSeconds | None]] = field(default_factory=list)
+    lags: list[GroupLagSeconds] = field(default_factory=list)
     """Per group, one entry per partition (all None when the view has no lag in seconds for the group)."""
     mx: list[float | None] = field(default_factory=list)
     src: list[Sequence[tuple[str, int]]] = field(default_factory=list)
     """Per group, (source, committed partitions) for each source with partitions, in code order."""
-    headroom: list[Sequence[Headroom | None]] = field(default_factory=list)
+    headroom: list[GroupHeadroom] = field(default_factory=list)
     """Per group, one entry per partition (all None when the view has no retention headroom for the group)."""
     lost: list[int | None] = field(default_factory=list)
     """Per group, the sum of its partitions' lost messages; None when no partition has a headroom."""
@@ -69,35 +79,21 @@ class GroupRows:
         self.g.append(status)
         if self.kafka:
             self.sums.append(topic_sums(status))
-        self._add_headroom(headroom or _nones(len(status.partitions)))
+        self._add_headroom(GroupHeadroom.of(headroom) if headroom else _no_headroom(len(status.partitions)))
         if lags is None:
-            self.lags.append(_nones(len(status.partitions)))
+            self.lags.append(_no_lags(len(status.partitions)))
             self.mx.append(None)
             self.src.append(())
             return
-        self.lags.append(lags)
-        # One pass with a plain dict: a Counter and a max() per group cost a third of this family's time.
-        counts: dict[str, int] = {}
-        top: float | None = None
-        for lag in lags:
-            if lag is not None:
-                counts[lag.source] = counts.get(lag.source, 0) + 1
-                if lag.seconds is not None and (top is None or lag.seconds > top):
-                    top = lag.seconds
-        self.mx.append(top)
-        self.src.append([(source, counts[source]) for source in SOURCE_CODES if source in counts])
+        columns = GroupLagSeconds.of(lags)
+        self.lags.append(columns)
+        self.mx.append(_top(columns.seconds))
+        self.src.append(_source_counts(columns.sources))
 
-    def _add_headroom(self, headroom: Sequence[Headroom | None]) -> None:
+    def _add_headroom(self, headroom: GroupHeadroom) -> None:
         self.headroom.append(headroom)
-        lost: int | None = None
-        low: float | None = None
-        for h in headroom:
-            if h is not None:
-                lost = h.lost if lost is None else lost + h.lost
-                if h.seconds is not None and (low is None or h.seconds < low):
-                    low = h.seconds
-        self.lost.append(lost)
-        self.mh.append(low)
+        self.lost.append(_total(headroom.lost))
+        self.mh.append(_low(headroom.seconds))
 
     def without_labels(self) -> GroupRows:
         """The rows without their label sets (a third of their memory), which the groups' names give."""
@@ -133,13 +129,53 @@ class GroupRows:
         )
 
 
+# A group's figures are most often all known: those go to max, min and sum whole, in C.
+
+
+def _top(figures: tuple[float | None, ...]) -> float | None:
+    """The greatest known figure, None when none is known."""
+    if None not in figures:
+        return max(cast("tuple[float, ...]", figures), default=None)
+    return max((f for f in figures if f is not None), default=None)
+
+
+def _low(figures: tuple[float | None, ...]) -> float | None:
+    """The smallest known figure, None when none is known."""
+    if None not in figures:
+        return min(cast("tuple[float, ...]", figures), default=None)
+    return min((f for f in figures if f is not None), default=None)
+
+
+def _total(figures: tuple[int | None, ...]) -> int | None:
+    """The sum of the known figures, None when none is known."""
+    if figures and None not in figures:
+        return sum(cast("tuple[int, ...]", figures))
+    known = [n for n in figures if n is not None]
+    return sum(known) if known else None
+
+
+@lru_cache(maxsize=4096)
+def _source_counts(sources: tuple[Source | None, ...]) -> tuple[tuple[Source, int], ...]:
+    """(source, committed partitions) for each source with partitions, in code order: one tuple for every
+    group with the same sources (a few combinations: most partitions are caught up or interpolated), shared
+    by the rows of every render."""
+    counts: dict[Source, int] = {}
+    for source in sources:
+        if source is not None:
+            counts[source] = counts.get(source, 0) + 1
+    return tuple((source, counts[source]) for source in SOURCE_CODES if source in counts)
+
+
 @dataclass(slots=True)
 class PartitionRows:
     """The partitions of groups, flattened; the open label sets only where a family of `compat` uses them."""
 
     p: list[PartitionStatus]
-    lag: list[LagSeconds | None]
-    h: list[Headroom | None]
+    ls: list[float | None]
+    lsrc: list[Source | None]
+    hl: list[int | None]
+    hm: list[int | None]
+    hs: list[float | None]
     lb: list[str]
     blb: list[str]
     klb: list[str]
@@ -150,8 +186,11 @@ class PartitionRows:
         for comparing: `label` adds them)."""
         rows = cls(
             [p for g in groups.g for p in g.partitions],
-            [lag for lags in groups.lags for lag in lags],
-            [h for headroom in groups.headroom for h in headroom],
+            [s for lags in groups.lags for s in lags.seconds],
+            [s for lags in groups.lags for s in lags.sources],
+            [n for rooms in groups.headroom for n in rooms.lost],
+            [n for rooms in groups.headroom for n in rooms.margin],
+            [s for rooms in groups.headroom for s in rooms.seconds],
             [],
             [],
             [],

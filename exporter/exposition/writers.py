@@ -28,7 +28,7 @@ Writer = Callable[[Any], list[str]]
 
 UNIT_VARIABLES: dict[Unit, tuple[str, ...]] = {
     "group": ("lb", "blb", "klb", "g", "mx", "src", "lost", "mh", "sums"),
-    "partition": ("lb", "blb", "klb", "p", "lag", "h"),
+    "partition": ("lb", "blb", "klb", "p", "ls", "lsrc", "hl", "hm", "hs"),
     "topic": ("c", "t", "heads", "starts", "r"),
     "cluster": ("lb", "v", "s"),
     "broker": ("lb", "b"),
@@ -246,8 +246,8 @@ def differs_source(family: Family) -> str:
         test = " or ".join(_differ(read, f"{name}0", f"{name}1") for name, read in paths.items())
         walk = f"any({test} for {names} in zip({lists}, strict=True))"
         if family.unit == "partition":
-            # A partition row's values are NamedTuples (or None), whose lists compare in C at a fifth of the
-            # walk's cost: lists that are equal (no figure the variable holds moved) need no walk.
+            # A partition row's status is a NamedTuple, whose lists compare in C at a fifth of the walk's
+            # cost: lists that are equal (no figure the variable holds moved) need no walk.
             walk = " or ".join(f"old.{name} != new.{name}" for name in paths) + f") and {walk}"
             walk = f"({walk}"
         whole.append(walk)

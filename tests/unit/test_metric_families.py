@@ -99,10 +99,14 @@ def test_a_writer_is_one_comprehension_over_the_lists_it_reads() -> None:
 def test_a_family_is_compared_on_what_it_reads() -> None:
     # A path tested against None is compared for that alone; the label sets are not compared (the names of
     # the groups and partitions are, once for all families); equal lists of partition rows need no walk.
-    assert differs_source(FAMILY["lagwatch_partition_lag_seconds_source"]) == (
+    assert differs_source(FAMILY["lagwatch_partition_status"]) == (
         "def differs(old, new):\n"
-        "    return (old.lag != new.lag) and any((lag0 is None) is not (lag1 is None) or (lag0 is not None "
-        "and (lag0.source != lag1.source)) for lag0, lag1 in zip(old.lag, new.lag, strict=True))\n"
+        "    return (old.p != new.p) and any((p0 is None) is not (p1 is None) or (p0 is not None "
+        "and (p0.status != p1.status)) for p0, p1 in zip(old.p, new.p, strict=True))\n"
+    )
+    # A partition's figures are plain values from the round's columns, their lists compared whole, in C.
+    assert differs_source(FAMILY["lagwatch_partition_lag_seconds_source"]) == (
+        "def differs(old, new):\n    return old.lsrc != new.lsrc\n"
     )
     # A figure the rows compute is compared whole.
     assert differs_source(FAMILY["lagwatch_group_lag_seconds_partitions"]) == (

@@ -4,6 +4,7 @@ wanted, from the real storage, evaluation cache and TimeLag, returned as one fro
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 
 import pytest
@@ -12,7 +13,7 @@ from exporter.core.evaluator import EvaluationCache
 from exporter.core.exact_answers import PartitionOffset
 from exporter.core.head_history import Policy
 from exporter.core.model import OffsetCommit, Status
-from exporter.core.retention import Headroom, TopicRetention
+from exporter.core.retention import Headroom, TopicRetention, headroom
 from exporter.core.round import GroupFigures, Round, evaluation_round, group_figures
 from exporter.core.storage import Storage
 from exporter.core.timelag import LagSeconds, TimeLag
@@ -180,3 +181,55 @@ def test_a_figure_without_seconds_is_shared_until_it_changes() -> None:
     assert third.headroom["g1"][0] == Headroom(0, 35, None)
     assert second.headroom["g1"][0] == Headroom(0, 31, None)
     assert third.lag_seconds["g0"] is first.lag_seconds["g0"]
+
+
+def test_a_rounds_figures_are_each_partitions_figures_as_columns() -> None:
+    storage, timelag, cache = _storage(), _timelag(), EvaluationCache(cluster="c")
+    storage.apply(OffsetCommit("g0", "t", 0, 100, MS), 50, MS)
+    storage.set_start_offset("t", 0, 41)  # g0 is caught up, g1 is at the log start, g2 past it
+    _, result = _run(evaluation_round(cache, storage, timelag, T, T + 5, timer=lambda: 0.0))
+    for group, status in result.statuses.items():
+        lags = [
+            None
+            if p.end is None
+            else timelag.figure(p.topic, p.partition, p.end.offset, p.end.offset + (p.current_lag or 0), T + 5)
+            for p in status.partitions
+        ]
+        rooms = [
+            None
+            if p.end is None
+            else headroom(p.end.offset, 41 if p.partition == 0 else None, WEEK, lag.seconds if lag else None)
+            for p, lag in zip(status.partitions, lags, strict=True)
+        ]
+        assert list(result.lag_seconds[group]) == lags
+        assert list(result.headroom[group]) == rooms
+    assert [h[:2] for h in result.headroom["g1"] if h] == [(0, 0)]
+    assert result.headroom["g0"][0] == Headroom(0, 59, 604_800.0)
+
+
+def test_a_round_keeps_columns_of_plain_values_not_an_object_per_partition() -> None:
+    storage, timelag, cache = _storage(groups=2), _timelag(), EvaluationCache(cluster="c")
+    _, result = _run(evaluation_round(cache, storage, timelag, T, T, timer=lambda: 0.0))
+    held = [
+        item
+        for figures in (*result.lag_seconds.values(), *result.headroom.values())
+        for column in gc.get_referents(figures)
+        if type(column) is tuple
+        for item in column
+    ]
+    assert held and all(type(item) in (float, int, str, type(None)) for item in held)
+
+
+def test_a_round_shares_each_column_that_did_not_move() -> None:
+    storage, timelag, cache = _storage(), _timelag(), EvaluationCache(cluster="c")
+    _, first = _run(evaluation_round(cache, storage, timelag, T, T, timer=lambda: 0.0))
+    _, second = _run(evaluation_round(cache, storage, timelag, T, T + 10, timer=lambda: 0.0, previous=first))
+    lags, lags_before = second.lag_seconds["g1"], first.lag_seconds["g1"]
+    rooms, rooms_before = second.headroom["g1"], first.headroom["g1"]
+    # Ten seconds later the lag in seconds and the headroom in seconds moved; their sources, the reads, the
+    # lost messages and the margins did not.
+    assert lags is not lags_before and lags.seconds != lags_before.seconds
+    assert (lags.sources, lags.reads) == (("interpolated", None), (None, None))
+    assert lags.sources is lags_before.sources and lags.reads is lags_before.reads
+    assert rooms is not rooms_before and rooms.seconds != rooms_before.seconds
+    assert rooms.lost is rooms_before.lost and rooms.margin is rooms_before.margin
