@@ -63,7 +63,7 @@ class GroupLagSeconds(Sequence[LagSeconds | None]):
     @overload
     def __getitem__(self, index: slice) -> Sequence[LagSeconds | None]: ...
 
-    def __getitem__(self, index: int | slice) -> LagSeconds | None | Sequence[LagSeconds | None]:
+    def __getitem__(self, index: int | slice) -> Sequence[LagSeconds | None] | LagSeconds | None:
         if isinstance(index, slice):
             return tuple(self)[index]
         source = self.sources[index]
@@ -125,7 +125,7 @@ class GroupHeadroom(Sequence[Headroom | None]):
     @overload
     def __getitem__(self, index: slice) -> Sequence[Headroom | None]: ...
 
-    def __getitem__(self, index: int | slice) -> Headroom | None | Sequence[Headroom | None]:
+    def __getitem__(self, index: int | slice) -> Sequence[Headroom | None] | Headroom | None:
         if isinstance(index, slice):
             return tuple(self)[index]
         lost, margin = self.lost[index], self.margin[index]

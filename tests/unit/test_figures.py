@@ -13,7 +13,9 @@ from exporter.core.timelag import METHODS, REASONS, LagSeconds
 _SECONDS = st.none() | st.floats(min_value=0.0, max_value=1e9, allow_nan=False)
 _LAGS = st.lists(
     st.none()
-    | st.builds(LagSeconds, _SECONDS, st.sampled_from((*METHODS, *REASONS)), st.none() | st.integers(0, 2**40)),
+    | st.builds(
+        LagSeconds, _SECONDS, st.sampled_from((*METHODS, *REASONS)), st.none() | st.integers(0, 2**40)
+    ),
     max_size=12,
 )
 _ROOMS = st.lists(

@@ -192,7 +192,9 @@ def test_a_rounds_figures_are_each_partitions_figures_as_columns() -> None:
         lags = [
             None
             if p.end is None
-            else timelag.figure(p.topic, p.partition, p.end.offset, p.end.offset + (p.current_lag or 0), T + 5)
+            else timelag.figure(
+                p.topic, p.partition, p.end.offset, p.end.offset + (p.current_lag or 0), T + 5
+            )
             for p in status.partitions
         ]
         rooms = [
@@ -217,7 +219,8 @@ def test_a_round_keeps_columns_of_plain_values_not_an_object_per_partition() -> 
         if type(column) is tuple
         for item in column
     ]
-    assert held and all(type(item) in (float, int, str, type(None)) for item in held)
+    assert held
+    assert all(type(item) in (float, int, str, type(None)) for item in held)
 
 
 def test_a_round_shares_each_column_that_did_not_move() -> None:
@@ -228,8 +231,12 @@ def test_a_round_shares_each_column_that_did_not_move() -> None:
     rooms, rooms_before = second.headroom["g1"], first.headroom["g1"]
     # Ten seconds later the lag in seconds and the headroom in seconds moved; their sources, the reads, the
     # lost messages and the margins did not.
-    assert lags is not lags_before and lags.seconds != lags_before.seconds
+    assert lags is not lags_before
+    assert lags.seconds != lags_before.seconds
     assert (lags.sources, lags.reads) == (("interpolated", None), (None, None))
-    assert lags.sources is lags_before.sources and lags.reads is lags_before.reads
-    assert rooms is not rooms_before and rooms.seconds != rooms_before.seconds
-    assert rooms.lost is rooms_before.lost and rooms.margin is rooms_before.margin
+    assert lags.sources is lags_before.sources
+    assert lags.reads is lags_before.reads
+    assert rooms is not rooms_before
+    assert rooms.seconds != rooms_before.seconds
+    assert rooms.lost is rooms_before.lost
+    assert rooms.margin is rooms_before.margin
