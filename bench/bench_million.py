@@ -41,6 +41,7 @@ from pathlib import Path
 
 import loadgen
 from lagwatch_process import (
+    ALLOCATORS,
     MIB,
     Lagwatch,
     add_load_arguments,
@@ -125,11 +126,11 @@ def _settings(prefix: str, full_collection_every: float | None = None) -> dict[s
     return settings
 
 
-def _baseline(bootstrap: str, directory: Path, prefix: str) -> int:
+def _baseline(bootstrap: str, directory: Path, prefix: str, allocator: str) -> int:
     # Reading from the end of __consumer_offsets, it stays empty after an earlier load (--no-load) as well,
     # instead of reading and dropping millions of records first (44 MiB more RSS).
     settings = _settings(prefix) | {"clusters.local": {"start_latest": True}}
-    with Lagwatch(bootstrap, directory, settings, name="empty") as empty:
+    with Lagwatch(bootstrap, directory, settings, name="empty", env=ALLOCATORS[allocator]) as empty:
         empty.wait_ready(_READY_TIMEOUT_S)
         time.sleep(_EMPTY_SETTLE_S)
         return empty.rss()
@@ -141,7 +142,8 @@ def _measure(bootstrap: str, directory: Path, prefix: str, args: argparse.Namesp
     stalls = args.stalls_log or directory / "stalls.txt"
     probe_env = {"PYTHONPATH": str(_STALL_PROBE), "STALL_PROBE_OUT": str(stalls)} if args.stalls else {}
     settings = _settings(prefix, args.full_collection_every)
-    with Lagwatch(bootstrap, directory, settings, nice=args.nice, env=probe_env) as lagwatch:
+    env = probe_env | ALLOCATORS[args.allocator]
+    with Lagwatch(bootstrap, directory, settings, nice=args.nice, env=env) as lagwatch:
         probe = HealthProbe(lagwatch)
         probe.start()
         try:
@@ -256,7 +258,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lagwatch-million-") as name:
         directory = Path(name)
         with broker(args.bootstrap, directory, args.base_port) as bootstrap:
-            baseline = _baseline(bootstrap, directory, prefix)
+            baseline = _baseline(bootstrap, directory, prefix, args.allocator)
             print(f"empty lagwatch: RSS {baseline / MIB:.1f} MiB", flush=True)
             started = time.monotonic()
             try:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import loadgen
 from lagwatch_process import (
+    ALLOCATORS,
     MIB,
     Lagwatch,
     add_load_arguments,
@@ -264,7 +265,8 @@ def run(args: argparse.Namespace, bootstrap: str, directory: Path) -> None:
         populate_s = populated.get(timeout=3600)
         print(f"populated in {populate_s:.0f} s; load average {load_average()}", flush=True)
         settings = {"filters": {"group_allow": f"^{prefix}-group-"}}
-        with Lagwatch(bootstrap, directory, settings, nice=args.nice) as lagwatch:
+        allocator = ALLOCATORS[args.allocator]
+        with Lagwatch(bootstrap, directory, settings, nice=args.nice, env=allocator) as lagwatch:
             print(f"lagwatch pid {lagwatch.pid}", flush=True)
             replay_s = lagwatch.wait_ready(_READY_TIMEOUT_S)
             after_replay = lagwatch.rss()

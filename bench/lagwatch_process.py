@@ -66,6 +66,20 @@ def add_load_arguments(parser: argparse.ArgumentParser, groups: int, commits: in
         default=0,
         help="lagwatch's niceness: below 0 (as root), it gets the CPU it asks for on a busy shared machine",
     )
+    parser.add_argument(
+        "--allocator",
+        choices=sorted(ALLOCATORS),
+        default="pymalloc",
+        help="lagwatch's memory allocator: CPython's own, or a malloc preloaded with PYTHONMALLOC=malloc",
+    )
+
+
+ALLOCATORS = {
+    "pymalloc": {},
+    "jemalloc": {"LD_PRELOAD": "libjemalloc.so.2", "PYTHONMALLOC": "malloc"},
+    "mimalloc": {"LD_PRELOAD": "libmimalloc.so.2", "PYTHONMALLOC": "malloc"},
+}
+"""The environment that gives the lagwatch process each allocator (Debian's libjemalloc2, libmimalloc2.0)."""
 
 
 def describe(args: argparse.Namespace) -> str:
@@ -73,7 +87,7 @@ def describe(args: argparse.Namespace) -> str:
     return (
         f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load_average()}; "
         f"{args.groups:,} groups x {args.partitions} partitions x {args.commits} commits, "
-        f"{args.topics:,} topics"
+        f"{args.topics:,} topics; lagwatch's allocator {args.allocator}"
     )
 
 
