@@ -9,11 +9,16 @@ and one `evaluation_round` runs with lag in seconds and retention headroom on, a
 paused, young generations collected between batches, survivors frozen at the end). The round before stays
 published until the new one replaces it, as `Evaluation.published` holds it.
 
+With `--render`, each published round is also rendered as `/metrics` renders it (one `BlockRenderer` kept
+from round to round, so the render keeps its blocks and rows of the round before), and the CPU and RSS
+include it: the steady state's three peaks in one process. Under another allocator (`LD_PRELOAD=
+libjemalloc.so.2 PYTHONMALLOC=malloc`, say) it shows what the allocator does to the arenas the peaks leave.
+
 Printed per round: CPU seconds, RSS, and with `--tracemalloc` the traced memory after the round and its peak
 during the round, both less what was traced before the first round (the storage, lag-in-seconds histories),
 per group-partition. `--top N` lists the N biggest allocation sites after the last round.
 
-Run: `.venv/bin/python bench/bench_round_memory.py [--rounds 8] [--tracemalloc] [--top 12]`
+Run: `.venv/bin/python bench/bench_round_memory.py [--rounds 8] [--render] [--tracemalloc] [--top 12]`
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ from exporter.core.retention import TopicRetention
 from exporter.core.round import Round, evaluation_round
 from exporter.core.storage import Storage
 from exporter.core.timelag import TimeLag
+from exporter.exposition.blocks import BlockRenderer
+from exporter.exposition.cluster_view import ClusterView
+from exporter.exposition.metrics import RenderOptions
 from exporter.gc_pause import freeze_survivors, gc_paused
 
 INTERVALS = 10
@@ -113,6 +121,21 @@ def _run_round(load: Load, cache: EvaluationCache, published: Round) -> Round:
     return result
 
 
+def _render(renderer: BlockRenderer, storage: Storage, published: Round) -> None:
+    """Render the round as `/metrics` renders a cluster's view of it (`ClusterRuntime.view`)."""
+    topics = storage.topics()
+    view = ClusterView(
+        name="bench",
+        groups=tuple(published.statuses[g] for g in sorted(published.statuses)),
+        topics=[(t, storage.head_offsets(t) or ()) for t in topics],
+        lag_seconds=published.lag_seconds,
+        headroom=published.headroom,
+        topic_starts={t: storage.start_offsets(t) or () for t in topics},
+    )
+    with gc_paused():
+        renderer.render([view])
+
+
 def _previous(published: Round) -> dict[str, Round]:
     """The round before, for code that takes it (this script also measures code from before it did)."""
     takes = "previous" in inspect.signature(evaluation_round).parameters
@@ -127,6 +150,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=10)
     parser.add_argument("--topics", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--render", action="store_true", help="render every round as /metrics does")
     parser.add_argument("--tracemalloc", action="store_true", help="trace memory (slower; CPU figures grow)")
     parser.add_argument("--top", type=int, default=0, help="with --tracemalloc: the biggest sites at the end")
     args = parser.parse_args()
@@ -142,6 +166,7 @@ def main() -> None:
         + (f", traced {base / 2**20:.1f} MiB" if args.tracemalloc else "")
     )
     published = Round("bench")
+    renderer = BlockRenderer(RenderOptions()) if args.render else None
     for r in range(args.rounds):
         # Round 0 evaluates the replayed state; from then on, half the groups commit each round.
         if r:
@@ -150,6 +175,8 @@ def main() -> None:
             tracemalloc.reset_peak()
         cpu = time.process_time()
         published = _run_round(load, cache, published)
+        if renderer is not None:
+            _render(renderer, load.storage, published)
         cpu = time.process_time() - cpu
         line = f"round {r}: {cpu:.3f} CPU-s, evaluated {published.evaluated:,}, RSS {_rss_mib():.0f} MiB"
         if args.tracemalloc:
