@@ -55,8 +55,9 @@ def _stop_deadline(partition: PartitionSnapshot, allowed_lag: int, minimum_compl
         or recent_lag_zero(commits[-COMMIT_FIELDS], partition.broker_offsets)
     ):
         return math.inf
-    timestamps = commits[2::COMMIT_FIELDS]
-    return (2 * timestamps[-1] - timestamps[0]) // 1000 + 1
+    # The first and the newest commit's timestamps, without the column of them all.
+    first_ts, last_ts = commits[2], commits[-COMMIT_FIELDS + 2]
+    return (2 * last_ts - first_ts) // 1000 + 1
 
 
 class CacheEntry(NamedTuple):
