@@ -9,18 +9,21 @@ state of a busy cluster: every group re-evaluated into new statuses in which eve
 `--lag-seconds` gives every partition a lag in seconds and a retention headroom, as a running lagwatch has a
 minute after its start: about ten series per group-partition, which at 10,000 x 10 passes the default
 `max_series` cap (1,000,000), so the renders are capped ones (the cap cuts inside the partition series).
-`--max-series N` sets the cap to cut elsewhere.
+`--max-series N` sets the cap to cut elsewhere. `--anew` traces one steady-state render alone and prints what
+it made that outlives it (the small objects whose peaks leave pymalloc's arenas part-used), nothing else.
 
 Run: .venv/bin/python bench/bench_metrics.py [--groups N] [--partitions N] [--runs N] [--burrow]
-     [--lag-seconds] [--max-series N] [--blocks-only]
+     [--lag-seconds] [--max-series N] [--blocks-only | --anew]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import gzip
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -144,7 +147,15 @@ def main() -> None:
     parser.add_argument(
         "--blocks-only", action="store_true", help="time the block renderer only, not the whole text nor gzip"
     )
+    parser.add_argument(
+        "--anew",
+        action="store_true",
+        help="trace one steady-state render of the block renderer alone: what it makes that outlives it",
+    )
     args = parser.parse_args()
+    if args.anew:
+        _anew(args.groups, args.partitions, args.lag_seconds, RenderOptions(burrow_compatible=args.burrow))
+        return
 
     cluster = build(args.groups, args.partitions, lag_seconds=args.lag_seconds)
     options = RenderOptions(burrow_compatible=args.burrow, max_series=args.max_series)
@@ -170,6 +181,29 @@ def main() -> None:
             f"gzip level {level}: median {median:.0f} ms, best {best:.0f} ms, median cpu {cpu:.0f} ms, "
             f"{len(compressed):,} bytes ({len(compressed) / len(result.body):.1%})"
         )
+
+
+def _anew(groups: int, partitions: int, lag_seconds: bool, options: RenderOptions) -> None:
+    """A steady-state render (every lag moved since the render before), traced from its start: the memory it
+    made that is still alive after it (its blocks and rows, replacing the render before's), in bytes and in
+    memory blocks of pymalloc's sizes (at most 512 bytes), per group-partition."""
+    renderer = BlockRenderer(options)
+    _paused(renderer, [build(groups, partitions, lag_seconds=lag_seconds)])
+    moved = build(groups, partitions, lag_seconds=lag_seconds, moves=1)
+    gc.collect()
+    tracemalloc.start()
+    _paused(renderer, [moved])
+    gc.collect()
+    made, peak = tracemalloc.get_traced_memory()
+    traces = tracemalloc.take_snapshot().traces
+    tracemalloc.stop()
+    gp = groups * partitions
+    small = [t.size for t in traces if t.size <= 512]
+    print(
+        f"a steady-state render ({renderer.rendered_buckets} buckets written) made {made / gp:.0f} B/gp that "
+        f"outlive it, {sum(small) / gp:.0f} B/gp of them in {len(small):,} blocks of at most 512 bytes; its "
+        f"peak {peak / gp:.0f} B/gp"
+    )
 
 
 def _paused(renderer: BlockRenderer, views: list[ClusterView]) -> Exposition:

@@ -16,13 +16,16 @@ libjemalloc.so.2 PYTHONMALLOC=malloc`, say) it shows what the allocator does to 
 
 Printed per round: CPU seconds, RSS, and with `--tracemalloc` the traced memory after the round and its peak
 during the round, both less what was traced before the first round (the storage, lag-in-seconds histories),
-per group-partition. `--top N` lists the N biggest allocation sites after the last round.
+per group-partition. `--top N` lists the N biggest allocation sites after the last round. With `--anew` only
+the last round (and its render, with `--render`) is traced from its start: what it made that is still alive
+after it, that is what the round did not share with the round before, in bytes and memory blocks per
+group-partition (and with `--top N`, by site): the small objects whose peaks leave pymalloc's arenas part-used.
 
 With `--evaluation` each round runs through `exporter.evaluation.Evaluation` on an event loop instead, as the
 app runs it: what a round makes taken out of the collector's lists, the round replaced let go a slice at a
 time; printed, the CPU seconds of each round with that work and the median of the rounds after the first two.
 
-Run: `.venv/bin/python bench/bench_round_memory.py [--rounds 8] [--render] [--tracemalloc] [--top 12]
+Run: `.venv/bin/python bench/bench_round_memory.py [--rounds 8] [--render] [--tracemalloc | --anew] [--top 12]
 [--evaluation]`
 """
 
@@ -198,11 +201,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--render", action="store_true", help="render every round as /metrics does")
     parser.add_argument("--tracemalloc", action="store_true", help="trace memory (slower; CPU figures grow)")
-    parser.add_argument("--top", type=int, default=0, help="with --tracemalloc: the biggest sites at the end")
+    parser.add_argument(
+        "--top", type=int, default=0, help="with --tracemalloc or --anew: the biggest sites at the end"
+    )
+    parser.add_argument(
+        "--anew",
+        action="store_true",
+        help="trace the last round only (its CPU figure then grows): what it makes anew that outlives it",
+    )
     parser.add_argument(
         "--evaluation", action="store_true", help="rounds through Evaluation, as the app runs them: CPU only"
     )
     args = parser.parse_args()
+    if args.tracemalloc and args.anew:
+        parser.error("--anew traces the last round alone: not with --tracemalloc")
     if args.evaluation:
         asyncio.run(_through_evaluation(Load(args.groups, args.partitions, args.topics), args.rounds))
         return
@@ -225,6 +237,9 @@ def main() -> None:
             load.step(committing=range(r % 2, args.groups, 2))
         if args.tracemalloc:
             tracemalloc.reset_peak()
+        if args.anew and r == args.rounds - 1:
+            gc.collect()
+            tracemalloc.start()
         cpu = time.process_time()
         published = _run_round(load, cache, published)
         if renderer is not None:
@@ -239,7 +254,14 @@ def main() -> None:
                 f"({(peak - base) / gp:.0f} B/gp)"
             )
         print(line, flush=True)
-    if args.tracemalloc and args.top:
+    if args.anew:
+        made, _ = tracemalloc.get_traced_memory()
+        blocks = len(tracemalloc.take_snapshot().traces)
+        print(
+            f"the last round made anew, alive after it: {made / gp:.0f} B/gp in {blocks / gp:.2f} blocks/gp "
+            "(the rest it holds is shared with the round before)"
+        )
+    if (args.tracemalloc or args.anew) and args.top:
         for stat in tracemalloc.take_snapshot().statistics("lineno")[: args.top]:
             print(
                 f"{stat.size / 2**20:8.1f} MiB {stat.count:9,d} {stat.size / gp:6.0f} B/gp  {stat.traceback}"
