@@ -176,8 +176,10 @@ async def test_a_round_leaves_its_statuses_out_of_reach_of_full_collections() ->
         # A tuple of (topic, partition) tuples: CPython takes it out only at the collection after the one
         # that took out the tuples it holds, which a freeze never lets come (100,000 at 1,000,000).
         *(s.reason.worst for s in published.statuses.values() if s.reason is not None),
+        # A group's headroom is columns: tuples of numbers (or None), shared with the round before.
+        *(column for h in published.headroom.values() for column in (h.lost, h.margin, h.seconds)),
     ]
-    assert len(made) == 4 * GROUPS + 3 * GROUPS * PARTITIONS
+    assert len(made) == 7 * GROUPS + 3 * GROUPS * PARTITIONS
     assert {len(s.reason.worst) for s in published.statuses.values() if s.reason is not None} == {3}
     assert [o for o in made if gc.is_tracked(o)] == []
     # Nor the evaluation cache's entry of each group (numbers only, but of a NamedTuple, which CPython never
