@@ -19,7 +19,8 @@ during the round, both less what was traced before the first round (the storage,
 per group-partition. `--top N` lists the N biggest allocation sites after the last round. With `--anew` only
 the last round (and its render, with `--render`) is traced from its start: what it made that is still alive
 after it, that is what the round did not share with the round before, in bytes and memory blocks per
-group-partition (and with `--top N`, by site): the small objects whose peaks leave pymalloc's arenas part-used.
+group-partition (and with `--top N`, by site): the small objects whose peaks leave pymalloc's arenas
+part-used.
 
 With `--evaluation` each round runs through `exporter.evaluation.Evaluation` on an event loop instead, as the
 app runs it: what a round makes taken out of the collector's lists, the round replaced let go a slice at a
