@@ -27,8 +27,8 @@ containers of numbers that can never be part of a reference cycle, and the conta
 group or partition (the storage's, the evaluation cache's and the HEAD histories' dicts, the renderer's
 buckets): a collection walks every reference a tracked container holds, tracked or not, 0.1 ms per 2,000.
 Reference counting frees them as before; the full collection walks the libraries', the interpreter's and the
-few other objects (in process at 1,000,000 group-partitions 20 ms, 43 when it also frees what a round left
-for it: bench/bench_full_collection.py).
+few other objects (in process at 1,000,000 group-partitions 20-27 ms, 43-48 when it also frees what a round
+left for it: bench/bench_full_collection.py).
 """
 
 from __future__ import annotations
