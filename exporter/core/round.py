@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import NamedTuple, Protocol, TypeVar
+from typing import NamedTuple, Protocol
 
 from exporter.core.evaluator import EvaluationCache, GroupSource
 from exporter.core.exact_answers import PartitionOffset
@@ -223,8 +223,8 @@ class _Figures:
             start = starts[partition] if partition < len(starts) else None
             rooms.append(headroom(committed, start, self._retention[topic], seconds) or _NO_ROOM)
         return GroupFigures(
-            None if figure is None else _lag_columns(lags, lags_before),
-            _headroom_columns(rooms, rooms_before),
+            None if figure is None else GroupLagSeconds.shared(lags, lags_before),
+            GroupHeadroom.shared(rooms, rooms_before),
             tuple(reads),
         )
 
@@ -233,52 +233,6 @@ _NO_LAG = (None, None, None)
 """A partition's lag in seconds where it has none."""
 _NO_ROOM = (None, None, None)
 """A partition's retention headroom where it has none."""
-
-
-def _lag_columns(
-    lags: list[tuple[float | None, Source | None, int | None]], before: GroupLagSeconds | None
-) -> GroupLagSeconds:
-    """The columns of the partitions' figures, each the tuple of `before` where equal, and `before` itself
-    when all are."""
-    seconds, sources, reads = _columns(lags)
-    if before is None:
-        return GroupLagSeconds(seconds, sources, reads)
-    # `model.kept` inline: three calls a group cost more than the comparisons.
-    seconds = before.seconds if seconds == before.seconds else seconds
-    sources = before.sources if sources == before.sources else sources
-    reads = before.reads if reads == before.reads else reads
-    if seconds is before.seconds and sources is before.sources and reads is before.reads:
-        return before
-    return GroupLagSeconds(seconds, sources, reads)
-
-
-def _headroom_columns(
-    rooms: list[tuple[int | None, int | None, float | None]], before: GroupHeadroom | None
-) -> GroupHeadroom:
-    """The columns of the partitions' headroom, each the tuple of `before` where equal, and `before` itself
-    when all are."""
-    lost, margin, seconds = _columns(rooms)
-    if before is None:
-        return GroupHeadroom(lost, margin, seconds)
-    lost = before.lost if lost == before.lost else lost
-    margin = before.margin if margin == before.margin else margin
-    seconds = before.seconds if seconds == before.seconds else seconds
-    if lost is before.lost and margin is before.margin and seconds is before.seconds:
-        return before
-    return GroupHeadroom(lost, margin, seconds)
-
-
-_A = TypeVar("_A")
-_B = TypeVar("_B")
-_C = TypeVar("_C")
-
-
-def _columns(rows: list[tuple[_A, _B, _C]]) -> tuple[tuple[_A, ...], tuple[_B, ...], tuple[_C, ...]]:
-    """Rows of three fields as three columns (one transposition in C)."""
-    if not rows:
-        return (), (), ()
-    first, second, third = zip(*rows, strict=True)
-    return first, second, third
 
 
 _NONE: Mapping[str, None] = MappingProxyType({})
