@@ -4,7 +4,7 @@ One process holds the server (the app's ClusterRuntime over storage filled by ha
 for the second half of the scrapes, a worker thread that renders the same views again and again from a fresh
 `BlockRenderer` (every block written, as after a round that re-evaluated every group), as the rendering ahead
 of scrapes does after each published round. With --round, a task holds the event loop `--slice` seconds at a
-time meanwhile and lets it turn in between, as an evaluation round does (`evaluation._SLICE_S`). The scraping
+time meanwhile and lets it turn in between, as an evaluation round does (`let_go.SLICE_S`). The scraping
 client runs in a child process, so it does not share the server's GIL. Per scrape: latency (request sent to
 last byte read), and in the server the event loop's turns (selector waits) and socket sends while it answered.
 
@@ -30,11 +30,11 @@ from multiprocessing.connection import Connection
 
 from bench_http import _SETTINGS, _runtime
 
-from exporter.evaluation import _SLICE_S
 from exporter.exposition import metrics_endpoint
 from exporter.exposition.blocks import BlockRenderer
 from exporter.exposition.metrics_endpoint import _STATE
 from exporter.exposition.server import HttpServer
+from exporter.let_go import SLICE_S
 
 
 def _client(port: int, runs: int, pipe: Connection) -> None:
@@ -102,7 +102,7 @@ async def _main(args: argparse.Namespace) -> None:
             renders.append(time.thread_time() - started)
 
     async def round_in_slices() -> None:
-        # What an evaluation round does to the loop: holds it `_SLICE_S` at a time, letting it turn between.
+        # What an evaluation round does to the loop: holds it `SLICE_S` at a time, letting it turn between.
         while True:
             turn = time.perf_counter()
             while time.perf_counter() - turn < args.slice:
@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument(
         "--round", action="store_true", help="an evaluation round runs on the loop meanwhile, in 20 ms slices"
     )
-    parser.add_argument("--slice", type=float, default=_SLICE_S, help="of the round, in seconds")
+    parser.add_argument("--slice", type=float, default=SLICE_S, help="of the round, in seconds")
     parser.add_argument("--write-slice", type=int, default=None)
     parser.add_argument("--switch-interval", type=float, default=None)
     args = parser.parse_args()

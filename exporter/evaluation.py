@@ -33,7 +33,7 @@ from exporter.core.round import GroupFigures, Round, evaluation_round, group_fig
 from exporter.core.storage import Storage
 from exporter.core.timelag import LagSeconds, TimeLag
 from exporter.gc_pause import freeze_survivors, gc_paused, untrack, untrack_young
-from exporter.let_go import let_go
+from exporter.let_go import SLICE_S, let_go
 from exporter.sources.cluster import ClusterHealth
 from exporter.sources.progress import SourceProgress
 from exporter.sources.retry import cause
@@ -46,11 +46,6 @@ _BATCH = 50
 """Groups evaluated between two looks at the time (about 5 ms of work at 10 partitions a group)."""
 _UNTRACK_BATCH = 2000
 """Objects taken out of the collector's lists between two looks at the time (about 0.1 ms)."""
-_SLICE_S = 0.005
-"""How long a round holds the event loop before it lets other work run: a fixed number of groups per turn
-took 50-100 ms at 1,000,000 group-partitions, and longer with groups of many partitions. A scrape takes 5-7
-turns of the loop, each waiting for the slice in progress: 20 ms slices made a scrape during a round
-85-101 ms, 5 ms slices 37-63 ms (`bench/bench_scrape_gil.py --round --slice S`, docs/http-api.md)."""
 _FIRST_EVALUATION_POLL_S = 0.01
 _FIRST_BACKOFF_S = 0.5
 """After a failed round, the retry waits for the next HEAD round, at most this long (doubling to the cap)."""
@@ -234,7 +229,8 @@ class Evaluation:
         if self._timelag is not None and not self._restored_pruned and self._head.health.rounds:
             self._prune_restored(self._timelag)
         # 100,000 group-partitions take about a second to evaluate: health checks and scrapes get their turn
-        # every `_SLICE_S` instead of waiting for the whole round.
+        # every `SLICE_S` instead of waiting for the whole round (by the clock: a fixed number of groups per
+        # turn took 50-100 ms at 1,000,000 group-partitions, and longer with groups of many partitions).
         steps = evaluation_round(
             self.cache,
             self._storage,
@@ -255,7 +251,7 @@ class Evaluation:
                     except StopIteration as done:
                         result: Round = done.value
                         break
-                    if time.perf_counter() - turn >= _SLICE_S:
+                    if time.perf_counter() - turn >= SLICE_S:
                         # Out of the collector's lists for good, the statuses and figures are walked by no
                         # collection, not even the full one that frees what freezing kept (at 1,000,000
                         # group-partitions, seconds of the loop every 10 minutes).
@@ -267,7 +263,7 @@ class Evaluation:
                 untrack_young(_VALUES)
                 for held in chain(_tuples_of(result), _in_batches(self._containers())):
                     untrack(held)
-                    if time.perf_counter() - turn >= _SLICE_S:
+                    if time.perf_counter() - turn >= SLICE_S:
                         await asyncio.sleep(0)
                         turn = time.perf_counter()
                 # A turn of the loop of its own for the freeze, which runs the full collection every

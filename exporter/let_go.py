@@ -18,8 +18,11 @@ from collections.abc import Iterable
 __all__ = ["SLICE_S", "let_go"]
 
 SLICE_S = 0.005
-"""How long the loop is held between two turns: freeing is also done while a round holds the loop for its own
-slices, so that it ends well before the next round."""
+"""How long lagwatch's work done a slice at a time (an evaluation round, applying a fetch of
+`__consumer_offsets`, letting go) holds the event loop between two turns. A scrape takes 5-7 turns of the
+loop, each waiting for the slice in progress: 20 ms slices of a round made a scrape during it 85-101 ms, 5 ms
+ones 37-63 ms (`bench/bench_scrape_gil.py --round --slice S`, docs/http-api.md); a replay is as fast with 5 ms
+as with 20 (bench/bench_replay.py, docs/benchmarks.md)."""
 _CHUNK = 1000
 """Items dropped between two looks at the clock (up to 50 objects each: a group's status)."""
 

@@ -40,14 +40,12 @@ class GroupSource(Protocol):
         ...
 
 
-def _stop_deadline(partition: PartitionSnapshot, allowed_lag: int, minimum_complete: float) -> float:
+def _stop_deadline(partition: PartitionSnapshot, minimum_complete: float) -> float:
     """First whole second at which Rule 3 makes this partition STOP without new data; inf if time cannot.
 
     Rule 3 holds from the first second s with s * 1000 - last_ts > last_ts - first_ts and stays true after it;
-    every other input of the rules is data, which bumps the group version when it changes."""
-    lag = partition.current_lag
-    if lag is None or lag <= allowed_lag:
-        return math.inf
+    every other input of the rules is data, which bumps the group version when it changes. Asked of lagging
+    partitions only (`current_lag` above `allowed_lag`): `EvaluationCache._deadline` skips the others."""
     commits = partition.commits
     if (
         not commits
@@ -203,12 +201,12 @@ class EvaluationCache:
         allowed_lag, minimum_complete = self._allowed_lag, self._minimum_complete
         earliest = math.inf
         for part in snapshot.partitions:
-            # `_stop_deadline`'s first answer, without the call: a round asks it of every partition, and most
-            # are within the allowed lag.
+            # Within the allowed lag, time cannot make it STOP; a round asks this of every partition, and
+            # most are.
             lag = part.current_lag
             if lag is None or lag <= allowed_lag:
                 continue
-            deadline = _stop_deadline(part, allowed_lag, minimum_complete)
+            deadline = _stop_deadline(part, minimum_complete)
             if now_s < deadline < earliest:
                 earliest = deadline
         return earliest

@@ -27,6 +27,7 @@ __all__ = [
     "partition_rule",
     "recent_lag_zero",
     "rewind_recovered",
+    "stopped",
 ]
 
 # An enum member lookup costs about 0.1 us on Python 3.11, a third of a rule; the hot path uses these.
@@ -87,6 +88,12 @@ def recent_lag_zero(last_offset: int, broker_offsets: Sequence[int]) -> bool:
     return bool(broker_offsets) and min(broker_offsets) <= last_offset
 
 
+def stopped(timestamps: Sequence[int], now_s: int, last_offset: int, broker_offsets: Sequence[int]) -> bool:
+    """Rule 3 with its veto: the offsets stopped and the consumer was not caught up within the HEAD history.
+    `timestamps` needs only the window's first and newest commit's."""
+    return offsets_stopped(timestamps, now_s) and not recent_lag_zero(last_offset, broker_offsets)
+
+
 def offsets_all_equal(offsets: Sequence[int]) -> bool:
     """Rule 4 (`checkIfOffsetsStalled`): every commit has the same offset (trivially true for one commit)."""
     offset = offsets[0]
@@ -133,7 +140,7 @@ def partition_rule(
     if current_lag <= allowed_lag:
         return _CAUGHT_UP
     # STOP comes first and ignores zero lags in the window: an old zero lag must not hide a dead consumer.
-    if offsets_stopped(timestamps, now_s) and not recent_lag_zero(offsets[-1], broker_offsets):
+    if stopped(timestamps, now_s, offsets[-1], broker_offsets):
         return _STOPPED
     index = first_rewind_index(offsets)
     if index > 0 and not rewind_recovered(offsets, index):

@@ -31,7 +31,7 @@ from exporter.core.model import (
     not_found,
 )
 from exporter.core.reasons import EXPLAIN, RULE_STATUS, caught_up, group_reason
-from exporter.core.rules import offsets_stopped, partition_rule, recent_lag_zero
+from exporter.core.rules import partition_rule, stopped
 
 __all__ = ["PartitionEvaluation", "completeness", "evaluate_group", "evaluate_partition"]
 
@@ -127,10 +127,7 @@ def _evaluate(
     if (
         reason_was is not None
         and reason_was.rule in _WINDOW_RULES
-        and not (
-            offsets_stopped((commits[2], commits[-_F + 2]), now_s)
-            and not recent_lag_zero(commits[-_F], broker_offsets)
-        )
+        and not stopped((commits[2], commits[-_F + 2]), now_s, commits[-_F], broker_offsets)
     ):
         # The same window, lagging as before and not stopped: the rules after STOP read only the window and
         # the settings, so they settle it as before, with the same figures. Half the groups of a busy

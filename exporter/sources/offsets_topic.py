@@ -30,6 +30,7 @@ from exporter.core.model import DecodeError, OffsetCommit, Record, SkippedRecord
 from exporter.core.storage import Storage
 from exporter.core.windows import GroupTopic
 from exporter.gc_pause import freeze_survivors, gc_paused, untrack, untrack_young
+from exporter.let_go import SLICE_S
 from exporter.settings import ClusterSettings
 from exporter.sources.kafka_client import client_kwargs
 from exporter.sources.progress import SourceProgress
@@ -49,11 +50,6 @@ than 64 KiB waiting and is not slowed; a live commit is seen at most 200 ms late
 _BATCH_RECORDS = 5000
 _CHUNK_RECORDS = 500
 """Records decoded and applied between two looks at the time (2-3 ms of work)."""
-SLICE_S = 0.005
-"""How long applying a fetch holds the event loop before it lets other work run, as long as an evaluation
-round's slice (`evaluation._SLICE_S`): a scrape waits for the slice in progress at each of the 5-7 turns of
-the loop it takes (20 ms slices of a round made a scrape 85-101 ms, 5 ms ones 37-63 ms: docs/http-api.md).
-The replay's speed is the same with 5 ms as with 20 (bench/bench_replay.py, docs/benchmarks.md)."""
 _POLL_TIMEOUT_MS = 500
 _FIRST_RETRY_S = 1.0
 _MAX_RETRY_S = 30.0

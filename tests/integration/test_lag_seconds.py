@@ -614,7 +614,7 @@ async def test_a_round_running_during_an_admin_deletion_keeps_its_result(
 ) -> None:
     # A round yields to the event loop once it held it for a slice of time; 1,200 small groups may take less
     # than one on a fast machine. With no time slice it yields after every batch of groups, in both passes.
-    monkeypatch.setattr(evaluation, "_SLICE_S", 0.0)
+    monkeypatch.setattr(evaluation, "SLICE_S", 0.0)
     driven = Driven(tmp_path, exact_reads=False)
     runtime = driven.runtime
     for index in range(1200):

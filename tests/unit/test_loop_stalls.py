@@ -30,7 +30,7 @@ from exporter.core.round import Round
 from exporter.core.storage import Storage
 from exporter.core.timelag import TimeLag
 from exporter.core.windows import GroupTopic
-from exporter.evaluation import _SLICE_S, let_go_of_round
+from exporter.evaluation import let_go_of_round
 from exporter.exposition import metrics_endpoint
 from exporter.exposition.blocks import BlockRenderer, _Bucket
 from exporter.exposition.cluster_view import ClusterView
@@ -38,6 +38,7 @@ from exporter.exposition.gzip_parts import Part
 from exporter.exposition.metrics import RenderOptions
 from exporter.exposition.rows import GroupRows
 from exporter.gc_pause import freeze_survivors, gc_paused, untrack
+from exporter.let_go import SLICE_S
 from exporter.runtime import ClusterRuntime
 from exporter.settings import ClusterSettings, LagSecondsSettings, MetricsSettings, Settings
 from exporter.sources import offsets_topic
@@ -129,7 +130,7 @@ async def test_a_round_lets_the_loop_run_every_slice() -> None:
         spent = time.thread_time() - started
     assert len(runtime.published.statuses) == GROUPS
     # A round of 40,000 group-partitions takes a good part of a second; the loop had turns all along it.
-    assert spent > 10 * _SLICE_S
+    assert spent > 10 * SLICE_S
     assert probe.longest < _STALL_S
     assert probe.turns >= spent / _STALL_S
 
@@ -137,7 +138,7 @@ async def test_a_round_lets_the_loop_run_every_slice() -> None:
 async def test_a_round_s_freeze_has_a_turn_of_the_loop_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     runtime = _runtime()
     # No slice ends by the clock: whatever turns the loop has come from the round's own structure.
-    monkeypatch.setattr(evaluation, "_SLICE_S", 3600.0)
+    monkeypatch.setattr(evaluation, "SLICE_S", 3600.0)
     seen: dict[str, int] = {}
     with _Probe() as probe:
 
@@ -455,7 +456,7 @@ async def test_a_replayed_fetch_lets_the_loop_run_every_slice() -> None:
     assert source.progress.records[OffsetCommit] == 40_000
     assert storage.stats().group_partitions == 4 * 1000 * 10
     assert source._positions[TopicPartition("__consumer_offsets", 3)] == 10_000
-    assert spent > 4 * offsets_topic.SLICE_S
+    assert spent > 4 * SLICE_S
     assert probe.longest < _STALL_S
     assert probe.turns >= spent / _STALL_S
 
@@ -476,7 +477,6 @@ async def test_a_replayed_fetch_holds_the_loop_no_longer_than_a_round_s_slice(
         await source._apply_fetched(_fetched(2, 10_000))
         # 40 chunks of 500 records: 5 ms slices, as an evaluation round's, let the loop turn after every 3rd
         # (20 ms slices: every 10th, 4 turns).
-        assert offsets_topic.SLICE_S == _SLICE_S
         assert probe.turns - turns == 13
 
 
