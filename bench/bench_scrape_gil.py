@@ -6,13 +6,14 @@ for the second half of the scrapes, a worker thread that renders the same views 
 of scrapes does after each published round. With --round, a task holds the event loop `--slice` seconds at a
 time meanwhile and lets it turn in between, as an evaluation round does (`let_go.SLICE_S`). The scraping
 client runs in a child process, so it does not share the server's GIL. Per scrape: latency (request sent to
-last byte read), and in the server the event loop's turns (selector waits) and socket sends while it answered.
+last byte read), and in the server the event loop's turns (selector waits), socket sends and longest callback
+(CPU time of the loop thread in one callback) while it answered.
 
 --write-slice sets the largest write of the answer (`metrics_endpoint._SLICE`, 1 MiB); --switch-interval
-`sys.setswitchinterval` (5 ms).
+`sys.setswitchinterval` (5 ms); --identity scrapes without gzip (the kept blocks inflated as they are sent).
 
 Run: .venv/bin/python bench/bench_scrape_gil.py [--groups N] [--partitions N] [--runs N] [--round]
-     [--slice S] [--write-slice BYTES] [--switch-interval S]
+     [--slice S] [--write-slice BYTES] [--switch-interval S] [--identity]
 """
 
 from __future__ import annotations
@@ -37,24 +38,34 @@ from exporter.exposition.server import HttpServer
 from exporter.let_go import SLICE_S
 
 
-def _client(port: int, runs: int, pipe: Connection) -> None:
+def _client(port: int, encoding: str, pipe: Connection) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     while pipe.recv() == "scrape":
         started = time.perf_counter()
-        connection.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+        connection.request("GET", "/metrics", headers={"Accept-Encoding": encoding})
         response = connection.getresponse()
         body = response.read()
         elapsed = time.perf_counter() - started
         assert response.status == 200
-        assert response.getheader("Content-Encoding") == "gzip"
+        assert response.getheader("Content-Encoding", "identity") == encoding
         pipe.send((elapsed, len(body)))
 
 
 class _Counts:
-    """The event loop's selector waits and socket sends, counted while a scrape runs."""
+    """The event loop's selector waits and socket sends, counted while a scrape runs, and its longest
+    callback in CPU time of the loop thread."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.turns = self.sends = 0
+        self.longest = 0.0
+        run = asyncio.events.Handle._run
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            started = time.thread_time()
+            run(handle)
+            self.longest = max(self.longest, time.thread_time() - started)
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
         selector = loop._selector  # type: ignore[attr-defined]
         select = selector.select
 
@@ -79,7 +90,8 @@ async def _main(args: argparse.Namespace) -> None:
     await server.start()
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    client = context.Process(target=_client, args=(server.port, args.runs, theirs))
+    encoding = "identity" if args.identity else "gzip"
+    client = context.Process(target=_client, args=(server.port, encoding, theirs))
     client.start()
     loop = asyncio.get_running_loop()
 
@@ -116,24 +128,27 @@ async def _main(args: argparse.Namespace) -> None:
             stop.clear()
             thread.start()
             await asyncio.sleep(0.2)
-        timings, turns, sends = [], [], []
+        timings, turns, sends, longest = [], [], [], []
         size = 0
         for _ in range(args.runs):
             counts.turns = counts.sends = 0
+            counts.longest = 0.0
             elapsed, size = await scrape()
             timings.append(elapsed)
             turns.append(counts.turns)
             sends.append(counts.sends)
+            longest.append(counts.longest * 1000)
             await asyncio.sleep(0.05)
         if thread is not None:
             stop.set()
             await asyncio.to_thread(thread.join)
         ms = sorted(t * 1000 for t in timings)
         print(
-            f"{label}: gzip scrape of {size:,} bytes median {statistics.median(ms):.0f} ms, "
+            f"{label}: {encoding} scrape of {size:,} bytes median {statistics.median(ms):.0f} ms, "
             f"min {ms[0]:.0f}, max {ms[-1]:.0f} over {len(ms)}; "
             f"loop turns median {statistics.median(turns):.0f}, "
-            f"socket sends median {statistics.median(sends):.0f}"
+            f"socket sends median {statistics.median(sends):.0f}; longest callback (CPU) median "
+            f"{statistics.median(longest):.1f} ms, max {max(longest):.1f}"
         )
     if rounds is not None:
         rounds.cancel()
@@ -158,6 +173,7 @@ def main() -> None:
     parser.add_argument("--slice", type=float, default=SLICE_S, help="of the round, in seconds")
     parser.add_argument("--write-slice", type=int, default=None)
     parser.add_argument("--switch-interval", type=float, default=None)
+    parser.add_argument("--identity", action="store_true", help="scrape without gzip")
     args = parser.parse_args()
     if args.write_slice is not None:
         metrics_endpoint._SLICE = args.write_slice

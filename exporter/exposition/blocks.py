@@ -74,6 +74,9 @@ class Exposition:
     """CRC-32 of the body."""
     size: int
     """Bytes in the body."""
+    deflated: int
+    """Bytes of the parts' deflated data: a gzip scrape's length less `gzip_parts.HEADER` and the end, counted
+    once here (in the render's worker thread) rather than part by part at every scrape on the event loop."""
 
     @property
     def capped(self) -> bool:
@@ -197,7 +200,8 @@ class BlockRenderer:
             for part in (self._headers[f.name], *(b for b in blocks if b.size))
         ]
         crc, size = gzip_parts.crc_of(parts)
-        return Exposition(parts, series, total - series, crc, size)
+        deflated = sum(len(p.deflated) for p in parts)
+        return Exposition(parts, series, total - series, crc, size, deflated)
 
     def _blocks(self, bucket: _Bucket) -> _Bucket:
         """The bucket with its blocks: the kept ones where nothing their family reads changed, new ones

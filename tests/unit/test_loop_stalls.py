@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import http.client
+import random
 import sys
 import time
+import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from enum import Enum
@@ -18,6 +21,8 @@ from typing import overload
 
 import offsets_encoder as enc
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from aiokafka.structs import TopicPartition
 
 from exporter import evaluation
@@ -31,12 +36,13 @@ from exporter.core.storage import Storage
 from exporter.core.timelag import TimeLag
 from exporter.core.windows import GroupTopic
 from exporter.evaluation import let_go_of_round
-from exporter.exposition import metrics_endpoint
-from exporter.exposition.blocks import BlockRenderer, _Bucket
+from exporter.exposition import gzip_parts, metrics_endpoint
+from exporter.exposition.blocks import BlockRenderer, Exposition, _Bucket
 from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.gzip_parts import Part
 from exporter.exposition.metrics import RenderOptions
 from exporter.exposition.rows import GroupRows
+from exporter.exposition.server import build_app
 from exporter.gc_pause import freeze_survivors, gc_paused, untrack
 from exporter.let_go import SLICE_S
 from exporter.runtime import ClusterRuntime
@@ -79,13 +85,15 @@ def _fill(storage: Storage) -> None:
                 storage.apply(record, order, NOW_MS)
 
 
+_SETTINGS = Settings(
+    clusters={"c1": ClusterSettings(bootstrap_servers=("k:9092",))},
+    metrics=MetricsSettings(granularity="group"),
+    lag_seconds=LagSecondsSettings(enabled=False),
+)
+
+
 def _runtime() -> ClusterRuntime:
-    settings = Settings(
-        clusters={"c1": ClusterSettings(bootstrap_servers=("k:9092",))},
-        metrics=MetricsSettings(granularity="group"),
-        lag_seconds=LagSecondsSettings(enabled=False),
-    )
-    runtime = ClusterRuntime.filled("c1", settings, _fill, clock=lambda: NOW)
+    runtime = ClusterRuntime.filled("c1", _SETTINGS, _fill, clock=lambda: NOW)
     runtime.offsets.progress.caught_up = True
     health = runtime.head.health
     health.up, health.rounds, health.last_refresh_s = True, 1, NOW
@@ -581,3 +589,73 @@ async def test_a_replaced_round_is_freed_a_slice_at_a_time() -> None:
     for _ in range(100):
         await asyncio.sleep(0)
     assert sys.getrefcount(replaced) == 2
+
+
+def _big_exposition(megabytes: int) -> tuple[Exposition, bytes]:
+    """An exposition of `megabytes` MiB of text that deflates poorly (hex digits), as parts of 100 bytes to
+    40 KiB: the runs of small ones a scrape joins, the big ones it slices; and its text."""
+    rng = random.Random(17)
+    texts: list[bytes] = []
+    size = 0
+    while size < megabytes << 20:
+        length = rng.choice((100, 300, 2_000, 40_000))
+        texts.append(rng.randbytes(length // 2).hex().encode())
+        size += length
+    parts = [gzip_parts.part(t) for t in texts]
+    crc, size = gzip_parts.crc_of(parts)
+    deflated = sum(len(p.deflated) for p in parts)
+    return Exposition(parts, len(texts), 0, crc, size, deflated), b"".join(texts)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+async def test_a_scrape_writes_its_body_a_piece_per_turn_of_the_loop(
+    encoding: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pieces of 64 KiB here (1 MiB in lagwatch), so that 8 MiB make enough of them, and a turn of the loop
+    # after each (every 5 ms in lagwatch: here, by the clock, any piece may take that long).
+    monkeypatch.setattr(metrics_endpoint, "_SLICE", 64 << 10)
+    monkeypatch.setattr(metrics_endpoint, "SLICE_S", 0)
+    exposition, text = _big_exposition(8)
+    monkeypatch.setattr(BlockRenderer, "render", lambda *_: exposition)
+    runtime = _runtime()
+    await runtime.evaluate_now()
+    writes: list[tuple[int, int]] = []
+    write = web.StreamResponse.write
+
+    async def counted(response: web.StreamResponse, data: bytes | bytearray | memoryview) -> None:
+        writes.append((probe.turns, len(data)))
+        await write(response, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write", counted)
+
+    def scrape(port: int) -> tuple[dict[str, str], bytes]:
+        # A client in a thread of its own, reading as fast as it is sent, as Prometheus does.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/metrics", headers={"Accept-Encoding": encoding})
+        response = connection.getresponse()
+        return dict(response.getheaders()), response.read()
+
+    async with TestServer(build_app({"c1": runtime}, _SETTINGS)) as server:
+        with _Probe() as probe:
+            headers, body = await asyncio.to_thread(scrape, server.port)
+    if encoding == "gzip":
+        assert headers["Content-Encoding"] == "gzip"
+        # One gzip member, whole: zlib reads the first member only, and nothing is left after it.
+        single = zlib.decompressobj(31)
+        body = single.decompress(body)
+        assert single.eof
+        assert single.unused_data == b""
+    else:
+        assert "Content-Encoding" not in headers
+    # Exactly the exposition's text, then the health families and lagwatch's own metrics.
+    assert body[: len(text)] == text
+    assert body[len(text) :].startswith(b"# HELP lagwatch_cluster_up ")
+    assert body.endswith(b"\n")
+    assert len(body) > len(text) > 8 << 20
+    # The body went out in pieces of at most `_SLICE`, the loop turning between them: never two in a turn (a
+    # client that reads as fast as it is sent never made `write` wait, and the whole body went out in one
+    # callback, 101 ms of the loop at 1,000,000 group-partitions).
+    assert len(writes) > 100
+    assert max(n for _, n in writes) <= 64 << 10
+    turns = [turn for turn, _ in writes]
+    assert len(set(turns)) == len(turns)
