@@ -151,6 +151,9 @@ class Evaluation:
         self._failing = False
         self._meanwhile: dict[str, tuple[GroupStatus | None, GroupFigures | None]] | None = None
         """While a round runs: the groups an admin deletion re-evaluated meanwhile, which the round keeps."""
+        self._containers_out: tuple[int, int] | None = None
+        """The storage's and the HEAD histories' `containers_version` when a round last took their containers
+        out of the collector's lists."""
 
     async def run(self) -> None:
         """Evaluate after every HEAD round until cancelled; a failed round is retried, never raised."""
@@ -261,11 +264,13 @@ class Evaluation:
                         turn = time.perf_counter()
                 # Before the collector is back: it would walk the rest of the round's objects at once.
                 untrack_young(_VALUES)
-                for held in chain(_tuples_of(result), _in_batches(self._containers())):
+                containers, version = self._containers()
+                for held in chain(_tuples_of(result), _in_batches(containers)):
                     untrack(held)
                     if time.perf_counter() - turn >= SLICE_S:
                         await asyncio.sleep(0)
                         turn = time.perf_counter()
+                self._containers_out = version
                 # A turn of the loop of its own for the freeze, which runs the full collection every
                 # `full_collection_every`: after the round's last step and the taking out above, that
                 # collection made one callback of 187 ms of CPU at 1,000,000 group-partitions (bench_million
@@ -284,16 +289,23 @@ class Evaluation:
         self._want(result)
         self._tell()
 
-    def _containers(self) -> list[object]:
+    def _containers(self) -> tuple[list[object], tuple[int, int]]:
         """What grows with the groups and partitions besides a round's values: the storage's and the cache's
         dicts, sets and lists (a dict takes itself back into the collector's lists when something it may walk
         goes in, a new group), the HEAD histories the poller or a restored state file made and their dict. At
         1,000,000 group-partitions 10,000 histories and some 600,000 references that every full collection
-        walked; taken out (again) each round, 0.5 ms per 10,000, a slice at a time."""
-        kept = [*self._storage.containers(), *self.cache.containers()]
-        if self._timelag is not None:
-            kept += self._timelag.containers()
-        return kept
+        walked; taken out a slice at a time, 0.5 ms per 10,000. The cache's dicts are new at every round; the
+        storage's containers and the histories only when their `containers_version` moved since they were
+        last taken out (a group, a topic or a HEAD history arrived), which in the steady state they seldom do.
+        Returns them and the versions they are of."""
+        timelag = self._timelag
+        version = (self._storage.containers_version, -1 if timelag is None else timelag.containers_version)
+        kept = self.cache.containers()
+        if version != self._containers_out:
+            kept += self._storage.containers()
+            if timelag is not None:
+                kept += timelag.containers()
+        return kept, version
 
     def reevaluate_group(self, group: str) -> None:
         """Re-evaluate one group at once (after an admin deletion) and publish its status with its figures; a

@@ -31,7 +31,16 @@ class Groups:
     Group and topic versions come from one counter, so a group's version can be the largest of its own and
     its topics' versions, and an unknown group can report the current value."""
 
-    __slots__ = ("_sorted", "by_name", "by_topic", "min_reference", "partitions", "seq", "stride")
+    __slots__ = (
+        "_sorted",
+        "by_name",
+        "by_topic",
+        "containers_seq",
+        "min_reference",
+        "partitions",
+        "seq",
+        "stride",
+    )
 
     def __init__(self, stride: int) -> None:
         self.stride = stride
@@ -43,6 +52,10 @@ class Groups:
         self.min_reference = 0
         """At most the oldest expiry reference of any group, so `expire` costs O(1) while none is due."""
         self.seq = 0
+        self.containers_seq = 0
+        """Grows whenever `containers()` may hold something it did not (a new set, the names sorted again) or
+        one of them may be tracked again (a dict takes itself back into the collector's lists when a group or
+        a set goes in): unlike `seq`, commits do not move it."""
         self._sorted: list[str] | None = []
         """The names sorted, kept until a group comes or goes; None when they must be sorted again."""
 
@@ -51,6 +64,7 @@ class Groups:
         round, where groups come and go far more rarely than rounds run."""
         if self._sorted is None:
             self._sorted = sorted(self.by_name)
+            self.containers_seq += 1
         return self._sorted[:]
 
     def containers(self) -> list[object]:
@@ -73,6 +87,7 @@ class Groups:
     def add(self, name: str, now_ms: int) -> Group:
         group = self.by_name[name] = Group(now_ms, self.next_version())
         self._sorted = None
+        self.containers_seq += 1
         if now_ms < self.min_reference:
             self.min_reference = now_ms
         return group
@@ -82,6 +97,7 @@ class Groups:
         members = self.by_topic.get(topic)
         if members is None:
             members = self.by_topic[topic] = set()
+            self.containers_seq += 1
         members.add(name)
         return entry
 

@@ -447,6 +447,13 @@ class Storage:
         references that the shell takes out of the cycle collector's walk (`gc_pause.untrack`)."""
         return self._groups.containers()
 
+    @property
+    def containers_version(self) -> int:
+        """A number that grows whenever `containers()` may hold a container it did not, or one it held may be
+        back in the cycle collector's lists (a group or a topic arrived, the names were sorted again). Commits
+        and HEAD offsets do not move it: in the steady state it stays put."""
+        return self._groups.containers_seq
+
     def stats(self) -> StorageStats:
         return StorageStats(
             groups=len(self._by_name),

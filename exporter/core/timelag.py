@@ -194,6 +194,7 @@ class TimeLag:
         self.exact_reads = exact_reads
         self.cache = ExactCache(cache_size)
         self._histories: dict[tuple[str, int], HeadHistory] = dict(histories or {})
+        self._added = 0
         self._max_pending = max_pending
         self._pending: OrderedDict[PartitionOffset, None] = OrderedDict()
         self._in_flight: set[PartitionOffset] = set()
@@ -208,6 +209,12 @@ class TimeLag:
         return [self._histories, *self._histories.values()]
 
     @property
+    def containers_version(self) -> int:
+        """Grows whenever a HEAD history is added (a new one, and the dict of them back in the cycle
+        collector's lists): `containers()` then holds something to take out again."""
+        return self._added
+
+    @property
     def pending_reads(self) -> int:
         return len(self._pending)
 
@@ -216,6 +223,7 @@ class TimeLag:
         history = self._histories.get((topic, partition))
         if history is None:
             history = self._histories[(topic, partition)] = HeadHistory(self.policy)
+            self._added += 1
         if history.append(offset, now):
             self.cache.discard(topic, partition)
             self._drop_reads(lambda read: read.topic == topic and read.partition == partition)
