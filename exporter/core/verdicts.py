@@ -26,9 +26,9 @@ from exporter.core.model import (
     Reason,
     Rule,
     Status,
-    commit_at,
     kept,
     not_found,
+    window_ends,
 )
 from exporter.core.reasons import EXPLAIN, RULE_STATUS, caught_up, group_reason
 from exporter.core.rules import partition_rule, stopped
@@ -89,50 +89,32 @@ _LAG_UNKNOWN_REASON = Reason(Rule.LAG_UNKNOWN)
 _F = COMMIT_FIELDS
 
 
-def _evaluate(
-    slots: int,
+def _lagging(
     commits: Sequence[int],
     broker_offsets: Sequence[int],
-    current_lag: int | None,
+    current_lag: int,
     now_s: int,
     allowed_lag: int,
     minimum_complete: float,
-    was: PartitionStatus | None = None,
-    same_window: bool = False,
-    times: dict[int, int] | None = None,
-) -> tuple[Status, float, Commit | None, Commit | None, Reason]:
-    """Burrow's `evaluatePartitionStatus` on a window in the storage's layout (`PartitionSnapshot.commits`):
-    status, complete, start, end and reason of one partition. `was` is a status of the same partition
-    before: its reason is returned where equal, and its start, end, and a reason of `_WINDOW_RULES` while
-    still lagging and not stopped, when `same_window` says that it was evaluated from this very window with
-    the same settings. New window ends share their times through `times` (`commit_at`)."""
-    complete = completeness(slots, len(commits) // _F)
-    if not commits:
-        return _OK, complete, None, None, _NO_COMMITS_REASON
-    if same_window and was is not None and was.end is not None:
-        # Comparing the fields instead would read four integers of each Commit, memory unused since the
-        # round before: that cost more CPU than building new ones.
-        start, end = was.start, was.end
-    else:
-        start, end = commit_at(commits, 0, times), commit_at(commits, len(commits) - _F, times)
-    if current_lag is None:
-        return _OK, complete, start, end, _LAG_UNKNOWN_REASON
-    if current_lag <= allowed_lag and complete >= minimum_complete:
-        # The commonest answer, without the columns, the rules' call and the reasons' dispatch.
-        reason = caught_up(current_lag, allowed_lag)
-        if was is not None:
-            reason = kept(reason, was.reason)
-        return _OK, complete, start, end, reason
-    reason_was = None if was is None or not same_window else was.reason
+    complete: float,
+    was: Reason | None,
+    same_window: bool,
+) -> tuple[Status, Reason]:
+    """Status and reason of a partition with commits and a known lag that is not simply caught up (lagging,
+    or its window less complete than `minimum_complete`): Burrow's rules on the window in the storage's layout
+    (`PartitionSnapshot.commits`). `was` is the partition's reason before, returned where equal; with
+    `same_window` (it was settled from this very window with the same settings) a reason of `_WINDOW_RULES`
+    stands while the partition is still not stopped."""
     if (
-        reason_was is not None
-        and reason_was.rule in _WINDOW_RULES
+        same_window
+        and was is not None
+        and was.rule in _WINDOW_RULES
         and not stopped((commits[2], commits[-_F + 2]), now_s, commits[-_F], broker_offsets)
     ):
         # The same window, lagging as before and not stopped: the rules after STOP read only the window and
         # the settings, so they settle it as before, with the same figures. Half the groups of a busy
         # cluster commit between two HEAD rounds; the other half's partitions skip the rules here.
-        return _STATUS_OF[reason_was.rule], complete, start, end, reason_was
+        return _STATUS_OF[was.rule], was
     offsets, timestamps, lags = commits[0::_F], commits[2::_F], commits[4::_F]
     rule = (
         Rule.INCOMPLETE
@@ -142,9 +124,7 @@ def _evaluate(
     reason = EXPLAIN[rule](
         rule, offsets, timestamps, lags, broker_offsets, current_lag, allowed_lag, complete, minimum_complete
     )
-    if was is not None:
-        reason = kept(reason, was.reason)
-    return _STATUS_OF[rule], complete, start, end, reason
+    return _STATUS_OF[rule], reason if was is None else kept(reason, was)
 
 
 def evaluate_partition(
@@ -155,7 +135,7 @@ def evaluate_partition(
     allowed_lag: int = 0,
     minimum_complete: float = 0.0,
 ) -> PartitionEvaluation:
-    """Evaluate one group-partition.
+    """Evaluate one group-partition (as `evaluate_group` evaluates each of a group's).
 
     Args:
         window: the stored commits, oldest first; None only for the not-yet-filled leading slots. Empty for a
@@ -167,16 +147,10 @@ def evaluate_partition(
         minimum_complete: windows less complete than this are OK without evaluation (`minimum-complete`).
     """
     snapshot = PartitionSnapshot.of("", 0, window, tuple(broker_offsets), current_lag)
-    status, complete, start, end, reason = _evaluate(
-        snapshot.slots,
-        snapshot.commits,
-        broker_offsets,
-        current_lag,
-        math.floor(now),
-        allowed_lag,
-        minimum_complete,
-    )
-    return PartitionEvaluation(status, complete, start, end, current_lag, reason)
+    group = GroupSnapshot("", "", (snapshot,), 0)
+    (p,) = evaluate_group(group, now, allowed_lag=allowed_lag, minimum_complete=minimum_complete).partitions
+    assert p.reason is not None  # evaluate_group gives every partition it evaluated a reason
+    return PartitionEvaluation(p.status, p.complete, p.start, p.end, p.current_lag, p.reason)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -229,22 +203,41 @@ def evaluate_group(
         # to another partition's would do as well: only equal parts are shared, and the status names the
         # partition); the window ends only of the same partition.
         was = before[index] if index < len(before) else None
-        lag = part.current_lag
-        same_window = (
-            same_windows and was is not None and was.partition == part.partition and was.topic == part.topic
-        )
-        p_status, complete, start, end, reason = _evaluate(
-            part.slots,
-            part.commits,
-            part.broker_offsets,
-            lag,
-            now_s,
-            allowed_lag,
-            minimum_complete,
-            was,
-            same_window,
-            times,
-        )
+        # Unpacked at once rather than nine lookups by name, per partition.
+        topic, partition, slots, commits, broker_offsets, lag, owner, client_id, member_id = part
+        complete = completeness(slots, len(commits) // _F)
+        # Burrow's `evaluatePartitionStatus`, its commonest answers here without a call per partition.
+        if not commits:
+            p_status, start, end, reason = _OK, None, None, _NO_COMMITS_REASON
+        else:
+            same_window = (
+                same_windows and was is not None and was.partition == partition and was.topic == topic
+            )
+            if same_window and was is not None and was.end is not None:
+                # Comparing the fields instead would read four integers of each Commit, memory unused since
+                # the round before: that cost more CPU than building new ones.
+                start, end = was.start, was.end
+            else:
+                start, end = window_ends(commits, times)
+            if lag is None:
+                p_status, reason = _OK, _LAG_UNKNOWN_REASON
+            elif lag <= allowed_lag and complete >= minimum_complete:
+                # Caught up: without the columns, the rules' call and the reasons' dispatch.
+                p_status, reason = _OK, caught_up(lag, allowed_lag)
+                if was is not None:
+                    reason = kept(reason, was.reason)
+            else:
+                p_status, reason = _lagging(
+                    commits,
+                    broker_offsets,
+                    lag,
+                    now_s,
+                    allowed_lag,
+                    minimum_complete,
+                    complete,
+                    None if was is None else was.reason,
+                    same_window,
+                )
         if (
             was is not None
             and end is was.end
@@ -253,11 +246,11 @@ def evaluate_group(
             and lag == was.current_lag
             and p_status == was.status
             and complete == was.complete
-            and part.partition == was.partition
-            and part.topic == was.topic
-            and part.owner == was.owner
-            and part.client_id == was.client_id
-            and part.member_id == was.member_id
+            and partition == was.partition
+            and topic == was.topic
+            and owner == was.owner
+            and client_id == was.client_id
+            and member_id == was.member_id
         ):
             result = was
         else:
@@ -267,16 +260,16 @@ def evaluate_group(
             result = _new_status(
                 PartitionStatus,
                 (
-                    part.topic,
-                    part.partition,
-                    part.owner,
-                    part.client_id,
+                    topic,
+                    partition,
+                    owner,
+                    client_id,
                     p_status,
                     start,
                     end,
                     lag,
                     complete,
-                    part.member_id,
+                    member_id,
                     reason,
                 ),
             )
