@@ -58,9 +58,11 @@ def lag_always_nonzero(lags: Sequence[int], allowed_lag: int = 0) -> bool:
 def first_rewind_index(offsets: Sequence[int]) -> int:
     """Rule 2 (`checkIfOffsetsRewind`): index of the first commit whose offset went back, or -1."""
     previous = offsets[0]
-    for index, offset in enumerate(offsets):
+    # Without enumerate, which cost a quarter of a call that almost always finds nothing: the index is looked
+    # for again only once there is one.
+    for offset in offsets:
         if offset < previous:
-            return index
+            return next(i for i in range(1, len(offsets)) if offsets[i] < offsets[i - 1])
         previous = offset
     return -1
 

@@ -27,7 +27,7 @@ from exporter.core.model import (
     Rule,
     Status,
 )
-from exporter.core.reasons import RULE_STATUS, text
+from exporter.core.reasons import EXPLAIN, RULE_STATUS, text
 from exporter.core.rules import (
     first_rewind_index,
     lag_always_nonzero,
@@ -1209,3 +1209,31 @@ def test_the_commits_of_one_request_share_their_times() -> None:
         assert len({id(c.timestamp_ms) for c in commits}) == 1  # type: ignore[union-attr]
         assert len({id(c.observed_ms) for c in commits}) == 1  # type: ignore[union-attr]
     assert starts[0].timestamp_ms == T * 1000 + 123_456  # type: ignore[union-attr]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=10))
+def test_property_first_rewind_index_is_the_first_offset_below_the_one_before(offsets: list[int]) -> None:
+    expected = next((i for i in range(1, len(offsets)) if offsets[i] < offsets[i - 1]), -1)
+    assert first_rewind_index(offsets) == expected
+
+
+@given(st.lists(st.integers(min_value=-1, max_value=12), min_size=1, max_size=10), allowed_lags)
+def test_property_a_zero_lag_in_window_names_the_newest_commit_within_allowed_lag(
+    window_lags: list[int], allowed_lag: int
+) -> None:
+    # The rules' columns: -1 is an unknown lag, which is never within allowed_lag, wherever it is.
+    window_lags[0] = allowed_lag
+    timestamps = [(T + 60 * i) * 1000 for i in range(len(window_lags))]
+    offsets = [10 * i for i in range(len(window_lags))]
+    rule = Rule.LAG_ZERO_IN_WINDOW
+    reason = EXPLAIN[rule](rule, offsets, timestamps, window_lags, (), 99, allowed_lag, 1.0, 0.0)
+    newest = max(i for i, lag in enumerate(window_lags) if 0 <= lag <= allowed_lag)
+    assert reason.figures == (window_lags[newest], allowed_lag, timestamps[newest])
+
+
+def test_a_window_of_one_commit_has_one_commit_for_both_ends() -> None:
+    status = evaluate_group(group_of(partition("t", 0, SINGLE, 5), partition("t", 1, EX1, 5)), T + 600)
+    single, full = status.partitions
+    assert single.start is single.end
+    assert single.end == SINGLE[0]
+    assert (full.start, full.end) == (EX1[0], EX1[-1])
