@@ -66,17 +66,27 @@ class Policy:
 
 class HeadHistory:
     """HEAD observations (offset, time in seconds) of one partition, oldest first, offsets and times both
-    non-decreasing. Two arrays rather than objects: 16 bytes per point."""
+    non-decreasing. Two arrays rather than objects: 16 bytes per point.
 
-    __slots__ = ("_offsets", "_times", "policy")
+    The arrays are buffers: the first `len(self)` items are the points, the rest is room. A history of up to
+    `_SMALL` points grows item by item (an idle partition is a flat run of two points and stays that small);
+    one that outgrows that reserves, once, room for what it will hold over the span (`_capacity`): the whole
+    `max_points` for a partition whose HEAD moves at every observation. From then on points are written in
+    place and the trim shifts them down, so the buffers are never reallocated while the rate holds: a fresh
+    process reaches its steady footprint minutes after start instead of growing into it over the span, and
+    leaves no trail of freed smaller buffers behind. A history trimmed back to `_RELEASE` points (idle for a
+    span, restarted) gives its room back."""
+
+    __slots__ = ("_offsets", "_size", "_times", "policy")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self._offsets = array("q")
         self._times = array("d")
+        self._size = 0
 
     def __len__(self) -> int:
-        return len(self._offsets)
+        return self._size
 
     @classmethod
     def from_arrays(cls, policy: Policy, offsets: array[int], times: array[float]) -> HeadHistory:
@@ -85,35 +95,54 @@ class HeadHistory:
         history = cls(policy)
         history._offsets = offsets[-policy.max_points :]
         history._times = times[-policy.max_points :]
+        history._size = size = len(history._offsets)
+        if size > _SMALL:
+            history._reserve(history._capacity(size))
         return history
 
     def arrays(self) -> tuple[array[int], array[float]]:
-        """The offsets and the times, oldest first: the history's own arrays (for serialising), not copies."""
-        return self._offsets, self._times
+        """The offsets and the times, oldest first, for serialising: the history's own arrays when they hold
+        nothing else (as a `copy` does), copies of the points otherwise."""
+        size = self._size
+        if len(self._offsets) == size:
+            return self._offsets, self._times
+        return self._offsets[:size], self._times[:size]
 
     def copy(self) -> HeadHistory:
-        """An independent copy (two array copies), for serialising away from the owner's thread."""
+        """An independent copy of the points, without the room (two array copies), for serialising away
+        from the owner's thread."""
         twin = HeadHistory(self.policy)
-        twin._offsets = array("q", self._offsets)
-        twin._times = array("d", self._times)
+        twin._offsets = self._offsets[: self._size]
+        twin._times = self._times[: self._size]
+        twin._size = self._size
         return twin
 
     @property
     def head(self) -> int | None:
         """The newest HEAD offset observed."""
-        return self._offsets[-1] if self._offsets else None
+        return self._offsets[self._size - 1] if self._size else None
 
     @property
     def reached_head_at(self) -> float | None:
         """When the log was first seen at its newest offset."""
-        offsets, times = self._offsets, self._times
-        if not offsets:
+        offsets, times, last = self._offsets, self._times, self._size - 1
+        if last < 0:
             return None
-        return times[-2] if len(offsets) >= 2 and offsets[-2] == offsets[-1] else times[-1]
+        return times[last - 1] if last >= 1 and offsets[last - 1] == offsets[last] else times[last]
 
     def points(self) -> tuple[tuple[int, float], ...]:
         """The observations kept, oldest first."""
-        return tuple(zip(self._offsets, self._times, strict=True))
+        return tuple(zip(self._offsets[: self._size], self._times[: self._size], strict=True))
+
+    def bounds(self, offset: int) -> tuple[float, float]:
+        """The interval the observations prove the record at `offset` was appended in: from the newest
+        observation at or below it to the next (-inf and inf where there is none)."""
+        times, size = self._times, self._size
+        after = bisect_right(self._offsets, offset, 0, size)
+        return (
+            times[after - 1] if after > 0 else -math.inf,
+            times[after] if after < size else math.inf,
+        )
 
     def head_at(self, time_s: float) -> int | None:
         """The HEAD as lagwatch saw it at `time_s`: the newest observation at or before it. None when there is
@@ -121,11 +150,11 @@ class HeadHistory:
         later and shows another offset (lagwatch was down, the cluster unreachable), or there is no next one
         and the newest is more than `max_bracket_s` older."""
         times = self._times
-        at = bisect_right(times, time_s) - 1
+        at = bisect_right(times, time_s, 0, self._size) - 1
         if at < 0:
             return None
         offset = self._offsets[at]
-        if at + 1 < len(times):
+        if at + 1 < self._size:
             # A flat run is kept as its first and last sighting: the offset held all along between them.
             if times[at + 1] - times[at] > self.policy.max_bracket_s and self._offsets[at + 1] != offset:
                 return None
@@ -139,44 +168,91 @@ class HeadHistory:
         that stepped back by more than a second also restarts it, but returns False: answers stay valid."""
         if not math.isfinite(time_s):
             raise ValueError(f"observation time must be finite, not {time_s}")
-        offsets, times = self._offsets, self._times
-        if offsets:
-            if offset < offsets[-1]:
+        offsets, times, last = self._offsets, self._times, self._size - 1
+        if last >= 0:
+            if offset < offsets[last]:
                 self._restart(offset, time_s)
                 return True
-            if time_s < times[-1]:
-                if times[-1] - time_s > _CLOCK_JITTER_S:
+            if time_s < times[last]:
+                if times[last] - time_s > _CLOCK_JITTER_S:
                     self._restart(offset, time_s)
                     return False
-                time_s = times[-1]
-            if offset == offsets[-1] and len(offsets) >= 2 and offsets[-2] == offset:
-                times[-1] = time_s
-                self._trim(time_s)
+                time_s = times[last]
+            if offset == offsets[last] and last >= 1 and offsets[last - 1] == offset:
+                times[last] = time_s
+                self._trim(time_s, 0)
                 return False
-        offsets.append(offset)
-        times.append(time_s)
-        self._trim(time_s)
+        # Trimmed first, so that a full history makes room in place for the new point.
+        self._trim(time_s, 1)
+        self._put(offset, time_s)
         return False
 
     def _restart(self, offset: int, time_s: float) -> None:
-        del self._offsets[:], self._times[:]
-        self._offsets.append(offset)
-        self._times.append(time_s)
+        self._size = 0
+        self._trim(time_s, 1)
+        self._put(offset, time_s)
 
-    def _trim(self, now: float) -> None:
+    def _put(self, offset: int, time_s: float) -> None:
+        size = self._size
+        if size == len(self._offsets):
+            if size < _SMALL:
+                self._offsets.append(offset)
+                self._times.append(time_s)
+                self._size = size + 1
+                return
+            self._reserve(self._capacity(size + 1))
+        self._offsets[size] = offset
+        self._times[size] = time_s
+        self._size = size + 1
+
+    def _trim(self, now: float, adding: int) -> None:
+        """Drops the points that fall out of the span at `now` and those beyond `max_points` once `adding`
+        more are written, shifting the rest down in place."""
         # The newest point at or before the cutoff stays: it brackets records appended just after it.
-        stale = bisect_right(self._times, now - self.policy.span_s) - 1
-        drop = max(stale, len(self._times) - self.policy.max_points)
+        size = self._size
+        stale = bisect_right(self._times, now - self.policy.span_s, 0, size) - 1
+        drop = max(stale, size + adding - self.policy.max_points)
         if drop > 0:
-            del self._offsets[:drop], self._times[:drop]
+            kept = size - drop
+            self._offsets[:kept] = self._offsets[drop:size]
+            self._times[:kept] = self._times[drop:size]
+            self._size = size = kept
+        if size <= _RELEASE and len(self._offsets) > _SMALL:
+            self._offsets = self._offsets[:size]
+            self._times = self._times[:size]
+
+    def _capacity(self, size: int) -> int:
+        """Room for a history about to hold `size` points (more than `_SMALL`): what its points' rate so far
+        fills over the span, with a quarter to spare, and at least twice `size` so that a rate that rises
+        reallocates a few times, not at every point; never more than `max_points`."""
+        policy, times = self.policy, self._times
+        covered = times[self._size - 1] - times[0]
+        wanted = policy.max_points if covered <= 0 else math.ceil(1.25 * size * policy.span_s / covered)
+        return min(policy.max_points, max(wanted, 2 * size))
+
+    def _reserve(self, capacity: int) -> None:
+        size = self._size
+        offsets, times = array("q", _ZERO) * capacity, array("d", _ZERO_TIME) * capacity
+        offsets[:size] = self._offsets[:size]
+        times[:size] = self._times[:size]
+        self._offsets, self._times = offsets, times
+
+
+_SMALL = 8
+"""Points a history holds in arrays that grow item by item (64 bytes each); one that outgrows them reserves
+its room (`HeadHistory._capacity`)."""
+_RELEASE = 2
+"""A history trimmed to this many points gives its room back: a flat run, idle for a whole span."""
+_ZERO = (0,)
+_ZERO_TIME = (0.0,)
 
 
 def interpolate(history: HeadHistory, offset: int) -> float | None:
     """Estimated append time of the record at `offset`, or None when no two observations no more than
     `max_bracket_s` apart bracket it. See the module docstring for the estimate and its bounds."""
-    offsets, times = history._offsets, history._times
-    after = bisect_right(offsets, offset)
-    if after == 0 or after == len(offsets):
+    offsets, times, size = history._offsets, history._times, history._size
+    after = bisect_right(offsets, offset, 0, size)
+    if after == 0 or after == size:
         return None
     low, high = times[after - 1], times[after]
     width = high - low
@@ -185,7 +261,7 @@ def interpolate(history: HeadHistory, offset: int) -> float | None:
     first = offsets[after - 1]
     count = offsets[after] - first
     rate = count / width if width > 0 else math.inf
-    before, following = _rate(offsets, times, after - 1), _rate(offsets, times, after + 1)
+    before, following = _rate(offsets, times, after - 1, size), _rate(offsets, times, after + 1, size)
     # A rate between the neighbours' means the traffic started or stopped inside the bracket: its records
     # came at the busier neighbour's rate, next to it. The window stays strictly inside the bracket.
     if following is not None and following > rate and (before is None or before < rate):
@@ -196,8 +272,9 @@ def interpolate(history: HeadHistory, offset: int) -> float | None:
     return low + (offset - first + 1) / (count + 1) * width
 
 
-def _rate(offsets: array[int], times: array[float], end: int) -> float | None:
-    """Records per second between observations `end - 1` and `end`; None where that is no bracket."""
-    if end < 1 or end >= len(offsets) or times[end] <= times[end - 1]:
+def _rate(offsets: array[int], times: array[float], end: int, size: int) -> float | None:
+    """Records per second between observations `end - 1` and `end` of the first `size`; None where that is
+    no bracket."""
+    if end < 1 or end >= size or times[end] <= times[end - 1]:
         return None
     return (offsets[end] - offsets[end - 1]) / (times[end] - times[end - 1])

@@ -31,7 +31,6 @@ The HEAD history and the interpolation on it are `head_history.py`; the exact re
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, NamedTuple
@@ -133,7 +132,9 @@ def lag_seconds(
     if answer is not None:
         match answer:
             case Appended(timestamp_s=timestamp):
-                low, high = _bounds(history, committed)
+                # A create time outside the interval the history proves (a producer's clock, replayed
+                # data) is clamped into it.
+                low, high = (-math.inf, math.inf) if history is None else history.bounds(committed)
                 return LagSeconds(_age(now, min(max(timestamp, low), high)), "exact")
             case NothingBefore(end=end):
                 if end >= head:
@@ -157,19 +158,6 @@ def lag_seconds(
 def _age(now: float, then: float) -> float:
     # max() also turns a clock that stepped back below an observation into 0, never a negative lag.
     return max(0.0, now - then)
-
-
-def _bounds(history: HeadHistory | None, offset: int) -> tuple[float, float]:
-    """The interval the HEAD history proves the record at `offset` was appended in. A create time outside it
-    (a producer's clock, replayed data) is clamped into it."""
-    if history is None:
-        return -math.inf, math.inf
-    offsets, times = history.arrays()
-    after = bisect_right(offsets, offset)
-    return (
-        times[after - 1] if after > 0 else -math.inf,
-        times[after] if after < len(times) else math.inf,
-    )
 
 
 class TimeLag:
@@ -204,8 +192,8 @@ class TimeLag:
         return self._histories
 
     def containers(self) -> list[object]:
-        """The HEAD histories (two arrays and the policy's numbers each) and the dict of them by partition:
-        nothing that could refer back to them (for the shell's `gc_pause.untrack`)."""
+        """The HEAD histories (two arrays, a count and the policy's numbers each) and the dict of them by
+        partition: nothing that could refer back to them (for the shell's `gc_pause.untrack`)."""
         return [self._histories, *self._histories.values()]
 
     @property

@@ -384,9 +384,10 @@ async def test_a_round_leaves_the_head_histories_out_of_reach_of_full_collection
     assert len(histories) == TOPICS * PARTITIONS
     assert [h for h in histories if gc.is_tracked(h)] == []
     assert not gc.is_tracked(timelag._histories)
-    # They can never be in a cycle: two arrays and the policy, which holds numbers only (and their classes).
+    # They can never be in a cycle: two arrays, the count of points they hold and the policy, which holds
+    # numbers only (and their classes).
     policy = histories[0].policy
-    assert all({type(o) for o in gc.get_referents(h)} == {array, Policy, type} for h in histories)
+    assert all({type(o) for o in gc.get_referents(h)} == {array, int, Policy, type} for h in histories)
     assert {type(o) for o in gc.get_referents(policy)} == {float, int, type}
     assert all(h.policy is policy for h in histories)
     # A partition that appears later is taken out by the next round.
