@@ -5,9 +5,9 @@
 among other objects as in lagwatch rather than alone.
 
 Every 10 minutes of the hour it prints: RSS; pymalloc's arenas, the bytes of live blocks in them and the free
-bytes in their part-used pools (`sys._debugmallocstats()`); glibc's bytes in use and free (`mallinfo2()`);
-the bytes the histories' arrays hold (`sys.getsizeof`, room included); and the CPU per observation over those
-10 minutes. Growth of the free bytes while the live ones hold still is fragmentation.
+bytes in their part-used pools (`sys._debugmallocstats()`); the bytes the histories' arrays hold
+(`sys.getsizeof`, room included); and the CPU per observation over those 10 minutes. Growth of the free bytes
+while the live ones hold still is fragmentation.
 
 Run: .venv/bin/python bench/bench_head_history.py [--partitions N] [--minutes M] [--idle SHARE]
         [--round-objects N]
@@ -17,7 +17,6 @@ For old against new, run it alternately in a worktree of each (it only uses `Tim
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import resource
 import sys
@@ -30,32 +29,6 @@ from exporter.core.timelag import TimeLag
 _REFRESH_S = 10.0
 _PER_TOPIC = 10
 _MIB = 2**20
-
-
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
-def _malloc() -> tuple[int, int]:
-    """glibc's bytes in use and free in its heaps (blocks mapped on their own are left out)."""
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = _Mallinfo2
-    info = libc.mallinfo2()
-    return info.uordblks, info.fordblks
 
 
 def _pymalloc() -> dict[str, int]:
@@ -110,7 +83,7 @@ def main() -> None:
     now, head, cpu, observed = 1_763_000_000.0, 1_000, 0.0, 0
     kept: list[tuple[int, float]] = []
     print(f"{args.partitions} partitions, {sum(moving)} moving, observed every {_REFRESH_S:.0f} s")
-    print("  min   RSS | arenas   live   free | malloc used   free | histories | us/observation")
+    print("  min   RSS | arenas   live   free | histories | us/observation")
     for minute in range(1, args.minutes + 1):
         for _ in range(int(60 / _REFRESH_S)):
             now += _REFRESH_S
@@ -122,10 +95,10 @@ def main() -> None:
             observed += args.partitions
             kept = [(i, now) for i in range(args.round_objects)]
         if minute % 10 == 0 or minute == 1:
-            pymalloc, (used, free) = _pymalloc(), _malloc()
+            pymalloc = _pymalloc()
+            arenas, live, free = pymalloc["arenas"], pymalloc["live"] / _MIB, pymalloc["free"] / _MIB
             print(
-                f"{minute:5d} {_rss_mib():5.1f} | {pymalloc['arenas']:6d} {pymalloc['live'] / _MIB:6.1f} "
-                f"{pymalloc['free'] / _MIB:6.1f} | {used / _MIB:11.1f} {free / _MIB:6.1f} | "
+                f"{minute:5d} {_rss_mib():5.1f} | {arenas:6d} {live:6.1f} {free:6.1f} | "
                 f"{_held(timelag) / _MIB:9.1f} | {cpu / observed * 1e6:14.2f}"
             )
             cpu, observed = 0.0, 0

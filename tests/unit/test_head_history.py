@@ -76,15 +76,22 @@ class _Reference:
         width = high - low
         if width > self.policy.max_bracket_s:
             return None
-        first, count = self.offsets[after - 1], self.offsets[after] - self.offsets[after - 1]
-        rate = count / width if width > 0 else math.inf
-        before, following = self.rate(after - 1), self.rate(after + 1)
-        if following is not None and following > rate and (before is None or before < rate):
-            width = count / following
-            low = high - width
-        elif before is not None and before > rate and (following is None or following < rate):
-            width = count / before
-        return low + (offset - first + 1) / (count + 1) * width
+        count = self.offsets[after] - self.offsets[after - 1]
+        own = count / width if width > 0 else math.inf
+
+        def busier(other: float | None, one: float | None) -> float | None:
+            # `one` when the bracket's rate lies strictly between the neighbours': traffic started or
+            # stopped inside it, and came at `one`'s rate.
+            return one if one is not None and one > own and (other is None or other < own) else None
+
+        window = width
+        if (rate := busier(self.rate(after - 1), self.rate(after + 1))) is not None:
+            window = count / rate
+            low = high - window
+        elif (rate := busier(self.rate(after + 1), self.rate(after - 1))) is not None:
+            window = count / rate
+        share = (offset - self.offsets[after - 1] + 1) / (count + 1)
+        return low + share * window
 
     def rate(self, end: int) -> float | None:
         if not 1 <= end < len(self.offsets) or self.times[end] <= self.times[end - 1]:
