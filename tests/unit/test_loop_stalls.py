@@ -245,31 +245,44 @@ async def test_a_round_takes_its_containers_out_again_when_groups_come() -> None
     assert [c for c in containers if gc.is_tracked(c)] == []
 
 
-async def test_a_round_takes_the_containers_out_again_only_when_something_arrived(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    given: list[int] = []
+def _untracked(monkeypatch: pytest.MonkeyPatch) -> list[list[object]]:
+    """What rounds hand `untrack` from now on, batch by batch."""
+    batches: list[list[object]] = []
 
     def untracking(objects: Iterable[object]) -> None:
         held = list(objects)
-        given.extend(map(id, held))
+        batches.append(held)
         untrack(held)
 
     monkeypatch.setattr(evaluation, "untrack", untracking)
+    return batches
+
+
+def _runtime_with_histories(*times: float) -> tuple[ClusterRuntime, TimeLag]:
+    """A runtime with lag in seconds, every partition's HEAD offset observed at each of `times`."""
     settings = Settings(clusters={"c1": ClusterSettings(bootstrap_servers=("k:9092",))})
     runtime = ClusterRuntime.filled("c1", settings, _fill, clock=lambda: NOW)
     runtime.offsets.progress.caught_up = True
     timelag = runtime.timelag
     assert timelag is not None
-    for t in range(TOPICS):
-        for p in range(PARTITIONS):
-            timelag.observe(f"topic-{t:03d}", p, 5_000, NOW - 10)
+    for at in times:
+        for t in range(TOPICS):
+            for p in range(PARTITIONS):
+                timelag.observe(f"topic-{t:03d}", p, 5_000 + at - NOW, at)
+    return runtime, timelag
+
+
+async def test_a_round_takes_the_containers_out_again_only_when_something_arrived(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batches = _untracked(monkeypatch)
+    runtime, timelag = _runtime_with_histories(NOW - 10)
     storage, cache, groups = runtime.storage, runtime.evaluation.cache, runtime.storage._groups
 
     async def round_taking_out() -> set[int]:
-        given.clear()
+        batches.clear()
         await runtime.evaluate_now()
-        return set(given)
+        return {id(o) for batch in batches for o in batch}
 
     taken = await round_taking_out()
     grown = [*storage.containers(), *timelag.containers()]
@@ -356,24 +369,11 @@ async def test_what_rounds_take_out_of_the_collector_can_never_be_in_a_cycle() -
 async def test_a_round_leaves_the_head_histories_out_of_reach_of_full_collections(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sizes: list[int] = []
-
-    def untracking(objects: Iterable[object]) -> None:
-        held = list(objects)
-        sizes.append(len(held))
-        untrack(held)
-
-    monkeypatch.setattr(evaluation, "untrack", untracking)
-    settings = Settings(clusters={"c1": ClusterSettings(bootstrap_servers=("k:9092",))})
-    runtime = ClusterRuntime.filled("c1", settings, _fill, clock=lambda: NOW)
-    runtime.offsets.progress.caught_up = True
-    timelag = runtime.timelag
-    assert timelag is not None
-    for at in (NOW - 20, NOW - 10):
-        for t in range(TOPICS):
-            for p in range(PARTITIONS):
-                timelag.observe(f"topic-{t:03d}", p, 5_000 + at - NOW, at)
+    batches = _untracked(monkeypatch)
+    runtime, timelag = _runtime_with_histories(NOW - 20, NOW - 10)
     await runtime.evaluate_now()
+    sizes = [len(batch) for batch in batches]
+    del batches[:]
     # Taken out a slice at a time with the rest, not in one go (a cluster of 1,000,000 partitions: 50 ms).
     assert sum(sizes) > TOPICS * PARTITIONS
     assert max(sizes) <= evaluation._UNTRACK_BATCH < TOPICS * PARTITIONS
