@@ -58,6 +58,7 @@ _SCRAPE_S = 15.0
 _STALL_S = 0.1
 _STALL_PROBE = Path(__file__).resolve().parent / "stall_probe"
 _STALLS_SHOWN = 12
+_YOUNG_SHOWN = 4
 _EMPTY_SETTLE_S = 30.0
 """Three HEAD rounds and evaluations of nothing."""
 
@@ -221,6 +222,23 @@ def _print_stalls(lines: list[str]) -> None:
     )
     for _pid, _clock, _kind, wall, cpu, rest in sorted(stalls, key=lambda s: -int(s[4]))[:_STALLS_SHOWN]:
         print(f"  {cpu:>5} ms CPU ({wall} ms wall) {rest[:300]}")
+    youngest = sorted(
+        (line.split() for line in lines if " GC0 " in line or " GC1 " in line), key=lambda y: -int(y[3])
+    )
+    for _pid, _clock, kind, cpu, _collected, *where in youngest[:_YOUNG_SHOWN]:
+        print(
+            f"  young collection ({kind}) {cpu} ms CPU; thread, gc.get_count() as it began: {' '.join(where)}"
+        )
+    gaps = [line.split() for line in lines if " GAP " in line]
+    print(
+        f"gaps of over 100 ms between two callbacks: {len(gaps)}, longest "
+        f"{max((int(g[3]) for g in gaps), default=0)} ms (wall; CPU of the loop thread / the other threads "
+        "meanwhile):"
+    )
+    for _pid, _clock, _kind, wall, loop_cpu, others_cpu in sorted(gaps, key=lambda g: -int(g[3]))[
+        :_STALLS_SHOWN
+    ]:
+        print(f"  {wall:>5} ms: loop {loop_cpu} ms, other threads {others_cpu} ms")
 
 
 def main() -> None:

@@ -11,6 +11,14 @@ GIL to look, so during a long call into C (freeing a million objects, a collecti
 call has returned: each sample is weighed by the milliseconds since the one before, which puts a long C
 call's time on the line that made it (or the line right after it), and `samples` are the three heaviest code
 paths of that callback with their milliseconds.
+
+Between two callbacks the loop should never wait long: `bench_million.py` asks `/-/healthy` every 20 ms. A gap
+of over 100 ms of wall time between the end of one callback and the start of the next gets a line `pid clock
+GAP wall_ms loop_cpu_ms others_cpu_ms`: the CPU time the loop thread and the process' other threads (the
+render's worker thread) spent meanwhile. Others' CPU close to the gap: the loop waited for the GIL; neither:
+it had no CPU (or nothing to do). Collection lines end with the thread that ran it (`loop` or `other`) and
+`gc.get_count()` as it started (the first figure: objects allocated less freed since the last collection,
+about the size of generation 0).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ if _OUT and os.path.basename(sys.argv[0]) == "lagwatch":
     from typing import Any
 
     _out = open(_OUT, "a", buffering=1)  # noqa: SIM115 - open for the process' lifetime
-    _running: dict[str, Any] = {"since": None, "samples": collections.Counter()}
+    _running: dict[str, Any] = {"since": None, "samples": collections.Counter(), "ended": None}
     _loop_thread = threading.main_thread().ident
     _run = asyncio.events.Handle._run
 
@@ -38,6 +46,13 @@ if _OUT and os.path.basename(sys.argv[0]) == "lagwatch":
         _running["samples"] = collections.Counter()
         _running["since"] = time.perf_counter()
         cpu = time.thread_time()
+        ended = _running["ended"]
+        if ended is not None and _running["since"] - ended[0] > 0.1:
+            loop_cpu, others_cpu = cpu - ended[1], time.process_time() - ended[2] - (cpu - ended[1])
+            _out.write(
+                f"{os.getpid()} {time.time():.1f} GAP {(_running['since'] - ended[0]) * 1000:.0f} "
+                f"{loop_cpu * 1000:.0f} {others_cpu * 1000:.0f}\n"
+            )
         try:
             _run(self)
         finally:
@@ -51,6 +66,7 @@ if _OUT and os.path.basename(sys.argv[0]) == "lagwatch":
                     f"{os.getpid()} {time.time():.1f} STALL {wall * 1000:.0f} {cpu * 1000:.0f} "
                     f"{self._callback!r:.80} :: {where}\n"
                 )
+            _running["ended"] = (time.perf_counter(), time.thread_time(), time.process_time())
 
     asyncio.events.Handle._run = _timed_run  # type: ignore[method-assign]
 
@@ -73,13 +89,20 @@ if _OUT and os.path.basename(sys.argv[0]) == "lagwatch":
 
     _collection: dict[str, float] = {}
 
+    _counts: dict[str, tuple[int, int, int]] = {}
+
     def _collections(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
+            _counts["start"] = gc.get_count()
             _collection["cpu"] = time.thread_time()
             return
         cpu = time.thread_time() - _collection.get("cpu", time.thread_time())
         if info["generation"] == 2 or cpu > 0.01:
             generation, collected = info["generation"], info["collected"]
-            _out.write(f"{os.getpid()} {time.time():.1f} GC{generation} {cpu * 1000:.0f} {collected}\n")
+            thread = "loop" if threading.get_ident() == _loop_thread else "other"
+            _out.write(
+                f"{os.getpid()} {time.time():.1f} GC{generation} {cpu * 1000:.0f} {collected} {thread} "
+                f"{','.join(map(str, _counts.get('start', ())))}\n"
+            )
 
     gc.callbacks.append(_collections)
