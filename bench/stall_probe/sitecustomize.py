@@ -18,7 +18,9 @@ GAP wall_ms loop_cpu_ms others_cpu_ms`: the CPU time the loop thread and the pro
 render's worker thread) spent meanwhile. Others' CPU close to the gap: the loop waited for the GIL; neither:
 it had no CPU (or nothing to do). Collection lines end with the thread that ran it (`loop` or `other`) and
 `gc.get_count()` as it started (the first figure: objects allocated less freed since the last collection,
-about the size of generation 0).
+about the size of generation 0), and for a young one with at most 5,000 of those, the three young containers
+of over 10,000 references with the most (`type[len]:type of the first item`): a collection walks every
+reference a young container holds.
 """
 
 from __future__ import annotations
@@ -91,9 +93,26 @@ if _OUT and os.path.basename(sys.argv[0]) == "lagwatch":
 
     _counts: dict[str, tuple[int, int, int]] = {}
 
+    _biggest: dict[str, str] = {}
+
+    def _biggest_young() -> str:
+        """The three young containers holding the most references, when the young generations are small
+        (a collection walks every reference a young container holds, tracked or not)."""
+        if gc.get_count()[0] > 5_000:
+            return ""
+        sized = []
+        for o in gc.get_objects(0) + gc.get_objects(1):
+            if type(o) in (list, dict, tuple, set):
+                size = len(o)
+                if size > 10_000:
+                    first = next(iter(o.values() if type(o) is dict else o), None)
+                    sized.append((size, f"{type(o).__name__}[{size}]:{type(first).__name__}"))
+        return ";".join(name for _, name in sorted(sized, reverse=True)[:3])
+
     def _collections(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             _counts["start"] = gc.get_count()
+            _biggest["young"] = _biggest_young() if info["generation"] < 2 else ""
             _collection["cpu"] = time.thread_time()
             return
         cpu = time.thread_time() - _collection.get("cpu", time.thread_time())
@@ -102,7 +121,7 @@ if _OUT and os.path.basename(sys.argv[0]) == "lagwatch":
             thread = "loop" if threading.get_ident() == _loop_thread else "other"
             _out.write(
                 f"{os.getpid()} {time.time():.1f} GC{generation} {cpu * 1000:.0f} {collected} {thread} "
-                f"{','.join(map(str, _counts.get('start', ())))}\n"
+                f"{','.join(map(str, _counts.get('start', ())))} {_biggest.get('young', '')}\n"
             )
 
     gc.callbacks.append(_collections)
