@@ -15,6 +15,8 @@ import asyncio
 import time
 from collections.abc import Iterable
 
+from exporter.gc_pause import untrack
+
 __all__ = ["SLICE_S", "let_go"]
 
 SLICE_S = 0.005
@@ -38,6 +40,10 @@ def let_go(*collections: Iterable[object], slice_s: float = SLICE_S) -> asyncio.
     held = [items for items in (list(c) for c in collections) if items]
     if not held:
         return None
+    # Out of the cycle collector's lists: nothing but this task refers to these lists, so they can never be
+    # part of a cycle, and the first young collection after they were made walked every reference they hold
+    # (a replaced round's million exact reads: 35-46 ms of the loop at 1,000,000 group-partitions).
+    untrack([held, *held])
     task = loop.create_task(_drop(held, slice_s), name="lagwatch-let-go")
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import weakref
+from collections.abc import Coroutine
 
 from exporter import let_go as let_go_module
 from exporter.let_go import let_go
@@ -54,3 +56,22 @@ def test_without_a_running_loop_nothing_is_kept() -> None:
     assert let_go([item]) is None
     del item
     assert ref() is None
+
+
+async def test_its_lists_are_out_of_the_collector_s_lists() -> None:
+    # Its own copies, referred to by nothing else: the first young collection after they were made walked
+    # every reference they hold (a replaced round's million exact reads at 1,000,000 group-partitions: 35-46
+    # ms of the loop).
+    values = {n: (n, [n]) for n in range(10_000)}
+    task = let_go(values.values(), [[1], [2]])
+    assert task is not None
+    coroutine = task.get_coro()
+    assert isinstance(coroutine, Coroutine)
+    held = coroutine.cr_frame.f_locals["held"]
+    assert [len(items) for items in held] == [10_000, 2]
+    assert not gc.is_tracked(held)
+    assert [items for items in held if gc.is_tracked(items)] == []
+    # What they hold is the caller's, as it was.
+    assert gc.is_tracked(values[0][1])
+    await task
+    assert held == [[], []]
