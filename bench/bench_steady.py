@@ -16,7 +16,14 @@ first (which waits for the first render); the age of the round the scrapes showe
 duration; the commit rate loadgen reached; the load average. The targets (issue #17): at most 25% of one
 core, RSS within 10% of its value after replay and flat.
 
-    .venv/bin/python bench/bench_steady.py [--minutes 30] [--bootstrap HOST:PORT | --base-port 39092]
+With `--restart-after MINUTES` a first, fresh lagwatch runs that long under the live load and is stopped
+(SIGTERM: it saves its HEAD history in its `state_dir`, as at every shutdown); a second one starts from that
+state, replays, and is measured for `--minutes`. Both phases are reported. A fresh process has no HEAD history
+at ready and takes its room for it (about 57 MiB here) within its first HEAD moves, after the RSS it is
+compared with was read; a restarted one, the usual case in production, holds it from the start.
+
+    .venv/bin/python bench/bench_steady.py [--minutes 30] [--restart-after 5] [--bootstrap HOST:PORT |
+        --base-port 39092]
 """
 
 from __future__ import annotations
@@ -257,7 +264,8 @@ def run(args: argparse.Namespace, bootstrap: str, directory: Path) -> None:
     go = context.Event()
     populated: Queue[float] = context.Queue()
     committed: Synchronized[int] = context.Value("q", 0)
-    seconds = args.minutes * 60 + 5  # until the last sample is taken
+    # Until the last sample is taken; with a restart, also while the second process replays.
+    seconds = (args.restart_after + args.minutes) * 60 + (_READY_TIMEOUT_S if args.restart_after else 5)
     job = _Load(bootstrap, layout, args.rate, seconds)
     load = context.Process(target=job.run, args=(go, populated, committed), daemon=True)
     load.start()
@@ -266,20 +274,35 @@ def run(args: argparse.Namespace, bootstrap: str, directory: Path) -> None:
         print(f"populated in {populate_s:.0f} s; load average {load_average()}", flush=True)
         settings = {"filters": {"group_allow": f"^{prefix}-group-"}}
         allocator = ALLOCATORS[args.allocator]
-        with Lagwatch(bootstrap, directory, settings, nice=args.nice, env=allocator) as lagwatch:
-            print(f"lagwatch pid {lagwatch.pid}", flush=True)
-            replay_s = lagwatch.wait_ready(_READY_TIMEOUT_S)
-            after_replay = lagwatch.rss()
-            print(
-                f"ready after {replay_s:.1f} s, RSS {after_replay / MIB:.1f} MiB; live load of "
-                f"{args.rate:,.0f} commits/s for {args.minutes:g} min",
-                flush=True,
-            )
-            go.set()
-            live_started = time.monotonic()
-            samples, scrapes = _steady(lagwatch, load, args.minutes, args.scrape, args.sample)
-            reached = committed.value / (time.monotonic() - live_started)
-        _report(replay_s, after_replay, samples, scrapes)
+        # Both processes keep their HEAD history in one state directory.
+        settings["lag_seconds"] = {"state_dir": str(directory / "lagwatch-state")}
+        phases = [(args.minutes, "lagwatch", "")]
+        if args.restart_after:
+            phases = [
+                (args.restart_after, "lagwatch", "a fresh process"),
+                (args.minutes, "lagwatch-restarted", "the process restarted from its saved state"),
+            ]
+        live_started = 0.0
+        for minutes, name, which in phases:
+            with Lagwatch(bootstrap, directory, settings, name, args.nice, allocator) as lagwatch:
+                print(f"lagwatch pid {lagwatch.pid}{f' ({which})' if which else ''}", flush=True)
+                replay_s = lagwatch.wait_ready(_READY_TIMEOUT_S)
+                after_replay = lagwatch.rss()
+                print(
+                    f"ready after {replay_s:.1f} s, RSS {after_replay / MIB:.1f} MiB; live load of "
+                    f"{args.rate:,.0f} commits/s for {minutes:g} min",
+                    flush=True,
+                )
+                if not go.is_set():
+                    go.set()
+                    live_started = time.monotonic()
+                samples, scrapes = _steady(lagwatch, load, minutes, args.scrape, args.sample)
+            # Leaving the block stops lagwatch with SIGTERM: it saves its HEAD history on the way out, and the
+            # next process starts from it, as a restarted exporter with a `state_dir` does.
+            if which:
+                print(f"-- {which}:")
+            _report(replay_s, after_replay, samples, scrapes)
+        reached = committed.value / (time.monotonic() - live_started)
         print(f"live load reached {reached:,.0f} commits/s (asked {args.rate:,.0f})")
     finally:
         load.terminate()
@@ -298,6 +321,14 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0, help="of steady state")
     parser.add_argument("--scrape", type=float, default=15.0, help="seconds between scrapes")
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between CPU and RSS samples")
+    parser.add_argument(
+        "--restart-after",
+        type=float,
+        default=0.0,
+        metavar="MINUTES",
+        help="run a fresh lagwatch this long under the live load first, stop it (it saves its HEAD history) "
+        "and measure a second one started from that state for --minutes",
+    )
     args = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     exit_on_sigterm()
