@@ -102,20 +102,11 @@ class HeadHistory:
 
     def arrays(self) -> tuple[array[int], array[float]]:
         """The offsets and the times, oldest first, for serialising: the history's own arrays when they hold
-        nothing else (as a `copy` does), copies of the points otherwise."""
+        nothing else, copies of the points otherwise."""
         size = self._size
         if len(self._offsets) == size:
             return self._offsets, self._times
         return self._offsets[:size], self._times[:size]
-
-    def copy(self) -> HeadHistory:
-        """An independent copy of the points, without the room (two array copies), for serialising away
-        from the owner's thread."""
-        twin = HeadHistory(self.policy)
-        twin._offsets = self._offsets[: self._size]
-        twin._times = self._times[: self._size]
-        twin._size = self._size
-        return twin
 
     @property
     def head(self) -> int | None:

@@ -151,7 +151,7 @@ def test_the_buffers_answer_as_the_plain_history_does(
         high = reference.times[after] if after < len(reference.times) else math.inf
         assert history.bounds(o) == (low, high)
     # The state file's way out and back in: exactly the points, however much room the buffers hold.
-    saved = history.copy().arrays()
+    saved = history.arrays()
     assert (saved[0].tolist(), saved[1].tolist()) == (reference.offsets, reference.times)
     assert [a.tolist() for a in history.arrays()] == [reference.offsets, reference.times]
     restored = HeadHistory.from_arrays(policy, *saved)

@@ -3,17 +3,20 @@ sidecar), the atomic write, the restore at start and the saves that log each cha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
 import struct
+import tracemalloc
 import zlib
+from array import array
 from pathlib import Path
 
 import pytest
 
 from exporter.core.head_history import HeadHistory, Policy
-from exporter.state_file import Saved, StateFile, StateFileError, dump, load, restore, save_atomically
+from exporter.state_file import Saved, StateFile, StateFileError, dump, load, restore
 
 T = 1_700_000_000.0
 POLICY = Policy()
@@ -121,32 +124,84 @@ def test_foreign_or_corrupt_state_is_refused_with_a_reason(data: bytes, message:
         load(data, "c", POLICY)
 
 
-def test_save_atomically_replaces_the_file_and_leaves_nothing_behind(tmp_path: Path) -> None:
+async def test_a_save_replaces_the_file_and_leaves_nothing_behind(tmp_path: Path) -> None:
     path = tmp_path / "heads-prod.bin"
-    save_atomically(path, b"old")
-    save_atomically(str(path), b"new")
-    assert path.read_bytes() == b"new"
+    path.write_bytes(b"old")
+    await StateFile(path, "prod").save(_histories(), "kafka-a")
+    assert path.read_bytes() == dump("prod", _histories(), "kafka-a")
     assert os.listdir(tmp_path) == ["heads-prod.bin"]
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_a_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "heads-prod.bin"
-    save_atomically(path, b"old")
+    path.write_bytes(b"old")
 
     def no_space(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", no_space)
-    with pytest.raises(OSError, match="No space"):
-        save_atomically(path, b"new")
+    await StateFile(path, "prod").save(_histories(), "kafka-a")
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["heads-prod.bin"]
 
 
+async def test_a_save_holds_one_piece_of_the_histories_at_a_time(tmp_path: Path) -> None:
+    """Nothing is copied first: the copies of a whole save (57 MiB at 10,000 busy partitions), alive across
+    many turns of the loop, were a step up of the resident memory at each save."""
+    policy = Policy.for_refresh(10.0)
+    points = policy.max_points
+    histories = {
+        ("t", p): HeadHistory.from_arrays(
+            policy, array("q", range(p, p + points)), array("d", (T + 10 * i for i in range(points)))
+        )
+        for p in range(2000)
+    }
+    path = tmp_path / "heads-prod.bin"
+    tracemalloc.start()
+    try:
+        await StateFile(path, "prod").save(histories, "kafka-a")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert path.read_bytes() == dump("prod", histories, "kafka-a")
+    # The histories hold 2000 x 363 x 16 bytes, 11.6 MB. A save holds a piece of 200 partitions, its parts
+    # and their join (2 x 1.2 MB), and the sorted names: about 3.7 MB. Copying them first held 47 MB.
+    assert peak < 6_000_000
+
+
+async def test_a_save_reads_each_partition_whole_while_the_loop_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each piece is read whole in one turn of the loop, and the loop serves between pieces: a history that
+    moves meanwhile is written as it is when its turn comes, every entry consistent."""
+    monkeypatch.setattr("exporter.state_file._SAVE_BATCH", 2)
+    histories = {("t", p): _history((10 * p, T), (10 * p + 5, T + 10)) for p in range(7)}
+    path = tmp_path / "heads-prod.bin"
+    moved = asyncio.Event()
+
+    async def move() -> None:
+        # Runs in the first turn the save gives the loop, after the names, count and first piece are taken.
+        histories[("t", 0)].append(99, T + 20)
+        histories[("t", 6)].append(99, T + 20)
+        moved.set()
+
+    mover = asyncio.ensure_future(move())
+    await StateFile(path, "prod").save(histories, "kafka-a")
+    await mover
+    assert moved.is_set()
+    saved = load(path.read_bytes(), "prod", POLICY)
+    # The first piece was read before the move, the last after it.
+    assert saved.histories[("t", 0)].points() == ((0, T), (5, T + 10))
+    assert saved.histories[("t", 6)].points() == ((60, T), (65, T + 10), (99, T + 20))
+    assert {key: h.points() for key, h in saved.histories.items() if key[1] in range(1, 6)} == {
+        key: h.points() for key, h in histories.items() if key[1] in range(1, 6)
+    }
+
+
 def test_restore_reads_what_was_saved(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "heads-prod.bin"
-    save_atomically(path, dump("prod", _histories()))
+    path.write_bytes(dump("prod", _histories()))
     with caplog.at_level(logging.INFO, logger=LOGGER):
         restored = restore(path, "prod", POLICY).histories
     assert _points(restored) == _points(_histories())
