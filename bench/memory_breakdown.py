@@ -1,8 +1,10 @@
 """Print what `bench/memory_probe/` recorded of a lagwatch process: where its RSS is, sample by sample.
 
-    MEMORY_PROBE_DIR=/tmp/probe PYTHONPATH=bench/memory_probe \\
+    MEMORY_PROBE_DIR=/tmp/probe PYTHONPATH=$PWD/bench/memory_probe \\
         .venv/bin/python bench/bench_steady.py --nice -10 --minutes 5
     .venv/bin/python bench/memory_breakdown.py /tmp/probe
+
+The path must be absolute: lagwatch runs in the benchmark's temporary directory.
 
 Columns (MiB): seconds since the process started; VmRSS; resident in pymalloc's arenas and other anonymous
 mappings, in the main C heap, in other threads' malloc arenas; malloc's bytes in use and free; and, every
