@@ -507,17 +507,6 @@ def test_an_exact_answer_is_never_negative_or_infinite(
     assert result.seconds >= 0.0
 
 
-def test_a_copy_is_independent_of_its_original() -> None:
-    history = HeadHistory(Policy.for_refresh(10.0))
-    history.append(100, 1000.0)
-    history.append(200, 1010.0)
-    twin = history.copy()
-    history.append(300, 1020.0)
-    assert twin.points() == ((100, 1000.0), (200, 1010.0))
-    assert history.points() == ((100, 1000.0), (200, 1010.0), (300, 1020.0))
-    assert twin.policy is history.policy
-
-
 @given(st.integers(-5, 250), st.none() | st.integers(-5, 250), st.booleans(), st.booleans())
 def test_figure_is_lag_seconds_with_the_cluster_s_history_and_cache(
     committed: int, head: int | None, answered: bool, exact_reads: bool
