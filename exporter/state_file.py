@@ -142,7 +142,7 @@ def _body(cluster: str, histories: Histories, cluster_id: str, batch: int) -> It
     held = [histories[key] for key in keys]
     names = _name(cluster) + _name(cluster_id) + _U32.pack(len(keys))
     for start in range(0, max(len(keys), 1), batch):
-        parts = [] if start else [names]
+        parts: list[bytes | array[int] | array[float]] = [] if start else [names]
         for (topic, partition), history in zip(
             keys[start : start + batch], held[start : start + batch], strict=True
         ):
@@ -206,12 +206,14 @@ def _name(text: str) -> bytes:
     return _U16.pack(len(encoded)) + encoded
 
 
-def _little_endian(values: array[int] | array[float]) -> bytes:
+def _little_endian(values: array[int] | array[float]) -> array[int] | array[float]:
+    """The values as little-endian bytes for `bytes.join`: the array itself where the machine is
+    little-endian (no copy), a byte-swapped copy otherwise."""
     if sys.byteorder == "little":
-        return values.tobytes()
+        return values
     swapped = values[:]
     swapped.byteswap()
-    return swapped.tobytes()
+    return swapped
 
 
 class _Cursor:
@@ -246,16 +248,15 @@ class _Cursor:
 async def _save_pieces(path: Path, pieces: Iterator[bytes]) -> None:
     """Replace the state file at `path` with the one whose body comes in `pieces`, so that a crash leaves the
     old file or the new one, never a mix (a temporary file in the same directory, fsync, rename, fsync of the
-    directory). Each piece is taken on the event loop and written in a thread; the header's checksum, known
-    at the end, is written last."""
+    directory). Each piece is taken on the event loop and written, and its checksum carried on, in a thread;
+    the header's checksum, known at the end, is written last."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     file, temporary = _temporary(path)
     try:
         file.write(bytes(_HEADER.size))
         checksum = 0
         for piece in pieces:
-            checksum = zlib.crc32(piece, checksum)
-            await asyncio.to_thread(file.write, piece)
+            checksum = await asyncio.to_thread(_write_piece, file, piece, checksum)
         file.seek(0)
         file.write(_HEADER.pack(_MAGIC, _VERSION, checksum))
         await asyncio.to_thread(_replace, file, temporary, path)
@@ -265,6 +266,12 @@ async def _save_pieces(path: Path, pieces: Iterator[bytes]) -> None:
     # The version-2 file carries the cluster id: the sidecar of version 1 is read once, then goes.
     with contextlib.suppress(FileNotFoundError):
         _sidecar(path).unlink()
+
+
+def _write_piece(file: BinaryIO, piece: bytes, checksum: int) -> int:
+    """Write a piece; returns the checksum carried on over it (computed here, off the event loop)."""
+    file.write(piece)
+    return zlib.crc32(piece, checksum)
 
 
 def _temporary(path: Path) -> tuple[BinaryIO, str]:
