@@ -248,41 +248,43 @@ class _Cursor:
 async def _save_pieces(path: Path, pieces: Iterator[bytes]) -> None:
     """Replace the state file at `path` with the one whose body comes in `pieces`, so that a crash leaves the
     old file or the new one, never a mix (a temporary file in the same directory, fsync, rename, fsync of the
-    directory). Each piece is taken on the event loop and written, and its checksum carried on, in a thread;
-    the header's checksum, known at the end, is written last."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    file, temporary = _temporary(path)
+    directory). Each piece is taken on the event loop; every file operation, the checksum carried on over
+    the pieces and the header written last with it run in a thread."""
+    file, temporary = await asyncio.to_thread(_open, path)
     try:
-        file.write(bytes(_HEADER.size))
         checksum = 0
         for piece in pieces:
             checksum = await asyncio.to_thread(_write_piece, file, piece, checksum)
-        file.seek(0)
-        file.write(_HEADER.pack(_MAGIC, _VERSION, checksum))
-        await asyncio.to_thread(_replace, file, temporary, path)
+        await asyncio.to_thread(_finish, file, temporary, path, checksum)
     except BaseException:
-        _discard(file, temporary)
+        file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
         raise
-    # The version-2 file carries the cluster id: the sidecar of version 1 is read once, then goes.
-    with contextlib.suppress(FileNotFoundError):
-        _sidecar(path).unlink()
+
+
+def _open(path: Path) -> tuple[BinaryIO, str]:
+    """A new temporary file beside `path` (its directory made if missing), open for writing after room for
+    the header, and its name."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    file = os.fdopen(fd, "wb")
+    file.write(bytes(_HEADER.size))
+    return file, temporary
 
 
 def _write_piece(file: BinaryIO, piece: bytes, checksum: int) -> int:
-    """Write a piece; returns the checksum carried on over it (computed here, off the event loop)."""
+    """Write a piece; returns the checksum carried on over it."""
     file.write(piece)
     return zlib.crc32(piece, checksum)
 
 
-def _temporary(path: Path) -> tuple[BinaryIO, str]:
-    """A new temporary file beside `path`, open for writing, and its name."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    return os.fdopen(fd, "wb"), temporary
-
-
-def _replace(file: BinaryIO, temporary: str, path: Path) -> None:
-    """The temporary file, written, in the place of `path`: fsync, rename, fsync of the directory."""
+def _finish(file: BinaryIO, temporary: str, path: Path, checksum: int) -> None:
+    """The header with the body's checksum, then the temporary file in the place of `path`: fsync, rename,
+    fsync of the directory."""
     with file:
+        file.seek(0)
+        file.write(_HEADER.pack(_MAGIC, _VERSION, checksum))
         file.flush()
         os.fsync(file.fileno())
     os.replace(temporary, path)
@@ -291,12 +293,9 @@ def _replace(file: BinaryIO, temporary: str, path: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def _discard(file: BinaryIO, temporary: str) -> None:
-    file.close()
+    # The version-2 file carries the cluster id: the sidecar of version 1 is read once, then goes.
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(temporary)
+        _sidecar(path).unlink()
 
 
 def restore(path: Path | str, cluster: str, policy: Policy) -> Saved:

@@ -4,6 +4,7 @@ sidecar), the atomic write, the restore at start and the saves that log each cha
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import os
@@ -12,9 +13,11 @@ import tracemalloc
 import zlib
 from array import array
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
+from exporter import state_file
 from exporter.core.head_history import HeadHistory, Policy
 from exporter.state_file import Saved, StateFile, StateFileError, dump, load, restore
 
@@ -179,18 +182,30 @@ async def test_a_save_reads_each_partition_whole_while_the_loop_serves(
     monkeypatch.setattr("exporter.state_file._SAVE_BATCH", 2)
     histories = {("t", p): _history((10 * p, T), (10 * p + 5, T + 10)) for p in range(7)}
     path = tmp_path / "heads-prod.bin"
-    moved = asyncio.Event()
+    turns: list[int] = []
+    seen_at_writes: list[int] = []
+    write_piece = state_file._write_piece
 
-    async def move() -> None:
-        # Runs in the first turn the save gives the loop, after the names, count and first piece are taken.
-        histories[("t", 0)].append(99, T + 20)
-        histories[("t", 6)].append(99, T + 20)
-        moved.set()
+    def write_and_move(file: BinaryIO, piece: bytes, checksum: int) -> int:
+        # Between the first piece (the names, the count, partitions 0 and 1) and the three still to be read.
+        if not seen_at_writes:
+            histories[("t", 0)].append(99, T + 20)
+            histories[("t", 6)].append(99, T + 20)
+        seen_at_writes.append(len(turns))
+        return write_piece(file, piece, checksum)
 
-    mover = asyncio.ensure_future(move())
+    async def serve() -> None:
+        for turn in range(1000):
+            turns.append(turn)
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(state_file, "_write_piece", write_and_move)
+    server = asyncio.ensure_future(serve())
     await StateFile(path, "prod").save(histories, "kafka-a")
-    await mover
-    assert moved.is_set()
+    server.cancel()
+    # The loop served other work between every two pieces.
+    assert len(seen_at_writes) == 4
+    assert all(b > a for a, b in itertools.pairwise(seen_at_writes))
     saved = load(path.read_bytes(), "prod", POLICY)
     # The first piece was read before the move, the last after it.
     assert saved.histories[("t", 0)].points() == ((0, T), (5, T + 10))
