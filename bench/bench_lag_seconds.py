@@ -13,7 +13,7 @@ import statistics
 import time
 from collections.abc import Generator, Mapping
 
-from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
+from exporter.core.model import Commit, GroupStatus, Partitions, PartitionStatus, Status
 from exporter.exposition.cluster_view import ClusterView
 from exporter.exposition.metrics import render
 from exporter.runtime import ClusterRuntime
@@ -55,7 +55,7 @@ def _statuses(groups: int, lagging: float, head: int) -> dict[str, GroupStatus]:
             end = Commit(offset=head - lag, order=index, timestamp_ms=0, lag=lag)
             parts.append(PartitionStatus(topic, partition, "", "", Status.OK, end, end, lag, 1.0))
         name = f"service-{index:05d}.consumer"
-        found[name] = GroupStatus("bench", name, Status.OK, 1.0, tuple(parts), _PARTITIONS, None, 0)
+        found[name] = GroupStatus("bench", name, Status.OK, 1.0, Partitions.of(parts), _PARTITIONS, None, 0)
     return found
 
 

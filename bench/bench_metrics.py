@@ -30,7 +30,7 @@ from functools import partial
 from itertools import cycle
 
 from exporter.core.figures import GroupHeadroom, GroupLagSeconds
-from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
+from exporter.core.model import Commit, GroupStatus, Partitions, PartitionStatus, Status
 from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
 from exporter.exposition.blocks import BlockRenderer, Exposition
@@ -78,7 +78,7 @@ def _group(index: int, partitions: int, moves: int) -> GroupStatus:
         group=f"service-{index:05d}.consumer",
         status=Status.ERR if worst > Status.ERR else worst,
         complete=sum(p.complete == 1.0 for p in parts) / len(parts),
-        partitions=parts,
+        partitions=Partitions.of(parts),
         partition_count=len(parts),
         maxlag=max(parts, key=lambda p: p.current_lag or 0),
         totallag=sum(p.current_lag or 0 for p in parts),

@@ -27,7 +27,7 @@ from typing import Protocol
 from exporter.core.evaluator import CacheEntry, EvaluationCache
 from exporter.core.exact_answers import PartitionOffset
 from exporter.core.figures import GroupHeadroom, GroupLagSeconds
-from exporter.core.model import Commit, GroupReason, GroupStatus, PartitionStatus, Reason
+from exporter.core.model import Commit, GroupReason, GroupStatus, Partitions, PartitionStatus, Reason
 from exporter.core.retention import Headroom
 from exporter.core.round import GroupFigures, Round, evaluation_round, group_figures
 from exporter.core.storage import Storage
@@ -64,6 +64,7 @@ _VALUES = frozenset(
     {
         GroupStatus,
         GroupReason,
+        Partitions,
         PartitionStatus,
         Commit,
         Reason,
@@ -82,7 +83,7 @@ collection every `full_collection_every` walked."""
 
 
 def _tuples_of(result: Round) -> Iterator[list[object]]:
-    """Each group's tuples of partition statuses, lag in seconds and headroom, and its reason's tuple of
+    """Each group's tuples of partition reasons, lag in seconds and headroom, and its reason's tuple of
     worst partitions, `_BATCH` groups at a time, and the round's reads: CPython never takes out a tuple that
     holds objects of a class, even untracked ones, and takes out a tuple of tuples only at the collection
     after the one that took out the tuples it holds (a group's worst partitions, 100,000 tuples at 1,000,000
@@ -90,7 +91,7 @@ def _tuples_of(result: Round) -> Iterator[list[object]]:
     lags, rooms = result.lag_seconds, result.headroom
     held: list[object] = []
     for count, (group, status) in enumerate(result.statuses.items(), 1):
-        held += (status.partitions, lags.get(group), rooms.get(group))
+        held += (status.partitions.reasons, lags.get(group), rooms.get(group))
         if status.reason is not None:
             held.append(status.reason.worst)
         if count % _BATCH == 0:

@@ -8,10 +8,10 @@ exposition renders statuses. See docs/architecture.md.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, overload
 
 
 class Status(IntEnum):
@@ -259,36 +259,6 @@ def commit_at(commits: Sequence[int], start: int) -> Commit:
     return _new_commit(Commit, (offset, order, ts, None if lag < 0 else lag, observed))
 
 
-def window_ends(commits: Sequence[int], times: dict[int, int]) -> tuple[Commit, Commit]:
-    """The first and the newest `Commit` of a window of at least one commit (one object for both when it
-    holds one), their times the integers in `times` where equal ones are (and kept there otherwise): a
-    consumer commits its partitions in one request, so their commits have one timestamp and were stored at
-    one instant, and a round keeps these two `Commit`s of every partition.
-    One call for both ends, each field read by index: a fresh evaluation builds two per partition, and two
-    calls of `commit_at`, its slices and its unpacking cost a quarter of that evaluation's CPU."""
-    shared = times.setdefault
-    ts, observed, lag = commits[2], commits[3], commits[4]
-    start = _new_commit(
-        Commit,
-        (commits[0], commits[1], shared(ts, ts), None if lag < 0 else lag, shared(observed, observed)),
-    )
-    last = len(commits) - COMMIT_FIELDS
-    if not last:
-        return start, start
-    ts, observed, lag = commits[last + 2], commits[last + 3], commits[last + 4]
-    end = _new_commit(
-        Commit,
-        (
-            commits[last],
-            commits[last + 1],
-            shared(ts, ts),
-            None if lag < 0 else lag,
-            shared(observed, observed),
-        ),
-    )
-    return start, end
-
-
 _new_commit = tuple.__new__
 
 
@@ -384,6 +354,186 @@ class PartitionStatus(NamedTuple):
     """None only where the status came from elsewhere (a Burrow server, read by `lagwatch status`)."""
 
 
+_STATUSES = tuple(Status)
+"""Status by code, as `Partitions.statuses` holds them."""
+START, END = 1, 2
+"""Bits of `Partitions.present`: the partition has a start, an end `Commit`."""
+ENDS = 2 * COMMIT_FIELDS
+"""Integers per partition in `Partitions.ends`."""
+
+
+class Partitions(Sequence[PartitionStatus]):
+    """A group's partition statuses as columns, one item per partition in (topic, partition) order; a sequence
+    of `PartitionStatus`, each built when it is read.
+
+    A round holds the statuses of every group-partition, and the one before stays published while it is
+    built: a `PartitionStatus` with its two window-end `Commit`s and their integers was 8 objects and some 400
+    bytes per group-partition, made anew for every partition whose lag moved. As columns a group is a dozen
+    objects whatever its partitions, a column that did not change is the column before (`kept`), and what the
+    exposition reads by the million (statuses, lags, committed offsets) is read column by column."""
+
+    __slots__ = (
+        "client_ids",
+        "completes",
+        "ends",
+        "lags",
+        "member_ids",
+        "numbers",
+        "owners",
+        "present",
+        "reasons",
+        "statuses",
+        "topics",
+    )
+
+    topics: tuple[str, ...]
+    numbers: tuple[int, ...]
+    """The partitions' numbers."""
+    owners: tuple[str, ...]
+    client_ids: tuple[str, ...]
+    member_ids: tuple[str, ...]
+    statuses: bytes
+    """Each partition's `Status` as its code."""
+    present: bytes
+    """Which window ends each partition has: `START` and `END` bits (both or neither, as the evaluator makes
+    them)."""
+    ends: array[int]
+    """`ENDS` integers per partition: its start and its end `Commit` in the storage's layout
+    (`COMMIT_FIELDS`: offset, order, timestamp, observed time, lag with -1 for unknown); zeros where `present`
+    has no such end."""
+    lags: array[int]
+    """Each partition's current lag, -1 while unknown."""
+    completes: tuple[float, ...]
+    reasons: tuple[Reason | None, ...]
+
+    def __init__(
+        self,
+        topics: tuple[str, ...],
+        numbers: tuple[int, ...],
+        owners: tuple[str, ...],
+        client_ids: tuple[str, ...],
+        member_ids: tuple[str, ...],
+        statuses: bytes,
+        present: bytes,
+        ends: array[int],
+        lags: array[int],
+        completes: tuple[float, ...],
+        reasons: tuple[Reason | None, ...],
+    ) -> None:
+        self.topics = topics
+        self.numbers = numbers
+        self.owners = owners
+        self.client_ids = client_ids
+        self.member_ids = member_ids
+        self.statuses = statuses
+        self.present = present
+        self.ends = ends
+        self.lags = lags
+        self.completes = completes
+        self.reasons = reasons
+
+    @classmethod
+    def of(cls, partitions: Iterable[PartitionStatus]) -> Partitions:
+        """The columns of these statuses, in their order."""
+        parts = tuple(partitions)
+        ends = array("q")
+        for p in parts:
+            for end in (p.start, p.end):
+                ends.extend(_NO_END if end is None else _fields(end))
+        return cls(
+            tuple(p.topic for p in parts),
+            tuple(p.partition for p in parts),
+            tuple(p.owner for p in parts),
+            tuple(p.client_id for p in parts),
+            tuple(p.member_id for p in parts),
+            bytes(p.status for p in parts),
+            bytes((p.start is not None) * START | (p.end is not None) * END for p in parts),
+            ends,
+            array("q", (-1 if p.current_lag is None else p.current_lag for p in parts)),
+            tuple(p.complete for p in parts),
+            tuple(p.reason for p in parts),
+        )
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    @overload
+    def __getitem__(self, index: int) -> PartitionStatus: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[PartitionStatus, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> PartitionStatus | tuple[PartitionStatus, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        present, lag, at = self.present[index], self.lags[index], index * ENDS
+        return PartitionStatus(
+            self.topics[index],
+            self.numbers[index],
+            self.owners[index],
+            self.client_ids[index],
+            _STATUSES[self.statuses[index]],
+            commit_at(self.ends, at) if present & START else None,
+            commit_at(self.ends, at + COMMIT_FIELDS) if present & END else None,
+            None if lag < 0 else lag,
+            self.completes[index],
+            self.member_ids[index],
+            self.reasons[index],
+        )
+
+    def __iter__(self) -> Iterator[PartitionStatus]:
+        return map(self.__getitem__, range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Partitions):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in Partitions.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Partitions({list(self)!r})"
+
+    def current_lags(self) -> list[int | None]:
+        """Each partition's current lag, None while unknown."""
+        return [None if lag < 0 else lag for lag in self.lags]
+
+    def committed(self) -> list[int | None]:
+        """Each partition's newest committed offset (its end's), None without commits."""
+        return [
+            offset if present & END else None
+            for offset, present in zip(self.ends[COMMIT_FIELDS::ENDS], self.present, strict=True)
+        ]
+
+    def commit_times_ms(self) -> list[int | None]:
+        """The broker timestamp of each partition's newest commit, None without commits."""
+        return [
+            ts if present & END else None
+            for ts, present in zip(self.ends[COMMIT_FIELDS + 2 :: ENDS], self.present, strict=True)
+        ]
+
+
+_NO_END = (0,) * COMMIT_FIELDS
+"""`Partitions.ends` of a missing window end."""
+
+
+def _fields(commit: Commit) -> tuple[int, int, int, int, int]:
+    """A `Commit` in the storage's layout."""
+    return (
+        commit.offset,
+        commit.order,
+        commit.timestamp_ms,
+        commit.observed_ms,
+        -1 if commit.lag is None else commit.lag,
+    )
+
+
+NO_PARTITIONS = Partitions((), (), (), (), (), b"", b"", array("q"), array("q"), (), ())
+"""The partitions of a group without any."""
+
+
 @dataclass(frozen=True, slots=True)
 class GroupStatus:
     """The evaluator's verdict on a group (Burrow's ConsumerGroupStatus); partitions sorted by topic, then
@@ -393,7 +543,7 @@ class GroupStatus:
     group: str
     status: Status
     complete: float
-    partitions: tuple[PartitionStatus, ...]
+    partitions: Partitions
     partition_count: int
     maxlag: PartitionStatus | None
     totallag: int
@@ -411,7 +561,7 @@ def not_found(cluster: str, group: str) -> GroupStatus:
         group=group,
         status=Status.NOTFOUND,
         complete=1.0,
-        partitions=(),
+        partitions=NO_PARTITIONS,
         partition_count=0,
         maxlag=None,
         totallag=0,

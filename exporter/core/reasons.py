@@ -13,9 +13,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from types import MappingProxyType
-from typing import Protocol
 
-from exporter.core.model import GroupReason, Reason, Rule, Status
+from exporter.core.model import GroupReason, Partitions, Reason, Rule, Status
 
 __all__ = [
     "EXPLAIN",
@@ -377,42 +376,26 @@ _NAMED = 3
 """How many of the worst partitions a group's reason names."""
 
 
-class Judged(Protocol):
-    """A partition's verdict as `group_reason` reads it (model.PartitionStatus is one)."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def partition(self) -> int: ...
-
-    @property
-    def status(self) -> Status: ...
-
-    @property
-    def reason(self) -> Reason | None: ...
-
-
-def group_reason(status: Status, partitions: Sequence[Judged]) -> GroupReason:
+def group_reason(status: Status, partitions: Partitions) -> GroupReason:
     """The reason of a group with `status` and these partitions (in topic, partition order): the partitions
     with the worst partition status, and the first one's reason."""
-    worst_status = Status.OK
-    worst: list[tuple[str, int]] = []
-    worst_count = 0
-    first: Reason | None = None
-    for part in partitions:
-        p_status = part.status
-        if p_status > worst_status:
-            worst_status = p_status
-            worst = []
-            worst_count = 0
-        if p_status == worst_status:
-            if worst_count == 0:
-                first = part.reason
-            if worst_count < _NAMED:
-                worst.append((part.topic, part.partition))
-            worst_count += 1
-    return GroupReason(status, len(partitions), worst_status, tuple(worst), worst_count, first)
+    statuses = partitions.statuses
+    worst_code = max(Status.OK, max(statuses, default=Status.OK))
+    worst_count = statuses.count(worst_code)
+    named: list[int] = []
+    at = statuses.find(worst_code)
+    while at >= 0 and len(named) < _NAMED:
+        named.append(at)
+        at = statuses.find(worst_code, at + 1)
+    topics, numbers = partitions.topics, partitions.numbers
+    return GroupReason(
+        status,
+        len(statuses),
+        Status(worst_code),
+        tuple((topics[i], numbers[i]) for i in named),
+        worst_count,
+        partitions.reasons[named[0]] if named else None,
+    )
 
 
 def group_text(reason: GroupReason) -> str:

@@ -196,22 +196,20 @@ class _Figures:
         lags: list[tuple[float | None, Source | None, int | None]] = []
         rooms: list[tuple[int | None, int | None, float | None]] = []
         reads: list[PartitionOffset] = []
-        for p in status.partitions:
-            # Unpacked at once rather than four lookups by name, per partition.
-            topic, partition, _, _, _, _, end, current, _, _, _ = p
+        columns = status.partitions
+        for topic, partition, committed, current in zip(
+            columns.topics, columns.numbers, columns.committed(), columns.lags, strict=True
+        ):
             # A partition that never had a commit has neither figure.
-            if end is None:
+            if committed is None:
                 lags.append(_NO_LAG)
                 rooms.append(_NO_ROOM)
                 continue
-            committed = end.offset
             seconds: float | None = None
             if figure is not None:
                 # The HEAD that the current lag implies (current_lag is HEAD minus committed offset,
-                # floored at 0).
-                lag = figure(
-                    topic, partition, committed, None if current is None else committed + current, clock
-                )
+                # floored at 0; -1 while unknown).
+                lag = figure(topic, partition, committed, None if current < 0 else committed + current, clock)
                 lags.append(lag)
                 seconds = lag[0]
                 if lag[2] is not None:

@@ -12,23 +12,27 @@ Deliberate differences from Burrow, each with a test:
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
 from exporter.core.model import (
     COMMIT_FIELDS,
+    END,
+    ENDS,
+    NO_PARTITIONS,
+    START,
     Commit,
     GroupSnapshot,
     GroupStatus,
+    Partitions,
     PartitionSnapshot,
-    PartitionStatus,
     Reason,
     Rule,
     Status,
     kept,
     not_found,
-    window_ends,
 )
 from exporter.core.reasons import EXPLAIN, RULE_STATUS, caught_up, group_reason
 from exporter.core.rules import partition_rule, stopped
@@ -37,7 +41,6 @@ __all__ = ["PartitionEvaluation", "completeness", "evaluate_group", "evaluate_pa
 
 # An enum member lookup costs about 0.1 us on Python 3.11; the hot path uses these.
 _OK, _ERR = Status.OK, Status.ERR
-_new_status = tuple.__new__
 _STATUS_OF = dict(RULE_STATUS)
 """A plain dict: a lookup through the public read-only view costs twice as much."""
 
@@ -177,14 +180,13 @@ def evaluate_group(
     `totallag` sums the known current lags. `maxlag` is the partition with the greatest known current lag, the
     first in (topic, partition) order on a tie. `cluster` and `group` only name the NOTFOUND result.
 
-    `previous`, the group's status before, changes no value: a reason, a partition's status or the whole
-    status equal to its part there is that object, not a copy. With `same_windows` (the caller vouches that
-    `previous` was evaluated from these very commit windows, with the same `allowed_lag` and
-    `minimum_complete`, as `EvaluationCache` knows from the storage's `windows_version`) the window ends of a
-    partition are its ends there too, and a partition still lagging and not stopped keeps the rule and reason
-    it had when these read only the window. So the two rounds alive while
-    one replaces the other share what did not change, and the exposition sees by identity what it need not
-    write again.
+    `previous`, the group's status before, changes no value: a reason, a column of the partitions, the
+    partitions or the whole status equal to its part there is that object, not a copy. With `same_windows`
+    (the caller vouches that `previous` was evaluated from these very commit windows, with the same
+    `allowed_lag` and `minimum_complete`, as `EvaluationCache` knows from the storage's `windows_version`) a
+    partition still lagging and not stopped keeps the rule and reason it had when these read only the window.
+    So the two rounds alive while one replaces the other share what did not change, and the exposition sees by
+    identity what it need not write again.
     """
     if snapshot is None:
         return not_found(cluster, group)
@@ -192,40 +194,47 @@ def evaluate_group(
     status = _OK
     totallag = 0
     full = 0
-    maxlag: PartitionStatus | None = None
+    maxlag = -1
     maxlag_rank = -1
-    results: list[PartitionStatus] = []
-    before = () if previous is None else previous.partitions
-    times: dict[int, int] = {}
-    unchanged = len(before) == len(snapshot.partitions)
-    for index, part in enumerate(sorted(snapshot.partitions, key=_by_topic_partition)):
-        # The same place in the same order is almost always the same partition (a reason or status equal
-        # to another partition's would do as well: only equal parts are shared, and the status names the
-        # partition); the window ends only of the same partition.
-        was = before[index] if index < len(before) else None
+    before = NO_PARTITIONS if previous is None else previous.partitions
+    was_topics, was_numbers, was_reasons = before.topics, before.numbers, before.reasons
+    known = len(was_numbers)
+    parts = sorted(snapshot.partitions, key=_by_topic_partition)
+    topics: list[str] = []
+    numbers: list[int] = []
+    owners: list[str] = []
+    client_ids: list[str] = []
+    member_ids: list[str] = []
+    statuses = bytearray()
+    present = bytearray()
+    ends = array("q")
+    lags = array("q")
+    completes: list[float] = []
+    reasons: list[Reason] = []
+    for index, part in enumerate(parts):
         # Unpacked at once rather than nine lookups by name, per partition.
         topic, partition, slots, commits, broker_offsets, lag, owner, client_id, member_id = part
+        # The same place in the same order is almost always the same partition (a reason equal to another
+        # partition's would do as well: only equal reasons are shared).
+        same = index < known and was_numbers[index] == partition and was_topics[index] == topic
+        was = was_reasons[index] if same else None
         complete = completeness(slots, len(commits) // _F)
         # Burrow's `evaluatePartitionStatus`, its commonest answers here without a call per partition.
         if not commits:
-            p_status, start, end, reason = _OK, None, None, _NO_COMMITS_REASON
+            p_status, reason = _OK, _NO_COMMITS_REASON
+            present.append(0)
+            ends.extend(_NO_ENDS)
         else:
-            same_window = (
-                same_windows and was is not None and was.partition == partition and was.topic == topic
-            )
-            if same_window and was is not None and was.end is not None:
-                # Comparing the fields instead would read four integers of each Commit, memory unused since
-                # the round before: that cost more CPU than building new ones.
-                start, end = was.start, was.end
-            else:
-                start, end = window_ends(commits, times)
+            present.append(_BOTH)
+            ends.extend(commits[:_F])
+            ends.extend(commits[-_F:])
             if lag is None:
                 p_status, reason = _OK, _LAG_UNKNOWN_REASON
             elif lag <= allowed_lag and complete >= minimum_complete:
                 # Caught up: without the columns, the rules' call and the reasons' dispatch.
                 p_status, reason = _OK, caught_up(lag, allowed_lag)
                 if was is not None:
-                    reason = kept(reason, was.reason)
+                    reason = kept(reason, was)
             else:
                 p_status, reason = _lagging(
                     commits,
@@ -235,77 +244,71 @@ def evaluate_group(
                     allowed_lag,
                     minimum_complete,
                     complete,
-                    None if was is None else was.reason,
-                    same_window,
+                    was,
+                    same_windows and same,
                 )
-        if (
-            was is not None
-            and end is was.end
-            and start is was.start
-            and reason is was.reason
-            and lag == was.current_lag
-            and p_status == was.status
-            and complete == was.complete
-            and partition == was.partition
-            and topic == was.topic
-            and owner == was.owner
-            and client_id == was.client_id
-            and member_id == was.member_id
-        ):
-            result = was
-        else:
-            unchanged = False
-            # In model.PartitionStatus field order, without NamedTuple's Python-level __new__ (twice the
-            # cost).
-            result = _new_status(
-                PartitionStatus,
-                (
-                    topic,
-                    partition,
-                    owner,
-                    client_id,
-                    p_status,
-                    start,
-                    end,
-                    lag,
-                    complete,
-                    member_id,
-                    reason,
-                ),
-            )
-        results.append(result)
+        topics.append(topic)
+        numbers.append(partition)
+        owners.append(owner)
+        client_ids.append(client_id)
+        member_ids.append(member_id)
+        statuses.append(p_status)
+        completes.append(complete)
+        reasons.append(reason)
         if p_status > status:
             status = _ERR if p_status > _ERR else p_status
         # An unknown lag ranks below zero: it is only maxlag when no partition's lag is known.
-        rank = -1 if lag is None else lag
-        if maxlag is None or rank > maxlag_rank:
-            maxlag = result
+        if lag is None:
+            lags.append(-1)
+            rank = -1
+        else:
+            lags.append(lag)
+            rank = lag
+            totallag += lag
+        if rank > maxlag_rank or maxlag < 0:
+            maxlag = index
             maxlag_rank = rank
-        if rank > 0:
-            totallag += rank
         if complete == 1.0:
             full += 1
-    count = len(results)
-    why = group_reason(status, results)
-    if previous is not None:
-        # Every partition kept its status: everything computed from them is equal too, the names aside.
-        if (
-            unchanged
-            and previous.reason == why
-            and previous.maxlag is maxlag
-            and previous.cluster == snapshot.cluster
-            and previous.group == snapshot.group
-        ):
+    partitions = Partitions(
+        kept(tuple(topics), before.topics),
+        kept(tuple(numbers), before.numbers),
+        kept(tuple(owners), before.owners),
+        kept(tuple(client_ids), before.client_ids),
+        kept(tuple(member_ids), before.member_ids),
+        kept(bytes(statuses), before.statuses),
+        kept(bytes(present), before.present),
+        kept(ends, before.ends),
+        kept(lags, before.lags),
+        kept(tuple(completes), before.completes),
+        kept(tuple(reasons), before.reasons),
+    )
+    count = len(parts)
+    if previous is not None and all(
+        getattr(partitions, column) is getattr(before, column) for column in _COLUMNS
+    ):
+        # Every partition kept its status: the roll-up is equal too, the names aside.
+        partitions = before
+        if previous.cluster == snapshot.cluster and previous.group == snapshot.group:
             return previous
+    why = group_reason(status, partitions)
+    top = partitions[maxlag] if maxlag >= 0 else None
+    if previous is not None:
         why = kept(why, previous.reason)
+        top = kept(top, previous.maxlag)
     return GroupStatus(
         cluster=snapshot.cluster,
         group=snapshot.group,
         status=status,
         complete=full / count if count else 0.0,
-        partitions=tuple(results),
+        partitions=partitions,
         partition_count=count,
-        maxlag=maxlag,
+        maxlag=top,
         totallag=totallag,
         reason=why,
     )
+
+
+_COLUMNS = Partitions.__slots__
+_BOTH = START | END
+_NO_ENDS = (0,) * ENDS

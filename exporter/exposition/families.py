@@ -11,10 +11,13 @@ into one list comprehension per family so that the hot loop stays a comprehensio
   kafka_exporter's); `g`: its `GroupStatus`; `mx`: its greatest lag in seconds; `src`: (source, committed
   partitions) per lag-in-seconds source; `lost`: its lost messages; `mh`: its lowest retention headroom;
   `sums`: kafka_exporter's (topic, offsets, lag) sums.
-- `partition`: one row per partition of a group. `lb`, `blb`, `klb`: open label sets; `p`: its
-  `PartitionStatus`; `ls`, `lsrc`: its lag in seconds and the figure's source (`LagSeconds.seconds` and
+- `partition`: one row per partition of a group, plain values from the columns of its group's status
+  (`model.Partitions`) and of the round's figures (`core.figures`). `lb`, `blb`, `klb`: open label sets; `st`:
+  its status code; `lag`: its current lag; `off`, `cts`: its newest committed offset and that commit's
+  timestamp in milliseconds; `own`, `cid`, `mid`: its owner's host, client id and member id; `cmp`: its
+  window's completeness; `ls`, `lsrc`: its lag in seconds and the figure's source (`LagSeconds.seconds` and
   `.source`), `hl`, `hm`, `hs`: its lost messages, retention margin and headroom in seconds (`Headroom`'s
-  fields), each None where it has none: plain values from the round's columns (`core.figures`).
+  fields); each None where it has none.
 - `topic`: one row per topic. `c`, `t`: escaped cluster and topic names; `heads`, `starts`: HEAD and log-start
   offset per partition (None while unknown); `r`: its `TopicRetention` or None.
 - `cluster`: one row per cluster: `lb`, `v` (its `ClusterView` as of the scrape), `s` (its `ClusterView` as
@@ -149,34 +152,34 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "lagwatch_partition_status", "gauge", "partition", _PARTITION,
         "Burrow status of the partition: 1 OK, 2 WARN, 4 STOP, 5 STALL, 6 REWIND.",
-        value="CODE[p.status]",
+        value="CODE[st]",
     ),
     Family(
         "lagwatch_partition_lag", "gauge", "partition", _PARTITION,
         "Newest HEAD offset minus newest committed offset; absent while unknown.",
-        present="p.current_lag is not None", value="p.current_lag",
+        present="lag is not None", value="lag",
     ),
     Family(
         "lagwatch_partition_committed_offset", "gauge", "partition", _PARTITION,
         "Newest offset the group committed for the partition.",
-        present="p.end is not None", value="p.end.offset",
+        present="off is not None", value="off",
     ),
     # Three decimals of a float division: exact to the millisecond for any realistic timestamp, and much
     # cheaper than exact integer arithmetic in Python.
     Family(
         "lagwatch_partition_commit_timestamp_seconds", "gauge", "partition", _PARTITION,
         "Broker timestamp of the group-partition's newest commit.",
-        present="p.end is not None", value="p.end.timestamp_ms / MS_PER_S:.3f",
+        present="cts is not None", value="cts / MS_PER_S:.3f",
     ),
     Family(
         "lagwatch_partition_owner_info", "gauge", "partition",
         (*_PARTITION, "client_host", "client_id", "member_id"),
         "Member owning the group-partition, from the group's membership.",
-        present="p.owner or p.client_id", value="1",
+        present="own or cid", value="1",
         label_values=(
-            ("client_host", "escape(p.owner)"),
-            ("client_id", "escape(p.client_id)"),
-            ("member_id", "escape(p.member_id)"),
+            ("client_host", "escape(own)"),
+            ("client_id", "escape(cid)"),
+            ("member_id", "escape(mid)"),
         ),
     ),
     Family(
@@ -212,19 +215,19 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "burrow_kafka_consumer_partition_lag", "gauge", "partition", _BURROW_PARTITION,
         "Number of messages the consumer group is behind by for a partition as reported by Burrow",
-        present="p.current_lag is not None", value="p.current_lag", compat="burrow",
+        present="lag is not None", value="lag", compat="burrow",
     ),
     # Burrow only reports the offset and status of partitions whose window is full.
     Family(
         "burrow_kafka_consumer_current_offset", "gauge", "partition", _BURROW_PARTITION,
         "Latest offset that Burrow is storing for this partition",
-        present="p.complete == 1.0 and p.end is not None", value="p.end.offset", compat="burrow",
+        present="cmp == 1.0 and off is not None", value="off", compat="burrow",
     ),
     Family(
         "burrow_kafka_topic_partition_status", "gauge", "partition", _BURROW_PARTITION,
         "The status of topic partition. It is calculated from the highest status for the individual "
         "partitions. Statuses are an index list from OK, WARN, STOP, STALL, REWIND",
-        present="p.complete == 1.0", value="CODE[p.status]", compat="burrow",
+        present="cmp == 1.0", value="CODE[st]", compat="burrow",
     ),
     Family(
         "lagwatch_topic_partition_end_offset", "gauge", "topic", _TOPIC_PARTITION,
@@ -273,12 +276,12 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "kafka_consumergroup_current_offset", "gauge", "partition", (*_KAFKA_GROUP, "partition", "topic"),
         "Current Offset of a ConsumerGroup at Topic/Partition",
-        present="p.end is not None", value="p.end.offset", compat="kafka_exporter",
+        present="off is not None", value="off", compat="kafka_exporter",
     ),
     Family(
         "kafka_consumergroup_lag", "gauge", "partition", (*_KAFKA_GROUP, "partition", "topic"),
         "Current Approximate Lag of a ConsumerGroup at Topic/Partition",
-        present="p.current_lag is not None", value="p.current_lag", compat="kafka_exporter",
+        present="lag is not None", value="lag", compat="kafka_exporter",
     ),
     Family(
         "kafka_topic_partitions", "gauge", "topic", _TOPIC,

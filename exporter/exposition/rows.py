@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from itertools import chain
 from typing import TYPE_CHECKING, cast
 
 from exporter.core.figures import GroupHeadroom, GroupLagSeconds
-from exporter.core.model import GroupStatus, PartitionStatus
+from exporter.core.model import GroupStatus, Partitions
 from exporter.core.retention import Headroom, TopicRetention
 from exporter.core.timelag import SOURCE_CODES, LagSeconds, Source
 from exporter.exposition.text_format import escape
@@ -170,7 +171,14 @@ def _source_counts(sources: tuple[Source | None, ...]) -> tuple[tuple[Source, in
 class PartitionRows:
     """The partitions of groups, flattened; the open label sets only where a family of `compat` uses them."""
 
-    p: list[PartitionStatus]
+    st: list[int]
+    lag: list[int | None]
+    off: list[int | None]
+    cts: list[int | None]
+    own: list[str]
+    cid: list[str]
+    mid: list[str]
+    cmp: list[float]
     ls: list[float | None]
     lsrc: list[Source | None]
     hl: list[int | None]
@@ -184,8 +192,16 @@ class PartitionRows:
     def of(cls, groups: GroupRows, compat: Collection[Compat] | None) -> PartitionRows:
         """Labels are built once and shared by every family; None for `compat` builds none (for counting, or
         for comparing: `label` adds them)."""
+        columns = [g.partitions for g in groups.g]
         rows = cls(
-            [p for g in groups.g for p in g.partitions],
+            [status for c in columns for status in c.statuses],
+            [None if lag < 0 else lag for c in columns for lag in c.lags],
+            list(chain.from_iterable(map(Partitions.committed, columns))),
+            list(chain.from_iterable(map(Partitions.commit_times_ms, columns))),
+            [owner for c in columns for owner in c.owners],
+            [client for c in columns for client in c.client_ids],
+            [member for c in columns for member in c.member_ids],
+            [complete for c in columns for complete in c.completes],
             [s for lags in groups.lags for s in lags.seconds],
             [s for lags in groups.lags for s in lags.sources],
             [n for rooms in groups.headroom for n in rooms.lost],
@@ -210,16 +226,19 @@ class PartitionRows:
 
 def _partition_labels(group_labels: list[str], statuses: list[GroupStatus], *order: str) -> list[str]:
     """Open label set of every partition: the group's, then topic and partition in the given order."""
+    names = [
+        (lb, g.partitions.topics, g.partitions.numbers) for lb, g in zip(group_labels, statuses, strict=True)
+    ]
     if order == ("topic", "partition"):
         return [
-            f'{lb},topic="{escape(p.topic)}",partition="{p.partition}"'
-            for lb, g in zip(group_labels, statuses, strict=True)
-            for p in g.partitions
+            f'{lb},topic="{escape(topic)}",partition="{partition}"'
+            for lb, topics, numbers in names
+            for topic, partition in zip(topics, numbers, strict=True)
         ]
     return [
-        f'{lb},partition="{p.partition}",topic="{escape(p.topic)}"'
-        for lb, g in zip(group_labels, statuses, strict=True)
-        for p in g.partitions
+        f'{lb},partition="{partition}",topic="{escape(topic)}"'
+        for lb, topics, numbers in names
+        for topic, partition in zip(topics, numbers, strict=True)
     ]
 
 

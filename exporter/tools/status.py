@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import quote, unquote, urlsplit
 
-from exporter.core.model import Commit, GroupStatus, PartitionStatus, Reason, Rule, Status
+from exporter.core.model import Commit, GroupStatus, Partitions, PartitionStatus, Reason, Rule, Status
 from exporter.core.reasons import FIGURES, group_reason
 from exporter.core.retention import Headroom
 from exporter.exposition.table import groups_table, partitions_table, worst_first
@@ -148,9 +148,9 @@ def group_status(body: Mapping[str, Any]) -> GroupStatus:
     """A Burrow `status` object (from `/status` or `/lag`) as the model's GroupStatus."""
     maxlag = body.get("maxlag")
     status = _status(body["status"])
-    partitions = tuple(_partition(p) for p in body.get("partitions") or ())
+    partitions = Partitions.of(_partition(p) for p in body.get("partitions") or ())
     # lagwatch's partitions carry their reasons; the group's follows from them (Burrow's carry none).
-    known = all(p.reason is not None for p in partitions) and len(partitions) == body["partition_count"]
+    known = None not in partitions.reasons and len(partitions) == body["partition_count"]
     return GroupStatus(
         cluster=body["cluster"],
         group=body["group"],

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.core.model import GroupStatus, PartitionStatus, Reason, Rule, Status
+from exporter.core.model import GroupStatus, Partitions, PartitionStatus, Reason, Rule, Status
 from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds
 from exporter.exposition import blocks, gzip_parts
@@ -377,7 +377,11 @@ def a_round_later(draw: st.DrawFn, views: list[ClusterView]) -> list[ClusterView
                 "totallag": draw(st.integers(0, 10**6)),
             }
             statuses.append(
-                replace(g, partitions=tuple(parts), **{k: v for k, v in group.items() if draw(st.booleans())})
+                replace(
+                    g,
+                    partitions=Partitions.of(parts),
+                    **{k: v for k, v in group.items() if draw(st.booleans())},
+                )
             )
         lags = {
             g.group: tuple(lag if draw(st.booleans()) else draw(st.none() | lag_seconds()) for lag in lags)
@@ -474,7 +478,7 @@ def moved(
     return replace(
         view,
         groups=[
-            group(replace(g, partitions=tuple(partition(p._replace()) for p in g.partitions)))
+            group(replace(g, partitions=Partitions.of(partition(p._replace()) for p in g.partitions)))
             for g in view.groups
         ],
         lag_seconds={
@@ -499,7 +503,7 @@ def handed_over(view: ClusterView) -> ClusterView:
             lags[i + 1].insert(0, lags[i].pop())
     return replace(
         view,
-        groups=[replace(g, partitions=tuple(p)) for g, p in zip(view.groups, groups, strict=True)],
+        groups=[replace(g, partitions=Partitions.of(p)) for g, p in zip(view.groups, groups, strict=True)],
         lag_seconds={g.group: tuple(x) for g, x in zip(view.groups, lags, strict=True)},
         headroom={},
     )

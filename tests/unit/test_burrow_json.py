@@ -10,7 +10,16 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.core.model import Commit, GroupSnapshot, GroupStatus, PartitionSnapshot, PartitionStatus, Status
+from exporter.core.model import (
+    NO_PARTITIONS,
+    Commit,
+    GroupSnapshot,
+    GroupStatus,
+    Partitions,
+    PartitionSnapshot,
+    PartitionStatus,
+    Status,
+)
 from exporter.core.retention import Headroom
 from exporter.core.verdicts import evaluate_group
 from exporter.exposition import burrow_json
@@ -54,12 +63,12 @@ def fixture_partition(commits: int, status: Status, complete: float) -> Partitio
 
 def healthy_group() -> GroupStatus:
     p = fixture_partition(10, Status.OK, 1.0)
-    return GroupStatus("testcluster", "testgroup", Status.OK, 1.0, (p,), 1, p, 2421)
+    return GroupStatus("testcluster", "testgroup", Status.OK, 1.0, Partitions.of((p,)), 1, p, 2421)
 
 
 def stopped_group() -> GroupStatus:
     p = fixture_partition(5, Status.STOP, 0.5)
-    return GroupStatus("testcluster", "testgroup2", Status.ERR, 0.0, (p,), 1, p, 2921)
+    return GroupStatus("testcluster", "testgroup2", Status.ERR, 0.0, Partitions.of((p,)), 1, p, 2921)
 
 
 TESTGROUP_PARTITION = (
@@ -129,7 +138,7 @@ def test_status_example_of_section_5_1() -> None:
         current_lag=None,
         complete=0.0,
     )
-    status = GroupStatus("c1", "g1", Status.ERR, 0.5, (stop, ok), 2, stop, 2921)
+    status = GroupStatus("c1", "g1", Status.ERR, 0.5, Partitions.of((stop, ok)), 2, stop, 2921)
     body = burrow_json.consumer_status(status, url="/v3/kafka/c1/consumer/g1/status", host=HOST)
     stop_json = (
         '{"topic":"t","partition":0,"owner":"/10.0.0.5","client_id":"consumer-1","status":"STOP",'
@@ -171,7 +180,7 @@ def test_retention_headroom_is_an_extra_key_and_changes_nothing_else() -> None:
         complete=0.5,
     )
     ok = PartitionStatus("t", 1, "", "", Status.OK, None, None, None, 0.0)
-    status = GroupStatus("c1", "g1", Status.ERR, 0.5, (stop, ok), 2, stop, 2921)
+    status = GroupStatus("c1", "g1", Status.ERR, 0.5, Partitions.of((stop, ok)), 2, stop, 2921)
     url = "/v3/kafka/c1/consumer/g1/lag"
     plain = burrow_json.consumer_lag(status, url=url, host=HOST)
     headroom = {("t", 0): Headroom(lost=0, margin=400, seconds=3600.12345)}
@@ -192,7 +201,7 @@ def test_retention_headroom_is_an_extra_key_and_changes_nothing_else() -> None:
 
 
 def test_status_of_an_unknown_group() -> None:
-    notfound = GroupStatus("testcluster", "nobody", Status.NOTFOUND, 1.0, (), 0, None, 0)
+    notfound = GroupStatus("testcluster", "nobody", Status.NOTFOUND, 1.0, NO_PARTITIONS, 0, None, 0)
     body = burrow_json.consumer_status(
         notfound, url="/v3/kafka/testcluster/consumer/nobody/status", host=HOST
     )
@@ -203,11 +212,15 @@ def test_status_of_an_unknown_group() -> None:
     assert body["error"] is False
 
 
+def _empty(status: Status) -> GroupStatus:
+    return GroupStatus("c", "g", status, 1.0, NO_PARTITIONS, 0, None, 0)
+
+
 def test_status_names_are_burrows() -> None:
     names = [
-        burrow_json.consumer_lag(GroupStatus("c", "g", status, 1.0, (), 0, None, 0), url="/", host=HOST)[
-            "status"
-        ]["status"]
+        burrow_json.consumer_lag(
+            GroupStatus("c", "g", status, 1.0, NO_PARTITIONS, 0, None, 0), url="/", host=HOST
+        )["status"]["status"]
         for status in Status
     ]
     assert names == ["NOTFOUND", "OK", "WARN", "ERR", "STOP", "STALL", "REWIND"]
@@ -361,7 +374,7 @@ def _evaluated(group: str, commits: int) -> GroupStatus:
 
 def _without_reasons(status: GroupStatus) -> GroupStatus:
     maxlag = None if status.maxlag is None else status.maxlag._replace(reason=None)
-    partitions = tuple(p._replace(reason=None) for p in status.partitions)
+    partitions = Partitions.of(p._replace(reason=None) for p in status.partitions)
     return replace(status, partitions=partitions, maxlag=maxlag, reason=None)
 
 

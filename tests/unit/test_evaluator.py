@@ -7,6 +7,7 @@ evaluated at T+600, as in Burrow's Consumer-Lag-Evaluation-Rules examples.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 
@@ -17,11 +18,13 @@ from hypothesis import strategies as st
 from exporter.core import verdicts
 from exporter.core.evaluator import EvaluationCache
 from exporter.core.model import (
+    NO_PARTITIONS,
     Commit,
     GroupReason,
     GroupSnapshot,
     GroupStatus,
     OffsetCommit,
+    Partitions,
     PartitionSnapshot,
     Reason,
     Rule,
@@ -445,7 +448,7 @@ def test_burrow_fixture_testgroup2_is_stopped() -> None:
     )
     (only,) = result.partitions
     assert (only.status, only.complete) == (Status.STOP, 0.5)
-    assert result.maxlag is only
+    assert result.maxlag == only
     assert [c.offset for c in (only.start, only.end) if c is not None] == [1000, 1400]
 
 
@@ -459,7 +462,7 @@ def test_unknown_group_is_notfound() -> None:
         group="gone",
         status=Status.NOTFOUND,
         complete=1.0,
-        partitions=(),
+        partitions=NO_PARTITIONS,
         partition_count=0,
         maxlag=None,
         totallag=0,
@@ -470,7 +473,15 @@ def test_unknown_group_is_notfound() -> None:
 def test_group_without_partitions_is_ok_with_complete_zero() -> None:
     result = evaluate_group(group_of(), T, cluster="ignored", group="ignored")
     assert result == GroupStatus(
-        "local", "g", Status.OK, 0.0, (), 0, None, 0, GroupReason(Status.OK, 0, Status.OK, (), 0, None)
+        "local",
+        "g",
+        Status.OK,
+        0.0,
+        NO_PARTITIONS,
+        0,
+        None,
+        0,
+        GroupReason(Status.OK, 0, Status.OK, (), 0, None),
     )
 
 
@@ -511,13 +522,13 @@ def test_maxlag_tie_goes_to_the_first_topic_partition() -> None:
 
 def test_unknown_lag_never_beats_a_known_lag_and_counts_zero() -> None:
     result = evaluate_group(group_of(partition("a", 0, EX1, None), partition("a", 1, EX1, 0)), T + 600)
-    assert result.maxlag is result.partitions[1]
+    assert result.maxlag == result.partitions[1]
     assert result.totallag == 0
 
 
 def test_maxlag_of_unknown_lags_only_is_the_first_partition() -> None:
     result = evaluate_group(group_of(partition("a", 0, EX1, None), partition("a", 1, EX1, None)), T + 600)
-    assert result.maxlag is result.partitions[0]
+    assert result.maxlag == result.partitions[0]
 
 
 def test_totallag_sums_known_current_lags() -> None:
@@ -973,21 +984,25 @@ def test_cache_refresh_group_re_evaluates_or_drops_one_group() -> None:
 
 def _parts(status: GroupStatus) -> list[object]:
     """Every object of a status that a status after it may share."""
-    found: list[object] = [status, status.reason]
-    for p in status.partitions:
-        found += [p, p.start, p.end, p.reason]
+    columns = status.partitions
+    found: list[object] = [status, status.reason, status.maxlag, columns]
+    found += [getattr(columns, name) for name in Partitions.__slots__]
+    found += columns.reasons
     return [x for x in found if x is not None]
 
 
 def _assert_shares_only_equal_parts(after: GroupStatus, before: GroupStatus, fresh: GroupStatus) -> None:
     assert after == fresh
     shared = {id(x) for x in _parts(before)}
-    # Field by field against the fresh evaluation: a part taken from `before` must be the fresh part's equal.
+    # Part by part against the fresh evaluation: a part taken from `before` must be the fresh part's equal.
     assert (after is before) == (id(after) in shared)
-    for kept_p, fresh_p in zip(after.partitions, fresh.partitions, strict=True):
-        for mine, theirs in zip(kept_p, fresh_p, strict=True):
-            if id(mine) in shared:
-                assert mine == theirs
+    mine, theirs = after.partitions, fresh.partitions
+    pairs = [(after.reason, fresh.reason), (after.maxlag, fresh.maxlag), (mine, theirs)]
+    pairs += [(getattr(mine, name), getattr(theirs, name)) for name in Partitions.__slots__]
+    pairs += zip(mine.reasons, theirs.reasons, strict=True)
+    for kept_part, fresh_part in pairs:
+        if id(kept_part) in shared:
+            assert kept_part == fresh_part
 
 
 def test_an_unchanged_group_re_evaluated_is_the_status_before() -> None:
@@ -997,19 +1012,21 @@ def test_an_unchanged_group_re_evaluated_is_the_status_before() -> None:
     assert after is before
 
 
-def test_a_changed_lag_gives_a_new_status_sharing_the_window_ends_and_reason() -> None:
+def test_a_changed_lag_gives_a_new_status_sharing_the_window_ends_and_reasons() -> None:
     before = evaluate_group(group_of(partition("t", 0, EX3, 6, (106,)), partition("t", 1, EX1, 5)), T + 600)
     snapshot = group_of(partition("t", 0, EX3, 7, (107,)), partition("t", 1, EX1, 5))
     after = evaluate_group(snapshot, T + 600, previous=before, same_windows=True)
     moved, same = after.partitions
     assert after is not before
-    assert moved is not before.partitions[0]
     assert (moved.current_lag, after.totallag, after.maxlag) == (7, 12, moved)
-    # The window and the rule's figures did not move: those objects are the ones before.
-    assert moved.start is before.partitions[0].start
-    assert moved.end is before.partitions[0].end
-    assert moved.reason is before.partitions[0].reason
-    assert same is before.partitions[1]
+    assert after.partitions.lags == array("q", [7, 5])
+    assert before.partitions.lags == array("q", [6, 5])
+    # The windows, the rules' figures and the names did not move: those columns are the ones before.
+    columns, was = after.partitions, before.partitions
+    assert [name for name in Partitions.__slots__ if getattr(columns, name) is not getattr(was, name)] == [
+        "lags"
+    ]
+    assert same == before.partitions[1]
     _assert_shares_only_equal_parts(after, before, evaluate_group(snapshot, T + 600))
 
 
@@ -1052,23 +1069,22 @@ def test_the_same_window_runs_the_rules_again_where_time_or_the_lag_can_change_t
     assert stopped.partitions[0].status is Status.STOP
 
 
-def test_window_ends_are_shared_only_when_the_windows_are_the_same() -> None:
+def test_a_column_is_shared_only_where_equal() -> None:
     snapshot = group_of(partition("t", 0, EX3, 6, (106,)))
     before = evaluate_group(snapshot, T + 600)
-    moved = group_of(partition("t", 0, EX3, 6, (107,)))
-    # Equal windows are not enough: without the caller's word, new window ends (an equal reason is shared).
-    fresh = evaluate_group(moved, T + 600, previous=before)
-    assert fresh.partitions[0].end == before.partitions[0].end
-    assert fresh.partitions[0].end is not before.partitions[0].end
-    assert fresh.partitions[0].reason is before.partitions[0].reason
-    kept = evaluate_group(moved, T + 600, previous=before, same_windows=True)
-    assert kept.partitions[0].start is before.partitions[0].start
-    assert kept.partitions[0].end is before.partitions[0].end
-    # Nor are they taken from another partition at the same place.
-    other = group_of(partition("t", 1, EX3, 6, (106,)))
-    assert evaluate_group(other, T + 600, previous=before, same_windows=True).partitions[0].end is not (
-        before.partitions[0].end
-    )
+    # A HEAD more and a commit more: the window ends are new, the names and the rule's reason are not.
+    more = Commit(offset=80, order=11, timestamp_ms=(T + 600) * 1000, lag=9)
+    moved = group_of(partition("t", 0, (*EX3[1:], more), 9, (106, 109)))
+    after = evaluate_group(moved, T + 610, previous=before)
+    assert after == evaluate_group(moved, T + 610)
+    assert after.partitions.ends != before.partitions.ends
+    assert after.partitions.ends[5:10] == array("q", [80, 11, (T + 600) * 1000, 0, 9])
+    assert after.partitions.topics is before.partitions.topics
+    assert after.partitions.numbers is before.partitions.numbers
+    # Nor are the columns of another partition at the same place taken, but for those equal to its own.
+    other = evaluate_group(group_of(partition("t", 1, EX3, 6, (106,))), T + 600, previous=before)
+    assert other.partitions.numbers == (1,)
+    assert other.partitions.ends is before.partitions.ends
 
 
 @st.composite
@@ -1154,12 +1170,8 @@ def test_the_cache_re_evaluates_against_the_status_before() -> None:
     source.set("a", group_of(partition("t", 0, EX3, 8, (108,)), name="a"), heads_only=True)
     assert cache.refresh(source, T + 620) == 1
     assert cache.status("a").partitions[0].current_lag == 8
-    assert cache.status("a").partitions[0].end is first.partitions[0].end
-    # A window that moved: new ends, whatever the source's snapshot looks like.
-    source.set("a", group_of(partition("t", 0, EX3, 8, (109,)), name="a"))
-    assert cache.refresh(source, T + 630) == 1
-    assert cache.status("a").partitions[0].end == first.partitions[0].end
-    assert cache.status("a").partitions[0].end is not first.partitions[0].end
+    assert cache.status("a").partitions.ends is first.partitions.ends
+    assert cache.status("a").partitions.lags is not first.partitions.lags
 
 
 def test_the_cache_over_the_storage_shares_window_ends_until_a_commit_moves_them() -> None:
@@ -1176,39 +1188,38 @@ def test_the_cache_over_the_storage_shares_window_ends_until_a_commit_moves_them
     assert cache.refresh(storage, T + 11) == 1
     second = cache.status("g")
     assert second.partitions[0].current_lag == 20
-    assert second.partitions[0].start is first.partitions[0].start
-    assert second.partitions[0].end is first.partitions[0].end
-    assert second.partitions[1] is first.partitions[1]
+    assert second.partitions.ends is first.partitions.ends
+    assert second.partitions[1] == first.partitions[1]
     storage.apply(OffsetCommit("g", "t", 1, 40, (T + 11) * 1000), 20, (T + 11) * 1000)
     assert cache.refresh(storage, T + 12) == 1
     third = cache.status("g")
     assert (third.partitions[1].start.offset, third.partitions[1].end.offset) == (20, 40)  # type: ignore[union-attr]
-    assert third.partitions[0].end == second.partitions[0].end
-    assert third.partitions[0].end is not second.partitions[0].end
+    assert third.partitions[0] == second.partitions[0]._replace(reason=third.partitions[0].reason)
+    assert third.partitions.ends is not second.partitions.ends
+    assert third.partitions.topics is first.partitions.topics
 
 
-def test_the_commits_of_one_request_share_their_times() -> None:
-    # A consumer commits its partitions in one request: one timestamp, stored at one instant. Their window
-    # ends hold one integer for each time instead of one per partition (the storage's `tolist` makes new
-    # ones).
+def test_a_group_s_window_ends_are_the_storage_s_integers_in_one_array() -> None:
     storage = Storage("c", intervals=2)
     storage.set_topics({"t": 3}, T * 1000)
     for order, at in ((1, T * 1000 + 123_456), (4, T * 1000 + 654_321)):
         storage.apply_batch(
-            [("g", "t", p, 10 * order + p, at, -1, "") for p in range(3)],
-            [order + p for p in range(3)],
+            [("g", "t", p, 10 * order + p, at, -1, "") for p in range(2)],
+            [order + p for p in range(2)],
             at + 7,
         )
     status = evaluate_group(storage.group_snapshot("g", (T + 700) * 1000), T + 700)
-    ends = [p.end for p in status.partitions]
-    starts = [p.start for p in status.partitions]
-    assert [(c.offset, c.timestamp_ms, c.observed_ms) for c in ends] == [  # type: ignore[union-attr]
-        (40 + p, T * 1000 + 654_321, T * 1000 + 654_328) for p in range(3)
-    ]
-    for commits in (ends, starts):
-        assert len({id(c.timestamp_ms) for c in commits}) == 1  # type: ignore[union-attr]
-        assert len({id(c.observed_ms) for c in commits}) == 1  # type: ignore[union-attr]
-    assert starts[0].timestamp_ms == T * 1000 + 123_456  # type: ignore[union-attr]
+    first, last = T * 1000 + 123_456, T * 1000 + 654_321
+    # Start then end of each partition: offset, order, timestamp, observed time, lag (-1: unknown); a
+    # partition without commits has zeros.
+    assert status.partitions.ends == array(
+        "q",
+        [10, 1, first, first + 7, -1, 40, 4, last, last + 7, -1]
+        + [11, 2, first, first + 7, -1, 41, 5, last, last + 7, -1]
+        + [0] * 10,
+    )
+    assert status.partitions.present == bytes([3, 3, 0])
+    assert [(p.start, p.end) for p in status.partitions][2] == (None, None)
 
 
 @given(st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=10))
@@ -1234,6 +1245,5 @@ def test_property_a_zero_lag_in_window_names_the_newest_commit_within_allowed_la
 def test_a_window_of_one_commit_has_one_commit_for_both_ends() -> None:
     status = evaluate_group(group_of(partition("t", 0, SINGLE, 5), partition("t", 1, EX1, 5)), T + 600)
     single, full = status.partitions
-    assert single.start is single.end
-    assert single.end == SINGLE[0]
+    assert single.start == single.end == SINGLE[0]
     assert (full.start, full.end) == (EX1[0], EX1[-1])

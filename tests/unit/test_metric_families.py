@@ -84,8 +84,8 @@ def test_a_writer_is_one_comprehension_over_the_lists_it_reads() -> None:
     # The hot loop: one f-string per sample, the shared open label set, no call per sample, no other list.
     assert writer_source(FAMILY["lagwatch_partition_lag"]) == (
         "def write(rows):\n"
-        "    return [f'''lagwatch_partition_lag{lb}}} {p.current_lag}\\n''' "
-        "for lb, p in zip(rows.lb, rows.p, strict=True) if p.current_lag is not None]\n"
+        "    return [f'''lagwatch_partition_lag{lb}}} {lag}\\n''' "
+        "for lb, lag in zip(rows.lb, rows.lag, strict=True) if lag is not None]\n"
     )
     assert writer_source(FAMILY["kafka_topic_partition_current_offset"]) == (
         "def write(rows):\n"
@@ -97,14 +97,12 @@ def test_a_writer_is_one_comprehension_over_the_lists_it_reads() -> None:
 
 
 def test_a_family_is_compared_on_what_it_reads() -> None:
-    # A path tested against None is compared for that alone; the label sets are not compared (the names of
-    # the groups and partitions are, once for all families); equal lists of partition rows need no walk.
+    # The label sets are not compared (the names of the groups and partitions are, once for all families).
+    # A partition's values and figures are plain values from the round's columns, their lists compared whole,
+    # in C.
     assert differs_source(FAMILY["lagwatch_partition_status"]) == (
-        "def differs(old, new):\n"
-        "    return (old.p != new.p) and any((p0 is None) is not (p1 is None) or (p0 is not None "
-        "and (p0.status != p1.status)) for p0, p1 in zip(old.p, new.p, strict=True))\n"
+        "def differs(old, new):\n    return old.st != new.st\n"
     )
-    # A partition's figures are plain values from the round's columns, their lists compared whole, in C.
     assert differs_source(FAMILY["lagwatch_partition_lag_seconds_source"]) == (
         "def differs(old, new):\n    return old.lsrc != new.lsrc\n"
     )
@@ -112,7 +110,8 @@ def test_a_family_is_compared_on_what_it_reads() -> None:
     assert differs_source(FAMILY["lagwatch_group_lag_seconds_partitions"]) == (
         "def differs(old, new):\n    return old.src != new.src\n"
     )
-    # A method's result depends on all of its object; a family that reads nothing of its rows never differs.
+    # A path tested against None is compared for that alone; a method's result depends on all of its object; a
+    # family that reads nothing of its rows never differs.
     method = Family(
         "x", "gauge", "group", ("kafka_cluster", "group"), "", value="g.maxlag.topic.upper()", present="mx"
     )

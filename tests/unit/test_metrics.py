@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
-from exporter.core.model import Commit, GroupStatus, PartitionStatus, Status
+from exporter.core.model import NO_PARTITIONS, Commit, GroupStatus, Partitions, PartitionStatus, Status
 from exporter.core.retention import Headroom, TopicRetention
 from exporter.core.timelag import METHODS, SOURCE_CODES, LagSeconds
 from exporter.exposition.cluster_view import BrokerView, ClusterView
@@ -84,7 +84,7 @@ def _group(cluster: str, name: str, status: Status, partitions: Sequence[Partiti
         group=name,
         status=status,
         complete=sum(p.complete == 1.0 for p in partitions) / len(partitions) if partitions else 0.0,
-        partitions=tuple(partitions),
+        partitions=Partitions.of(partitions),
         partition_count=len(partitions),
         maxlag=max(known, key=lambda p: p.current_lag or 0) if known else None,
         totallag=sum(p.current_lag or 0 for p in known),
@@ -602,18 +602,20 @@ def burrow_vector() -> list[ClusterView]:
         group="testgroup",
         status=Status.OK,
         complete=1.0,
-        partitions=(
-            part("testtopic", 0, 100, 22663, 1.0),
-            part("testtopic", 1, 10, 2488, 1.0),
-            part("testtopic1", 0, 50, 99888, 1.0),
-            part("incomplete", 0, 0, 5335, 0.2),
-            part("incomplete", 1, 10, 99888, 1.0),
+        partitions=Partitions.of(
+            (
+                part("testtopic", 0, 100, 22663, 1.0),
+                part("testtopic", 1, 10, 2488, 1.0),
+                part("testtopic1", 0, 50, 99888, 1.0),
+                part("incomplete", 0, 0, 5335, 0.2),
+                part("incomplete", 1, 10, 99888, 1.0),
+            )
         ),
         partition_count=2134,
         maxlag=None,
         totallag=2345,
     )
-    notfound = GroupStatus("testcluster", "testgroup2", Status.NOTFOUND, 1.0, (), 0, None, 0)
+    notfound = GroupStatus("testcluster", "testgroup2", Status.NOTFOUND, 1.0, NO_PARTITIONS, 0, None, 0)
     return [
         ClusterView(
             name="testcluster",

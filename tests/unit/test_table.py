@@ -9,7 +9,16 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.core.model import Commit, GroupStatus, PartitionStatus, Reason, Rule, Status
+from exporter.core.model import (
+    NO_PARTITIONS,
+    Commit,
+    GroupStatus,
+    Partitions,
+    PartitionStatus,
+    Reason,
+    Rule,
+    Status,
+)
 from exporter.core.reasons import group_reason
 from exporter.core.retention import Headroom
 from exporter.exposition.table import duration, groups_table, partitions_table, worst_first
@@ -37,7 +46,7 @@ def group(
     name: str, status: Status, totallag: int, parts: tuple[PartitionStatus, ...] = (), complete: float = 1.0
 ) -> GroupStatus:
     maxlag = max(parts, key=lambda p: p.current_lag or 0) if parts else None
-    return GroupStatus("c1", name, status, complete, parts, len(parts), maxlag, totallag)
+    return GroupStatus("c1", name, status, complete, Partitions.of(parts), len(parts), maxlag, totallag)
 
 
 PAYMENTS = group(
@@ -97,7 +106,7 @@ def test_partitions_table_shows_the_reasons_of_the_group_and_its_partitions() ->
         reason=Reason(Rule.STALLED, (5120, 10, 340))
     )
     ok = partition("orders", 1, Status.OK, 0, 77)._replace(reason=Reason(Rule.CAUGHT_UP, (0, 0)))
-    payments = replace(PAYMENTS, partitions=(stall, ok))
+    payments = replace(PAYMENTS, partitions=Partitions.of((stall, ok)))
     payments = replace(payments, reason=group_reason(Status.ERR, payments.partitions))
     assert partitions_table(payments) == (
         "c1/payments: ERR, total lag 2,921, 2 partitions, 50% complete\n"
@@ -143,7 +152,7 @@ _GROUPS = st.lists(
         group=st.text(st.characters(codec="ascii", categories=["L", "N", "P"]), min_size=1, max_size=30),
         status=_STATUSES,
         complete=st.floats(0, 1),
-        partitions=st.just(()),
+        partitions=st.just(NO_PARTITIONS),
         partition_count=st.integers(0, 100),
         maxlag=st.none(),
         totallag=st.integers(0, 10**12),

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from exporter.core.model import GroupStatus, PartitionStatus, Status
+from exporter.core.model import GroupStatus, Partitions, Status
 from exporter.exposition.statuspage.cluster_state import ClusterState
 from exporter.exposition.statuspage.markup import (
     SYMBOL,
@@ -226,8 +226,8 @@ def _pager(query: OverviewQuery, page: int, pages: int) -> str:
     return f'<nav class="pager" aria-label="Pages">{" ".join(links)}</nav>'
 
 
-def _owners(partitions: Sequence[PartitionStatus]) -> str:
-    owners = sorted({p.owner for p in partitions if p.owner})
+def _owners(partitions: Partitions) -> str:
+    owners = sorted(set(partitions.owners) - {""})
     if not owners:
         return '<span class="note">none</span>'
     shown = ", ".join(escape(o) for o in owners[:2])
