@@ -28,6 +28,7 @@ from exporter.core.model import (
     GroupStatus,
     Partitions,
     PartitionSnapshot,
+    PartitionStatus,
     Reason,
     Rule,
     Status,
@@ -295,7 +296,7 @@ def evaluate_group(
     top = partitions[maxlag] if maxlag >= 0 else None
     if previous is not None:
         why = kept(why, previous.reason)
-        top = kept(top, previous.maxlag)
+        top = _kept_ends(top, previous.maxlag)
     return GroupStatus(
         cluster=snapshot.cluster,
         group=snapshot.group,
@@ -307,6 +308,16 @@ def evaluate_group(
         totallag=totallag,
         reason=why,
     )
+
+
+def _kept_ends(top: PartitionStatus | None, was: PartitionStatus | None) -> PartitionStatus | None:
+    """`top`, the group's maxlag, with the window ends of `was` (its maxlag before) where equal, or `was`
+    itself: the lag of the partition moves at every HEAD round, its window ends only when it commits."""
+    if top is None or was is None or top == was:
+        return was if top == was else top
+    if top.start == was.start and top.end == was.end:
+        return top._replace(start=was.start, end=was.end)
+    return top
 
 
 _COLUMNS = Partitions.__slots__
