@@ -1028,9 +1028,11 @@ def test_a_changed_lag_gives_a_new_status_sharing_the_window_ends_and_reasons() 
     ]
     assert same == before.partitions[1]
     # The maxlag partition is new (its lag moved), its window ends are those before.
-    assert after.maxlag is not None and before.maxlag is not None
+    assert after.maxlag is not None
+    assert before.maxlag is not None
     assert (after.maxlag.start, after.maxlag.end) == (before.maxlag.start, before.maxlag.end)
-    assert after.maxlag.start is before.maxlag.start and after.maxlag.end is before.maxlag.end
+    assert after.maxlag.start is before.maxlag.start
+    assert after.maxlag.end is before.maxlag.end
     _assert_shares_only_equal_parts(after, before, evaluate_group(snapshot, T + 600))
 
 
