@@ -259,7 +259,7 @@ def commit_at(commits: Sequence[int], start: int) -> Commit:
     return _new_commit(Commit, (offset, order, ts, None if lag < 0 else lag, observed))
 
 
-_new_commit = tuple.__new__
+_new_commit = _new_status = tuple.__new__
 
 
 _T = TypeVar("_T")
@@ -469,18 +469,22 @@ class Partitions(Sequence[PartitionStatus]):
         if index < 0:
             index += len(self)
         present, lag, at = self.present[index], self.lags[index], index * ENDS
-        return PartitionStatus(
-            self.topics[index],
-            self.numbers[index],
-            self.owners[index],
-            self.client_ids[index],
-            _STATUSES[self.statuses[index]],
-            commit_at(self.ends, at) if present & START else None,
-            commit_at(self.ends, at + COMMIT_FIELDS) if present & END else None,
-            None if lag < 0 else lag,
-            self.completes[index],
-            self.member_ids[index],
-            self.reasons[index],
+        # In PartitionStatus field order, without NamedTuple's Python-level __new__ (twice the cost).
+        return _new_status(
+            PartitionStatus,
+            (
+                self.topics[index],
+                self.numbers[index],
+                self.owners[index],
+                self.client_ids[index],
+                _STATUSES[self.statuses[index]],
+                commit_at(self.ends, at) if present & START else None,
+                commit_at(self.ends, at + COMMIT_FIELDS) if present & END else None,
+                None if lag < 0 else lag,
+                self.completes[index],
+                self.member_ids[index],
+                self.reasons[index],
+            ),
         )
 
     def __iter__(self) -> Iterator[PartitionStatus]:

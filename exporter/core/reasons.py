@@ -374,13 +374,18 @@ _DETAIL: Mapping[Rule, Callable[..., str]] = {
 
 _NAMED = 3
 """How many of the worst partitions a group's reason names."""
+_BY_CODE = tuple(Status)
+"""Status by code: an enum call costs a microsecond, paid once per group."""
+_OK = int(Status.OK)
 
 
 def group_reason(status: Status, partitions: Partitions) -> GroupReason:
     """The reason of a group with `status` and these partitions (in topic, partition order): the partitions
     with the worst partition status, and the first one's reason."""
     statuses = partitions.statuses
-    worst_code = max(Status.OK, max(statuses, default=Status.OK))
+    worst_code = max(statuses) if statuses else _OK
+    if worst_code < _OK:
+        worst_code = _OK
     worst_count = statuses.count(worst_code)
     named: list[int] = []
     at = statuses.find(worst_code)
@@ -391,7 +396,7 @@ def group_reason(status: Status, partitions: Partitions) -> GroupReason:
     return GroupReason(
         status,
         len(statuses),
-        Status(worst_code),
+        _BY_CODE[worst_code],
         tuple((topics[i], numbers[i]) for i in named),
         worst_count,
         partitions.reasons[named[0]] if named else None,

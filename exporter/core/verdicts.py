@@ -15,7 +15,9 @@ import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from operator import attrgetter
+from typing import Any
 
 from exporter.core.model import (
     COMMIT_FIELDS,
@@ -198,63 +200,50 @@ def evaluate_group(
     maxlag = -1
     maxlag_rank = -1
     before = NO_PARTITIONS if previous is None else previous.partitions
-    was_topics, was_numbers, was_reasons = before.topics, before.numbers, before.reasons
-    known = len(was_numbers)
     parts = sorted(snapshot.partitions, key=_by_topic_partition)
-    topics: list[str] = []
-    numbers: list[int] = []
-    owners: list[str] = []
-    client_ids: list[str] = []
-    member_ids: list[str] = []
+    count = len(parts)
+    # The snapshots' fields as columns, transposed in C: the names are the status's columns as they are.
+    topics, numbers, slot_counts, windows, heads, current_lags, owners, client_ids, member_ids = (
+        zip(*parts, strict=True) if count else _NO_FIELDS
+    )
+    # The same partitions in the same order as before (almost always): a reason can be the one before.
+    same_layout = numbers == before.numbers and topics == before.topics
+    # Then with the caller's word the window columns are the ones before, and so is a partition's reason
+    # where only the window and the settings settled it.
+    same_window = same_windows and same_layout
+    ends, present, completes = (
+        (before.ends, before.present, before.completes)
+        if same_window
+        else _window_columns(slot_counts, windows)
+    )
     statuses = bytearray()
-    present = bytearray()
-    ends = array("q")
     lags = array("q")
-    completes: list[float] = []
     reasons: list[Reason] = []
-    for index, part in enumerate(parts):
-        # Unpacked at once rather than nine lookups by name, per partition.
-        topic, partition, slots, commits, broker_offsets, lag, owner, client_id, member_id = part
-        # The same place in the same order is almost always the same partition (a reason equal to another
-        # partition's would do as well: only equal reasons are shared).
-        same = index < known and was_numbers[index] == partition and was_topics[index] == topic
-        was = was_reasons[index] if same else None
-        complete = completeness(slots, len(commits) // _F)
+    for index, (commits, broker_offsets, lag, complete, was) in enumerate(
+        zip(
+            windows,
+            heads,
+            current_lags,
+            completes,
+            before.reasons if same_layout else repeat(None, count),
+            strict=True,
+        )
+    ):
         # Burrow's `evaluatePartitionStatus`, its commonest answers here without a call per partition.
         if not commits:
             p_status, reason = _OK, _NO_COMMITS_REASON
-            present.append(0)
-            ends.extend(_NO_ENDS)
+        elif lag is None:
+            p_status, reason = _OK, _LAG_UNKNOWN_REASON
+        elif lag <= allowed_lag and complete >= minimum_complete:
+            # Caught up: without the columns, the rules' call and the reasons' dispatch.
+            p_status, reason = _OK, caught_up(lag, allowed_lag)
+            if was is not None:
+                reason = kept(reason, was)
         else:
-            present.append(_BOTH)
-            ends.extend(commits[:_F])
-            ends.extend(commits[-_F:])
-            if lag is None:
-                p_status, reason = _OK, _LAG_UNKNOWN_REASON
-            elif lag <= allowed_lag and complete >= minimum_complete:
-                # Caught up: without the columns, the rules' call and the reasons' dispatch.
-                p_status, reason = _OK, caught_up(lag, allowed_lag)
-                if was is not None:
-                    reason = kept(reason, was)
-            else:
-                p_status, reason = _lagging(
-                    commits,
-                    broker_offsets,
-                    lag,
-                    now_s,
-                    allowed_lag,
-                    minimum_complete,
-                    complete,
-                    was,
-                    same_windows and same,
-                )
-        topics.append(topic)
-        numbers.append(partition)
-        owners.append(owner)
-        client_ids.append(client_id)
-        member_ids.append(member_id)
+            p_status, reason = _lagging(
+                commits, broker_offsets, lag, now_s, allowed_lag, minimum_complete, complete, was, same_window
+            )
         statuses.append(p_status)
-        completes.append(complete)
         reasons.append(reason)
         if p_status > status:
             status = _ERR if p_status > _ERR else p_status
@@ -272,19 +261,18 @@ def evaluate_group(
         if complete == 1.0:
             full += 1
     partitions = Partitions(
-        kept(tuple(topics), before.topics),
-        kept(tuple(numbers), before.numbers),
-        kept(tuple(owners), before.owners),
-        kept(tuple(client_ids), before.client_ids),
-        kept(tuple(member_ids), before.member_ids),
+        kept(topics, before.topics),
+        kept(numbers, before.numbers),
+        kept(owners, before.owners),
+        kept(client_ids, before.client_ids),
+        kept(member_ids, before.member_ids),
         kept(bytes(statuses), before.statuses),
-        kept(bytes(present), before.present),
+        kept(present, before.present),
         kept(ends, before.ends),
         kept(lags, before.lags),
-        kept(tuple(completes), before.completes),
+        kept(completes, before.completes),
         kept(tuple(reasons), before.reasons),
     )
-    count = len(parts)
     if previous is not None and all(
         getattr(partitions, column) is getattr(before, column) for column in _COLUMNS
     ):
@@ -320,6 +308,32 @@ def _kept_ends(top: PartitionStatus | None, was: PartitionStatus | None) -> Part
     return top
 
 
-_COLUMNS = Partitions.__slots__
+def _window_columns(
+    slot_counts: Sequence[int], windows: Sequence[Sequence[int]]
+) -> tuple[array[int], bytes, tuple[float, ...]]:
+    """`Partitions.ends`, `.present` and `.completes` of these windows (`PartitionSnapshot.commits`)."""
+    ends = array("q")
+    present = bytearray()
+    for commits in windows:
+        if commits:
+            present.append(_BOTH)
+            ends.extend(commits[:_F])
+            ends.extend(commits[-_F:])
+        else:
+            present.append(0)
+            ends.extend(_NO_ENDS)
+    return ends, bytes(present), tuple(map(completeness, slot_counts, [len(c) // _F for c in windows]))
+
+
+_NO_FIELDS: tuple[tuple[Any, ...], ...] = ((),) * len(PartitionSnapshot._fields)
+"""The snapshot's fields as columns, of a group without partitions."""
+# The columns most likely to differ from the status before first: a HEAD round moves every lag.
+_COLUMNS = (
+    "lags",
+    "statuses",
+    "reasons",
+    "ends",
+    *(c for c in Partitions.__slots__ if c not in ("lags", "statuses", "reasons", "ends")),
+)
 _BOTH = START | END
 _NO_ENDS = (0,) * ENDS
