@@ -195,7 +195,7 @@ class PartitionRows:
         columns = [g.partitions for g in groups.g]
         rows = cls(
             [status for c in columns for status in c.statuses],
-            [None if lag < 0 else lag for c in columns for lag in c.lags],
+            list(chain.from_iterable(map(Partitions.current_lags, columns))),
             list(chain.from_iterable(map(Partitions.committed, columns))),
             list(chain.from_iterable(map(Partitions.commit_times_ms, columns))),
             [owner for c in columns for owner in c.owners],
