@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from exporter.core.model import (
     COMMIT_FIELDS,
@@ -121,7 +121,10 @@ def _lagging(
         # the settings, so they settle it as before, with the same figures. Half the groups of a busy
         # cluster commit between two HEAD rounds; the other half's partitions skip the rules here.
         return _STATUS_OF[was.rule], was
-    offsets, timestamps, lags = commits[0::_F], commits[2::_F], commits[4::_F]
+    # The rules take the offsets and the lags as lists (they compare each with its sorted copy); the storage
+    # hands a window on as an `array('q')`, whose `tolist` is a fifth faster than list().
+    window = cast("array[int]", commits)
+    offsets, timestamps, lags = window[0::_F].tolist(), commits[2::_F], window[4::_F].tolist()
     rule = (
         Rule.INCOMPLETE
         if complete < minimum_complete
