@@ -254,7 +254,12 @@ async def _save_pieces(path: Path, pieces: Iterator[bytes]) -> None:
     try:
         checksum = 0
         for piece in pieces:
-            checksum = await asyncio.to_thread(_write_piece, file, piece, checksum)
+            # Handed over in a list the thread empties, and let go of here: the executor's work item holds
+            # its arguments until its thread next runs, which on a busy machine came after the loop had
+            # built the next piece or two (three pieces alive at once instead of one).
+            held = [piece]
+            del piece
+            checksum = await asyncio.to_thread(_write_piece, file, held, checksum)
         await asyncio.to_thread(_finish, file, temporary, path, checksum)
     except BaseException:
         file.close()
@@ -273,8 +278,9 @@ def _open(path: Path) -> tuple[BinaryIO, str]:
     return file, temporary
 
 
-def _write_piece(file: BinaryIO, piece: bytes, checksum: int) -> int:
-    """Write a piece; returns the checksum carried on over it."""
+def _write_piece(file: BinaryIO, held: list[bytes], checksum: int) -> int:
+    """Write the piece `held` holds, taking it out; returns the checksum carried on over it."""
+    piece = held.pop()
     file.write(piece)
     return zlib.crc32(piece, checksum)
 

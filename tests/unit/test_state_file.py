@@ -168,10 +168,12 @@ async def test_a_save_holds_one_piece_of_the_histories_at_a_time(tmp_path: Path)
     finally:
         tracemalloc.stop()
     assert path.read_bytes() == dump("prod", histories, "kafka-a")
-    # The histories hold 2000 x 363 x 16 bytes, 11.6 MB. A save holds a piece of 200 partitions joined from
-    # the histories' own arrays (1.2 MB) and the sorted names: about 2.5 MB. With each array copied into the
-    # piece's parts first, 3.7 MB; copying every history before writing, 47 MB.
-    assert peak < 3_000_000
+    # The histories hold 2000 x 363 x 16 bytes, 11.6 MB. A save holds one piece of 200 partitions joined from
+    # the histories' own arrays (1.2 MB) and the sorted names: about 1.3 MB. With the piece written last still
+    # held while the next was joined, 2.5 MB, and 3.6 MB on a busy machine whenever the executor's threads
+    # held theirs too (CI failed so); with each array copied into the piece's parts first, 3.7 MB; copying
+    # every history before writing, 47 MB.
+    assert peak < 2_000_000
 
 
 async def test_a_save_reads_each_partition_whole_while_the_loop_serves(
@@ -186,7 +188,7 @@ async def test_a_save_reads_each_partition_whole_while_the_loop_serves(
     seen_at_writes: list[int] = []
     write_piece = state_file._write_piece
 
-    def write_and_move(file: BinaryIO, piece: bytes, checksum: int) -> int:
+    def write_and_move(file: BinaryIO, piece: list[bytes], checksum: int) -> int:
         # Between the first piece (the names, the count, partitions 0 and 1) and the three still to be read.
         if not seen_at_writes:
             histories[("t", 0)].append(99, T + 20)
