@@ -20,6 +20,7 @@ import gc
 import logging
 import math
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Protocol
@@ -74,12 +75,15 @@ _VALUES = frozenset(
         GroupHeadroom,
         PartitionOffset,
         CacheEntry,
+        array,
     }
 )
 """What a round makes by the million, taken out of the cycle collector's lists (`untrack_young`): immutable
 values built of values, never part of a reference cycle (tests/unit/test_loop_stalls.py checks what they
-hold). The evaluation cache's entries among them: 100,000 at 1,000,000 group-partitions, which the full
-collection every `full_collection_every` walked."""
+hold). Arrays among them (a group's window ends and lags, its seconds of lag and headroom): CPython tracks
+every array, though one holds only numbers, and takes none out by itself. The evaluation cache's entries
+among them: 100,000 at 1,000,000 group-partitions, which the full collection every
+`full_collection_every` walked."""
 
 
 def _tuples_of(result: Round) -> Iterator[list[object]]:

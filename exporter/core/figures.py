@@ -1,11 +1,14 @@
-"""A group's lag in seconds and retention headroom as columns: one tuple of plain values per field, in the
-order of the group's `GroupStatus.partitions`, rather than a `LagSeconds` and a `Headroom` per partition.
+"""A group's lag in seconds and retention headroom as columns, in the order of the group's
+`GroupStatus.partitions`, rather than a `LagSeconds` and a `Headroom` per partition: the seconds as one array
+of doubles (`NO_SECONDS` where a partition has no figure), every other field as one tuple of plain values.
 
 Why columns: a lagging partition's figures move with the clock, so every HEAD round makes them anew, and a
 round's small objects, alive while the round before still is, left pymalloc's arenas part-used by the
 survivors, growing the steady-state RSS (bench/memory_breakdown.py). An object per partition and round
-(`LagSeconds` 72 bytes, `Headroom` 72, the tuples of them) becomes a few tuples per group, each shared with
-the round before when equal (a column of caught-up partitions, the sources, the lost messages).
+(`LagSeconds` 72 bytes, `Headroom` 72, the tuples of them, a float of seconds 24) becomes a few columns per
+group, each shared with the round before when equal (a column of caught-up partitions, the sources, the lost
+messages). The seconds are doubles in an array, not floats in a tuple: they move for every lagging partition,
+so a tuple of them was a float object per partition and round.
 
 Each is also a read-only sequence of the per-partition values, built on demand: the Burrow API, the status
 page and tests read a partition's `LagSeconds` or `Headroom` as before; the renderer reads the columns.
@@ -14,34 +17,42 @@ Never changed once built.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Generic, Self, TypeVar, overload
+import struct
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 from exporter.core.retention import Headroom
 from exporter.core.timelag import LagSeconds, Source
 
-__all__ = ["GroupHeadroom", "GroupLagSeconds"]
+__all__ = ["NO_SECONDS", "GroupHeadroom", "GroupLagSeconds"]
+
+NO_SECONDS = -1.0
+"""A seconds column's value for a partition without a figure. Lag and headroom seconds are never negative
+(`timelag._age` and `retention.headroom` floor them at 0.0), so any negative value is this one. Not NaN: a
+column equal to the round before's is shared, and an array holding NaN never equals itself."""
 
 _V = TypeVar("_V", LagSeconds, Headroom)
-_A = TypeVar("_A")
-_B = TypeVar("_B")
-_C = TypeVar("_C")
 
 
-class _Columns(Sequence[_V | None], Generic[_V, _A, _B, _C]):
-    """Three columns, one per field of the NamedTuple `_V`, in its field order; a partition without a value
-    is None in every column (its second field, a source or a margin, is never None otherwise)."""
+class _Columns(Sequence[_V | None], Generic[_V]):
+    """Three columns, one per field of the NamedTuple `_V`, in its field order, the field `_SECONDS_AT` a
+    seconds column; a partition without a value is None in the others (its second field, a source or a
+    margin, is never None otherwise)."""
 
     __slots__ = ()
 
-    def __init__(self, a: tuple[_A | None, ...], b: tuple[_B | None, ...], c: tuple[_C | None, ...]) -> None:
+    _SECONDS_AT: ClassVar[int]
+    """Where the seconds column is: 0 or 2."""
+
+    def __init__(self, a: Sequence[Any], b: Sequence[Any], c: Sequence[Any]) -> None:
         raise NotImplementedError
 
-    def _parts(self) -> tuple[tuple[_A | None, ...], tuple[_B | None, ...], tuple[_C | None, ...]]:
+    def _parts(self) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
         raise NotImplementedError
 
     @staticmethod
-    def _value(a: _A | None, b: _B, c: _C | None) -> _V:
+    def _value(a: Any, b: Any, c: Any) -> _V:
         raise NotImplementedError
 
     @classmethod
@@ -49,28 +60,24 @@ class _Columns(Sequence[_V | None], Generic[_V, _A, _B, _C]):
         """The columns of per-partition values (themselves when they are columns)."""
         if isinstance(figures, cls):
             return figures
-        # A value is its fields in column order (a NamedTuple); `_V` and the columns' types are tied only by
-        # the subclasses' declarations, which the type checker cannot follow here.
-        rows: list[tuple[Any, Any, Any]] = [(None, None, None) if f is None else f for f in figures]
-        return cls(*_transposed(rows))
+        return cls.shared([(None, None, None) if f is None else f for f in figures], None)
 
     @classmethod
-    def shared(
-        cls,
-        rows: list[tuple[_A | None, _B | None, _C | None]],
-        before: Self | None,
-    ) -> Self:
-        """The columns of `rows` (one per partition, in field order), each the column of `before` where equal,
-        and `before` itself when all are: two rounds alive at once share what did not change."""
+    def shared(cls, rows: list[tuple[Any, Any, Any]], before: Self | None) -> Self:
+        """The columns of `rows` (one per partition, in field order, None for a value without a figure), each
+        the column of `before` where equal, and `before` itself when all are: two rounds alive at once share
+        what did not change."""
         a, b, c = _transposed(rows)
-        if before is None:
-            return cls(a, b, c)
+        was_a, was_b, was_c = (None, None, None) if before is None else before._parts()
         # `model.kept` inline: three calls a group cost more than the comparisons.
-        was_a, was_b, was_c = before._parts()
-        a = was_a if a == was_a else a
+        if cls._SECONDS_AT == 0:
+            a = _seconds(a, was_a)
+            c = was_c if c == was_c else c
+        else:
+            a = was_a if a == was_a else a
+            c = _seconds(c, was_c)
         b = was_b if b == was_b else b
-        c = was_c if c == was_c else c
-        if a is was_a and b is was_b and c is was_c:
+        if before is not None and a is was_a and b is was_b and c is was_c:
             return before
         return cls(a, b, c)
 
@@ -106,67 +113,87 @@ class _Columns(Sequence[_V | None], Generic[_V, _A, _B, _C]):
         return f"{type(self).__name__}({list(self)!r})"
 
 
-class GroupLagSeconds(_Columns[LagSeconds, float, Source, int]):
+class GroupLagSeconds(_Columns[LagSeconds]):
     """Lag in seconds of a group's partitions; a partition without a figure (it never committed) is None in
-    every column and as a `LagSeconds`."""
+    the sources and reads, `NO_SECONDS` in the seconds, and None as a `LagSeconds`."""
 
     __slots__ = ("reads", "seconds", "sources")
 
-    def __init__(
-        self,
-        seconds: tuple[float | None, ...],
-        sources: tuple[Source | None, ...],
-        reads: tuple[int | None, ...],
-    ) -> None:
-        self.seconds = seconds
-        """`LagSeconds.seconds` of each partition."""
-        self.sources = sources
+    _SECONDS_AT = 0
+
+    def __init__(self, seconds: Sequence[Any], sources: Sequence[Any], reads: Sequence[Any]) -> None:
+        self.seconds: array[float] = seconds  # type: ignore[assignment]
+        """`LagSeconds.seconds` of each partition, `NO_SECONDS` where None."""
+        self.sources: tuple[Source | None, ...] = sources  # type: ignore[assignment]
         """`LagSeconds.source` of each partition; None where the partition has no figure."""
-        self.reads = reads
+        self.reads: tuple[int | None, ...] = reads  # type: ignore[assignment]
         """`LagSeconds.read` of each partition."""
 
-    def _parts(self) -> tuple[tuple[float | None, ...], tuple[Source | None, ...], tuple[int | None, ...]]:
+    def _parts(self) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
         return self.seconds, self.sources, self.reads
 
     @staticmethod
-    def _value(a: float | None, b: Source, c: int | None) -> LagSeconds:
-        return LagSeconds(a, b, c)
+    def _value(a: float, b: Any, c: int | None) -> LagSeconds:
+        return LagSeconds(None if a < 0 else a, b, c)
 
 
-class GroupHeadroom(_Columns[Headroom, int, int, float]):
+class GroupHeadroom(_Columns[Headroom]):
     """Retention headroom of a group's partitions; a partition without one (no commit, log start unknown,
-    compact-only topic) is None in every column and as a `Headroom`."""
+    compact-only topic) is None in the lost messages and margins, `NO_SECONDS` in the seconds, and None as a
+    `Headroom`."""
 
     __slots__ = ("lost", "margin", "seconds")
 
-    def __init__(
-        self,
-        lost: tuple[int | None, ...],
-        margin: tuple[int | None, ...],
-        seconds: tuple[float | None, ...],
-    ) -> None:
-        self.lost = lost
-        """`Headroom.lost` of each partition; None where the partition has no headroom."""
-        self.margin = margin
-        """`Headroom.margin` of each partition; None where the partition has no headroom."""
-        self.seconds = seconds
-        """`Headroom.seconds` of each partition."""
+    _SECONDS_AT = 2
 
-    def _parts(self) -> tuple[tuple[int | None, ...], tuple[int | None, ...], tuple[float | None, ...]]:
+    def __init__(self, lost: Sequence[Any], margin: Sequence[Any], seconds: Sequence[Any]) -> None:
+        self.lost: tuple[int | None, ...] = lost  # type: ignore[assignment]
+        """`Headroom.lost` of each partition; None where the partition has no headroom."""
+        self.margin: tuple[int | None, ...] = margin  # type: ignore[assignment]
+        """`Headroom.margin` of each partition; None where the partition has no headroom."""
+        self.seconds: array[float] = seconds  # type: ignore[assignment]
+        """`Headroom.seconds` of each partition, `NO_SECONDS` where None."""
+
+    def _parts(self) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
         return self.lost, self.margin, self.seconds
 
     @staticmethod
-    def _value(a: int | None, b: int, c: float | None) -> Headroom:
+    def _value(a: int | None, b: int, c: float) -> Headroom:
         # Present partitions have every field but seconds; the columns say None only for an absent one.
         assert a is not None
-        return Headroom(a, b, c)
+        return Headroom(a, b, None if c < 0 else c)
 
 
 def _transposed(
-    rows: Sequence[tuple[_A | None, _B | None, _C | None]],
-) -> tuple[tuple[_A | None, ...], tuple[_B | None, ...], tuple[_C | None, ...]]:
+    rows: Sequence[tuple[Any, Any, Any]],
+) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
     """Rows of three fields as three columns (one transposition in C)."""
     if not rows:
         return (), (), ()
     first, second, third = zip(*rows, strict=True)
     return first, second, third
+
+
+def _seconds(values: Sequence[float | None], before: Sequence[Any] | None) -> array[float]:
+    """The seconds column of `values`, `before` when it holds the same doubles. Packed in one C call and
+    copied into the array whole: `array('d', values)` converts each element through a Python-level argument
+    parser (10 times the cost), and array comparison builds a float per element, bytes comparison none."""
+    count = len(values)
+    pack = _PACKS.get(count) or _pack(count)
+    try:
+        packed = pack(*values)
+    except struct.error:
+        # A partition without a figure (None), rare where every partition committed.
+        packed = pack(*[NO_SECONDS if s is None else s for s in values])
+    if isinstance(before, array) and packed == before.tobytes():
+        return before
+    return array("d", packed)
+
+
+_PACKS: dict[int, Callable[..., bytes]] = {}
+"""`Struct.pack` of doubles by count: a group's partitions are a few counts."""
+
+
+def _pack(count: int) -> Callable[..., bytes]:
+    pack = _PACKS[count] = struct.Struct(f"={count}d").pack
+    return pack

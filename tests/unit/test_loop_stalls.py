@@ -187,10 +187,12 @@ async def test_a_round_leaves_its_statuses_out_of_reach_of_full_collections() ->
     made = [
         *published.statuses.values(),
         *published.headroom.values(),
-        # A group's partition statuses are columns: tuples of names and reasons, bytes and arrays of numbers
-        # (neither ever tracked), and one partition status with its two window ends for `maxlag`.
+        # A group's partition statuses are columns: tuples of names and reasons, bytes (never tracked) and
+        # arrays of numbers (tracked, though they hold no object), and one partition status with its two
+        # window ends for `maxlag`.
         *(s.partitions for s in published.statuses.values()),
         *(s.partitions.reasons for s in published.statuses.values()),
+        *(column for s in published.statuses.values() for column in (s.partitions.ends, s.partitions.lags)),
         *(
             part
             for s in published.statuses.values()
@@ -200,10 +202,11 @@ async def test_a_round_leaves_its_statuses_out_of_reach_of_full_collections() ->
         # A tuple of (topic, partition) tuples: CPython takes it out only at the collection after the one
         # that took out the tuples it holds, which a freeze never lets come (100,000 at 1,000,000).
         *(s.reason.worst for s in published.statuses.values() if s.reason is not None),
-        # A group's headroom is columns: tuples of numbers (or None), shared with the round before.
+        # A group's headroom is columns: tuples of numbers (or None) and an array of seconds, shared with the
+        # round before.
         *(column for h in published.headroom.values() for column in (h.lost, h.margin, h.seconds)),
     ]
-    assert len(made) == 11 * GROUPS
+    assert len(made) == 13 * GROUPS
     assert {len(s.reason.worst) for s in published.statuses.values() if s.reason is not None} == {3}
     assert [o for o in made if gc.is_tracked(o)] == []
     # Nor the evaluation cache's entry of each group (numbers only, but of a NamedTuple, which CPython never
