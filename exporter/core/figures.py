@@ -179,11 +179,14 @@ def _seconds(values: Sequence[float | None], before: Sequence[Any] | None) -> ar
     copied into the array whole: `array('d', values)` converts each element through a Python-level argument
     parser (10 times the cost), and array comparison builds a float per element, bytes comparison none."""
     count = len(values)
+    if count and values[0] is None and values.count(None) == count:
+        # No figure at all (lag in seconds off, no time-based retention): one column for every such group.
+        return _UNKNOWN.get(count) or _unknown(count)
     pack = _PACKS.get(count) or _pack(count)
     try:
         packed = pack(*values)
     except struct.error:
-        # A partition without a figure (None), rare where every partition committed.
+        # Some partitions without a figure (None).
         packed = pack(*[NO_SECONDS if s is None else s for s in values])
     if isinstance(before, array) and packed == before.tobytes():
         return before
@@ -197,3 +200,13 @@ _PACKS: dict[int, Callable[..., bytes]] = {}
 def _pack(count: int) -> Callable[..., bytes]:
     pack = _PACKS[count] = struct.Struct(f"={count}d").pack
     return pack
+
+
+_UNKNOWN: dict[int, array[float]] = {}
+"""A column of `NO_SECONDS` by count, shared by every group without a figure (never changed, as no column
+is)."""
+
+
+def _unknown(count: int) -> array[float]:
+    column = _UNKNOWN[count] = array("d", [NO_SECONDS]) * count
+    return column

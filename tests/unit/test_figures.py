@@ -94,6 +94,10 @@ def test_seconds_are_doubles_shared_with_the_round_before_where_the_same() -> No
         NO_SECONDS,
     ]
     assert GroupHeadroom.shared([(5, 0, None), *rooms[1:]], rooms_before).seconds is rooms_before.seconds
+    # Columns without any figure (lag in seconds off, no time-based retention) are one array.
+    unknown = GroupHeadroom.shared([(0, 10, None), (None, None, None)], None)
+    assert unknown.seconds.tolist() == [NO_SECONDS, NO_SECONDS]
+    assert GroupHeadroom.shared([(None, None, None), (4, 0, None)], None).seconds is unknown.seconds
     assert list(GroupHeadroom.shared(rooms, rooms_before)) == [
         Headroom(0, 10, None),
         Headroom(0, 10, 3600.0),
