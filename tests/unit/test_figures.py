@@ -63,6 +63,8 @@ def test_columns_differ_where_one_partition_does() -> None:
     lags = [LagSeconds(0.0, "caught_up"), LagSeconds(12.5, "interpolated", 40)]
     assert GroupLagSeconds.of(lags) != GroupLagSeconds.of([lags[0], LagSeconds(12.5, "interpolated")])
     assert GroupLagSeconds.of(lags) != GroupLagSeconds.of([lags[0], LagSeconds(12.5, "exact", 40)])
+    assert GroupLagSeconds.of(lags) != GroupLagSeconds.of([lags[0], LagSeconds(13.5, "interpolated", 40)])
+    assert GroupLagSeconds.of(lags) == GroupLagSeconds.of([lags[0], LagSeconds(12.5, "interpolated", 40)])
     assert GroupLagSeconds.of(lags) != GroupLagSeconds.of([lags[0], None])
     assert GroupLagSeconds.of(lags) != [lags[0]]
     rooms = [Headroom(0, 10, 5.0), None]
