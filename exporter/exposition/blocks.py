@@ -209,14 +209,16 @@ class BlockRenderer:
         if kept is not None and bucket.same(kept):
             return kept
         rows = self._rows(bucket)
-        partitions = PartitionRows.of(rows, None) if self._per_partition else None
-        new: dict[str, object] = {"group": rows, "partition": partitions}
         old: dict[str, object] = {}
         """The kept rows of each unit whose label sets did not change, to compare the new ones with."""
+        compared: tuple[GroupRows, PartitionRows] | None = None
         if kept is not None and kept.rows is not None and _same_groups(kept.rows, rows):
             old["group"] = kept.rows
-            if partitions is not None and _same_partitions(kept.rows, rows):
-                old["partition"] = PartitionRows.of(kept.rows, None)
+            if self._per_partition and _same_partitions(kept.rows, rows):
+                compared = kept.rows, PartitionRows.of(kept.rows, None)
+                old["partition"] = compared[1]
+        partitions = PartitionRows.of(rows, None, compared) if self._per_partition else None
+        new: dict[str, object] = {"group": rows, "partition": partitions}
         kept_blocks = kept.blocks if kept is not None else {}
         labelled = False
         for f in self._group_families:

@@ -6,6 +6,7 @@ status object and doubled the render time.
 
 from __future__ import annotations
 
+import operator
 from array import array
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -189,10 +190,25 @@ class PartitionRows:
     klb: list[str]
 
     @classmethod
-    def of(cls, groups: GroupRows, compat: Collection[Compat] | None) -> PartitionRows:
+    def of(
+        cls,
+        groups: GroupRows,
+        compat: Collection[Compat] | None,
+        kept: tuple[GroupRows, PartitionRows] | None = None,
+    ) -> PartitionRows:
         """Labels are built once and shared by every family; None for `compat` builds none (for counting, or
-        for comparing: `label` adds them)."""
+        for comparing: `label` adds them). `kept`, rows of the same partitions and theirs: their seconds
+        where the groups' figures are the very same, rather than made again of the arrays (a float per
+        partition, compared as such) when only statuses were replaced."""
         columns = [g.partitions for g in groups.g]
+        if kept is not None and _same_objects(kept[0].lags, groups.lags):
+            lag_seconds = kept[1].ls
+        else:
+            lag_seconds = [None if s < 0 else s for lags in groups.lags for s in lags.seconds]
+        if kept is not None and _same_objects(kept[0].headroom, groups.headroom):
+            headroom_seconds = kept[1].hs
+        else:
+            headroom_seconds = [None if s < 0 else s for rooms in groups.headroom for s in rooms.seconds]
         rows = cls(
             [status for c in columns for status in c.statuses],
             list(chain.from_iterable(map(Partitions.current_lags, columns))),
@@ -202,11 +218,11 @@ class PartitionRows:
             [client for c in columns for client in c.client_ids],
             [member for c in columns for member in c.member_ids],
             [complete for c in columns for complete in c.completes],
-            [None if s < 0 else s for lags in groups.lags for s in lags.seconds],
+            lag_seconds,
             [s for lags in groups.lags for s in lags.sources],
             [n for rooms in groups.headroom for n in rooms.lost],
             [n for rooms in groups.headroom for n in rooms.margin],
-            [None if s < 0 else s for rooms in groups.headroom for s in rooms.seconds],
+            headroom_seconds,
             [],
             [],
             [],
@@ -222,6 +238,10 @@ class PartitionRows:
             self.blb = _partition_labels(groups.blb, groups.g, "topic", "partition")
         if "kafka_exporter" in compat:
             self.klb = _partition_labels(groups.klb, groups.g, "partition", "topic")
+
+
+def _same_objects(old: Sequence[object], new: Sequence[object]) -> bool:
+    return len(old) == len(new) and all(map(operator.is_, old, new))
 
 
 def _partition_labels(group_labels: list[str], statuses: list[GroupStatus], *order: str) -> list[str]:

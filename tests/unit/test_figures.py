@@ -129,3 +129,29 @@ def test_the_renderer_reads_no_figure_where_the_seconds_say_none() -> None:
     partitions = PartitionRows.of(rows, None)
     assert partitions.ls == [None, 7.5, 0.0, None, None, None, None, None, None, None, None, None]
     assert partitions.hs == [None, 90.5, 0.0, None, None, None, None, None, None, None, None, None]
+
+
+def test_partition_rows_take_the_kept_seconds_only_where_the_figures_are_the_same() -> None:
+    statuses = [_group("c", "g", Status.OK, [_partition("t", p) for p in range(2)])]
+    lags = GroupLagSeconds.of([LagSeconds(7.5, "interpolated"), LagSeconds(None, "no_history")])
+    rooms = GroupHeadroom.of([Headroom(0, 10, 90.5), None])
+
+    def rows(figures: GroupLagSeconds) -> GroupRows:
+        group_rows = GroupRows(kafka=False)
+        for status in statuses:
+            group_rows.add("c", status, figures, rooms)
+        return group_rows
+
+    kept_rows = rows(lags)
+    kept = PartitionRows.of(kept_rows, None)
+    # Only a status replaced: the figures are the very same objects, and so are the seconds' rows.
+    same = PartitionRows.of(rows(lags), None, (kept_rows, kept))
+    assert same.ls is kept.ls
+    assert same.hs is kept.hs
+    moved = PartitionRows.of(
+        rows(GroupLagSeconds.of([LagSeconds(8.5, "interpolated"), LagSeconds(None, "no_history")])),
+        None,
+        (kept_rows, kept),
+    )
+    assert moved.ls == [8.5, None]
+    assert moved.hs is kept.hs
