@@ -20,6 +20,7 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import cache
 from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 from exporter.core.retention import Headroom
@@ -188,8 +189,8 @@ def _seconds(values: Sequence[float | None], before: Sequence[Any] | None) -> ar
     count = len(values)
     if count and values[0] is None and values.count(None) == count:
         # No figure at all (lag in seconds off, no time-based retention): one column for every such group.
-        return _UNKNOWN.get(count) or _unknown(count)
-    pack = _PACKS.get(count) or _pack(count)
+        return _unknown(count)
+    pack = _packer(count)
     try:
         packed = pack(*values)
     except struct.error:
@@ -200,20 +201,14 @@ def _seconds(values: Sequence[float | None], before: Sequence[Any] | None) -> ar
     return array("d", packed)
 
 
-_PACKS: dict[int, Callable[..., bytes]] = {}
-"""`Struct.pack` of doubles by count: a group's partitions are a few counts."""
+@cache
+def _packer(count: int) -> Callable[..., bytes]:
+    """`Struct.pack` of `count` doubles (a group's partitions are a few counts)."""
+    return struct.Struct(f"={count}d").pack
 
 
-def _pack(count: int) -> Callable[..., bytes]:
-    pack = _PACKS[count] = struct.Struct(f"={count}d").pack
-    return pack
-
-
-_UNKNOWN: dict[int, array[float]] = {}
-"""A column of `NO_SECONDS` by count, shared by every group without a figure (never changed, as no column
-is)."""
-
-
+@cache
 def _unknown(count: int) -> array[float]:
-    column = _UNKNOWN[count] = array("d", [NO_SECONDS]) * count
-    return column
+    """A column of `NO_SECONDS`, shared by every group of `count` partitions without a figure (never changed,
+    as no column is)."""
+    return array("d", [NO_SECONDS]) * count

@@ -7,6 +7,7 @@ exposition renders statuses. See docs/architecture.md.
 
 from __future__ import annotations
 
+import operator
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -265,6 +266,11 @@ _new_commit = _new_status = tuple.__new__
 _T = TypeVar("_T")
 
 
+def same_objects(was: Sequence[object], now: Sequence[object]) -> bool:
+    """Whether `now` holds the very objects `was` holds, in the same order (compared by identity, in C)."""
+    return was is now or (len(was) == len(now) and all(map(operator.is_, was, now)))
+
+
 def kept(new: _T, old: _T | None) -> _T:
     """`old` when it equals `new`, else `new`: a value kept from the round before instead of an equal copy,
     so that two rounds alive at once share what did not change."""
@@ -354,8 +360,9 @@ class PartitionStatus(NamedTuple):
     """None only where the status came from elsewhere (a Burrow server, read by `lagwatch status`)."""
 
 
-_STATUSES = tuple(Status)
-"""Status by code, as `Partitions.statuses` holds them."""
+STATUS_BY_CODE = tuple(Status)
+"""Each `Status` at its code, as `Partitions.statuses` holds them: indexing it costs a tenth of calling
+`Status(code)`."""
 START, END = 1, 2
 """Bits of `Partitions.present`: the partition has a start, an end `Commit`."""
 ENDS = 2 * COMMIT_FIELDS
@@ -477,7 +484,7 @@ class Partitions(Sequence[PartitionStatus]):
                 self.numbers[index],
                 self.owners[index],
                 self.client_ids[index],
-                _STATUSES[self.statuses[index]],
+                STATUS_BY_CODE[self.statuses[index]],
                 commit_at(self.ends, at) if present & START else None,
                 commit_at(self.ends, at + COMMIT_FIELDS) if present & END else None,
                 None if lag < 0 else lag,

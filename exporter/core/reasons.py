@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
-from exporter.core.model import GroupReason, Partitions, Reason, Rule, Status
+from exporter.core.model import STATUS_BY_CODE, GroupReason, Partitions, Reason, Rule, Status
 
 __all__ = [
     "EXPLAIN",
@@ -374,8 +374,6 @@ _DETAIL: Mapping[Rule, Callable[..., str]] = {
 
 _NAMED = 3
 """How many of the worst partitions a group's reason names."""
-_BY_CODE = tuple(Status)
-"""Status by code: an enum call costs a microsecond, paid once per group."""
 _OK = int(Status.OK)
 
 
@@ -396,7 +394,7 @@ def group_reason(status: Status, partitions: Partitions) -> GroupReason:
     return GroupReason(
         status,
         len(statuses),
-        _BY_CODE[worst_code],
+        STATUS_BY_CODE[worst_code],
         tuple((topics[i], numbers[i]) for i in named),
         worst_count,
         partitions.reasons[named[0]] if named else None,

@@ -304,8 +304,10 @@ def evaluate_group(
 def _kept_ends(top: PartitionStatus | None, was: PartitionStatus | None) -> PartitionStatus | None:
     """`top`, the group's maxlag, with the window ends of `was` (its maxlag before) where equal, or `was`
     itself: the lag of the partition moves at every HEAD round, its window ends only when it commits."""
-    if top is None or was is None or top == was:
-        return was if top == was else top
+    if top is None or was is None:
+        return top
+    if top == was:
+        return was
     if top.start == was.start and top.end == was.end:
         return top._replace(start=was.start, end=was.end)
     return top
@@ -330,13 +332,8 @@ def _window_columns(
 
 _NO_FIELDS: tuple[tuple[Any, ...], ...] = ((),) * len(PartitionSnapshot._fields)
 """The snapshot's fields as columns, of a group without partitions."""
-# The columns most likely to differ from the status before first: a HEAD round moves every lag.
-_COLUMNS = (
-    "lags",
-    "statuses",
-    "reasons",
-    "ends",
-    *(c for c in Partitions.__slots__ if c not in ("lags", "statuses", "reasons", "ends")),
-)
+_FIRST = ("lags", "statuses", "reasons", "ends")
+"""The columns most likely to differ from the status before, looked at first: a HEAD round moves every lag."""
+_COLUMNS = (*_FIRST, *(column for column in Partitions.__slots__ if column not in _FIRST))
 _BOTH = START | END
 _NO_ENDS = (0,) * ENDS

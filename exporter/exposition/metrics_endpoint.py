@@ -24,14 +24,14 @@ import contextlib
 import dataclasses
 import itertools
 import logging
-import operator
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
+from exporter.core.model import same_objects
 from exporter.exposition import gzip_parts, metrics
 from exporter.exposition.blocks import BlockRenderer, Exposition
 from exporter.exposition.cluster_view import ClusterView
@@ -169,7 +169,7 @@ def _unchanged(old: list[ClusterView], new: list[ClusterView]) -> bool:
         return False
     for before, after in zip(old, new, strict=True):
         if not (
-            _same_items(before.groups, after.groups)
+            same_objects(before.groups, after.groups)
             and _same_values(before.lag_seconds, after.lag_seconds)
             and _same_values(before.headroom, after.headroom)
             and all(getattr(before, name) == getattr(after, name) for name in _BY_VALUE)
@@ -182,10 +182,6 @@ _BY_IDENTITY = ("groups", "lag_seconds", "headroom")
 _AT_SCRAPE = ("up", "caught_up", "head_refresh_ms", "since_ms", "last_error", "evaluation_seconds", "brokers")
 """What only the health families (and the status page) read of a view."""
 _BY_VALUE = tuple(f.name for f in dataclasses.fields(ClusterView) if f.name not in _BY_IDENTITY + _AT_SCRAPE)
-
-
-def _same_items(was: Sequence[object], now: Sequence[object]) -> bool:
-    return was is now or (len(was) == len(now) and all(map(operator.is_, was, now)))
 
 
 def _same_values(was: Mapping[str, object], now: Mapping[str, object]) -> bool:

@@ -6,7 +6,6 @@ status object and doubled the render time.
 
 from __future__ import annotations
 
-import operator
 from array import array
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, cast
 
 from exporter.core.figures import NO_SECONDS, GroupHeadroom, GroupLagSeconds
-from exporter.core.model import GroupStatus, Partitions
+from exporter.core.model import GroupStatus, Partitions, same_objects
 from exporter.core.retention import Headroom, TopicRetention
 from exporter.core.timelag import SOURCE_CODES, LagSeconds, Source
 from exporter.exposition.text_format import escape
@@ -201,11 +200,11 @@ class PartitionRows:
         where the groups' figures are the very same, rather than made again of the arrays (a float per
         partition, compared as such) when only statuses were replaced."""
         columns = [g.partitions for g in groups.g]
-        if kept is not None and _same_objects(kept[0].lags, groups.lags):
+        if kept is not None and same_objects(kept[0].lags, groups.lags):
             lag_seconds = kept[1].ls
         else:
             lag_seconds = [None if s < 0 else s for lags in groups.lags for s in lags.seconds]
-        if kept is not None and _same_objects(kept[0].headroom, groups.headroom):
+        if kept is not None and same_objects(kept[0].headroom, groups.headroom):
             headroom_seconds = kept[1].hs
         else:
             headroom_seconds = [None if s < 0 else s for rooms in groups.headroom for s in rooms.seconds]
@@ -238,10 +237,6 @@ class PartitionRows:
             self.blb = _partition_labels(groups.blb, groups.g, "topic", "partition")
         if "kafka_exporter" in compat:
             self.klb = _partition_labels(groups.klb, groups.g, "partition", "topic")
-
-
-def _same_objects(old: Sequence[object], new: Sequence[object]) -> bool:
-    return len(old) == len(new) and all(map(operator.is_, old, new))
 
 
 def _partition_labels(group_labels: list[str], statuses: list[GroupStatus], *order: str) -> list[str]:
